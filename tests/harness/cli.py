@@ -1,0 +1,59 @@
+"""`tests/clusters up|env|status|down`: one entry point to the test clusters for people and tools."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from . import kube, swarm
+
+
+def _selected(args: argparse.Namespace) -> tuple[bool, bool]:
+    only = args.only
+    return only in (None, "kube"), only in (None, "swarm")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tests/clusters", description=__doc__)
+    parser.add_argument("command", choices=["up", "env", "status", "down", "build"])
+    parser.add_argument("--only", choices=["kube", "swarm"], help="act on one cluster only")
+    parser.add_argument("--keep-data", action="store_true", help="down: keep the etcd data")
+    args = parser.parse_args(argv)
+    want_kube, want_swarm = _selected(args)
+    try:
+        if args.command == "build":
+            from . import build
+
+            for name, path in build.binaries().items():
+                print(f"{name}\t{path}")
+        elif args.command == "up":
+            if want_swarm:
+                print(swarm.up().describe())
+            if want_kube:
+                print(kube.up().describe())
+        elif args.command == "env":
+            if want_kube:
+                print(f"export KUBECONFIG={shlex.quote(str(kube.kubeconfig_path()))}")
+            if want_swarm:
+                print(f"export DOCKER_HOST={shlex.quote(swarm.docker_host())}")
+        elif args.command == "status":
+            ready = True
+            if want_swarm:
+                state = swarm.status()
+                ready &= state.ready
+                print(state.describe())
+            if want_kube:
+                kstate = kube.status()
+                ready &= kstate.ready
+                print(kstate.describe())
+            return 0 if ready else 1
+        elif args.command == "down":
+            if want_kube:
+                kube.down(wipe=not args.keep_data)
+            if want_swarm:
+                swarm.down()
+    except RuntimeError as err:
+        print(f"tests/clusters: {err}", file=sys.stderr)
+        return 1
+    return 0
