@@ -97,7 +97,8 @@ def _run_go(go: str, args: list[str], cwd: Path) -> str:
 
 def _staging_modules(go: str, work: Path) -> list[str]:
     """The k8s.io staging modules that k8s.io/kubernetes replaces with ./staging/src/... paths."""
-    info = json.loads(_run_go(go, ["mod", "download", "-json", f"k8s.io/kubernetes@{versions.KUBERNETES}"], work))
+    module = f"k8s.io/kubernetes@{versions.KUBERNETES}"
+    info = json.loads(_run_go(go, ["mod", "download", "-json", module], work))
     gomod = Path(info["GoMod"]).read_text()
     return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", gomod, re.MULTILINE)))
 

@@ -64,7 +64,8 @@ def _docker(*args: str, stdin: bytes | None = None, check: bool = True) -> subpr
     env = {**os.environ, "DOCKER_HOST": docker_host()}
     result = subprocess.run([docker, *args], input=stdin, capture_output=True, env=env)
     if check and result.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args)} failed: {result.stderr.decode(errors='replace').strip()}")
+        why = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"docker {' '.join(args)} failed: {why}")
     return result
 
 

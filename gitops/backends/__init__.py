@@ -1,0 +1,1 @@
+"""Backends: one per orchestrator. Each SDK is imported only inside its backend's client adapter."""

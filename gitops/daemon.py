@@ -1,0 +1,1 @@
+"""The sync daemon: runs the engine forever, heals drift, serves /healthz, /readyz and /metrics."""

@@ -1,0 +1,6 @@
+"""Pure value types shared by every stage. No I/O, no SDK imports."""
+
+from gitops.model.diagnostics import Diagnostic, Diagnostics, Severity
+from gitops.model.resources import Origin, Resource, ResourceKey
+
+__all__ = ["Diagnostic", "Diagnostics", "Origin", "Resource", "ResourceKey", "Severity"]
