@@ -9,3 +9,15 @@ class GitopsError(Exception):
 
 class NotImplementedYet(GitopsError):
     """A planned command that is not built yet."""
+
+
+class BackendError(GitopsError):
+    """A request to a target failed. Message: ``Kind/namespace/name: verb failed: why``."""
+
+
+class StalePlanError(GitopsError):
+    """The target's state moved since the plan was made; plan again."""
+
+
+class LockedError(GitopsError):
+    """Another runner holds the app's lock."""

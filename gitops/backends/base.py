@@ -1,28 +1,83 @@
 """The Backend protocol that the core stages program against.
 
 The engine never imports `kubernetes` or `docker`; it talks to a target through this protocol.
-The verbs grow with the plan/apply issues; the shape stays: read live state in bulk, apply one
-object, delete one object, read health, keep state and a lock on the target.
+A backend is bound to one app on one target (it knows the app's name, for ownership labels,
+state and lock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gitops.model import Resource, ResourceKey
+from gitops.model.plans import Action, FieldChange
+from gitops.model.releases import AppState
+
+Live = Mapping[ResourceKey, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How one desired object relates to its live counterpart."""
+
+    action: Action
+    reason: str = ""
+    fields: tuple[FieldChange, ...] = ()
 
 
 class Backend(Protocol):
     name: str
+    app: str
 
-    def observe(self, keys: list[ResourceKey]) -> dict[ResourceKey, dict[str, Any]]:
-        """Live objects for the given identities (missing ones are absent from the result)."""
+    def target_id(self) -> str:
+        """A stable name of the target (server URL, engine), for plans and messages."""
         ...
 
-    def apply(self, resource: Resource) -> dict[str, Any]:
-        """Create or update one object; return the live object after the write."""
+    def prepare(self, resources: list[Resource]) -> list[Resource]:
+        """Desired objects as they will be applied: namespaces defaulted, ownership labels added.
+        Raises GitopsError naming the object when one cannot be applied to this target at all."""
         ...
 
-    def delete(self, key: ResourceKey) -> None:
-        """Delete one object; deleting an absent object is not an error."""
+    def observe(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, dict[str, Any] | None]:
+        """Live objects for the given identities, read in bulk; None for absent ones."""
+        ...
+
+    def compare(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
+        """The action and field differences that would bring ``live`` to ``resource``."""
+        ...
+
+    def owned(self, key: ResourceKey, live: dict[str, Any]) -> bool:
+        """Whether a live object was created by this app (may be pruned)."""
+        ...
+
+    def fingerprint(self, live: Live) -> str:
+        """A digest of the live state a plan was computed on (versions of the objects)."""
+        ...
+
+    def wave(self, key: ResourceKey) -> int:
+        """Apply order: lower waves first; prune runs in reverse."""
+        ...
+
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
+        ...
+
+    def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
+        ...
+
+    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Any]:
+        """Current health of the given objects, with fail-fast failures when there are any."""
+        ...
+
+    def load_state(self) -> AppState:
+        ...
+
+    def save_state(self, state: AppState) -> AppState:
+        """Write the app's state (optimistically, on ``state.version``); return it as stored."""
+        ...
+
+    def lock(self, holder: str, ttl_seconds: int) -> AbstractContextManager[None]:
+        """Hold the app's lock on the target for the duration of the block; raises LockedError."""
         ...

@@ -1,0 +1,268 @@
+"""The one place that imports the `kubernetes` SDK.
+
+It is used for what it does well — reading kubeconfig (contexts, tokens, client certificates,
+exec plugins) and keeping an authenticated HTTPS connection pool — while requests and responses
+stay raw JSON: the SDK's model deserialisation costs milliseconds per object, which a plan of
+thousands of objects cannot afford. SDK exceptions are translated here into
+:class:`gitops.errors.BackendError` with the message ``Kind/namespace/name: verb failed: why``.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
+
+from gitops.errors import BackendError
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """What discovery says about one kind at one group/version."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+class ApiError(BackendError):
+    """A failed API request, with the HTTP status and the API's Status reason."""
+
+    def __init__(self, message: str, status: int, reason: str = "", details: JSON | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.details = details or {}
+
+
+class KubeClient:
+    """Raw-JSON access to one cluster, from a kubeconfig file and context.
+
+    The SDK loads the kubeconfig into a ``Configuration`` (server, CA, client certificate, token
+    or exec plugin); requests go through one urllib3 connection pool.
+    """
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        configuration = k8s_client.Configuration()
+        try:
+            load: Any = k8s_config.load_kube_config
+            load(config_file=kubeconfig, context=context, client_configuration=configuration)
+        except (ConfigException, OSError, TypeError, ValueError) as err:
+            where = kubeconfig or "the default kubeconfig"
+            raise BackendError(f"cannot load {where}" + (f" (context {context})" if context else "")
+                               + f": {err}") from err
+        self._config = configuration
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=8,
+            cert_reqs=ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE,
+            ca_certs=configuration.ssl_ca_cert, cert_file=configuration.cert_file,
+            key_file=configuration.key_file,
+            assert_hostname=configuration.tls_server_name or None,
+        )
+        self._discovery: dict[tuple[str, str], ResourceType] | None = None
+        self._by_kind: dict[tuple[str, str], list[ResourceType]] = {}
+        self._lock = threading.Lock()
+        self.writes = 0  # write requests made (tests assert that a no-op apply makes none)
+
+    @property
+    def server(self) -> str:
+        return str(self._config.host)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    # -- raw requests ---------------------------------------------------------------------
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "gitops"}
+        settings: Any = self._config.auth_settings()  # refreshes exec-plugin tokens
+        for auth in settings.values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[str(auth["key"]).title()] = str(auth["value"])
+        return headers
+
+    def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json", what: str = "",
+                verb: str = "") -> JSON:
+        url = self.server + path + ("?" + urlencode(query) if query else "")
+        payload = json.dumps(body).encode() if body is not None else None
+        if method != "GET":
+            self.writes += 1
+        try:
+            response = self._pool.request(method, url, body=payload, headers=self._headers(content_type),
+                                          timeout=urllib3.Timeout(connect=10, read=120), retries=False)
+        except (HTTPError, OSError) as err:
+            raise BackendError(f"{what or path}: {verb or method.lower()} failed: "
+                               f"cannot reach {self.server}: {err}") from err
+        if response.status >= 300:
+            raise self._translate(response.status, response.data, what or path, verb or method.lower())
+        if not response.data:
+            return {}
+        parsed: JSON = json.loads(response.data)
+        return parsed
+
+    @staticmethod
+    def _translate(status: int, body: bytes, what: str, verb: str) -> ApiError:
+        reason, message, details = "", f"HTTP {status}", None
+        try:
+            decoded = json.loads(body or b"{}")
+            reason = decoded.get("reason", "")
+            message = decoded.get("message", message)
+            details = decoded.get("details")
+        except (ValueError, TypeError, AttributeError):
+            pass
+        return ApiError(f"{what}: {verb} failed: {message}", status, reason, details)
+
+    # -- discovery ------------------------------------------------------------------------
+
+    def _discover(self) -> dict[tuple[str, str], ResourceType]:
+        with self._lock:
+            if self._discovery is not None:
+                return self._discovery
+            found: dict[tuple[str, str], ResourceType] = {}
+            group_versions: list[tuple[str, str, bool]] = []
+            core = self.request("GET", "/api", verb="discover")
+            group_versions += [("", v, True) for v in core.get("versions", [])]
+            groups = self.request("GET", "/apis", verb="discover")
+            for group in groups.get("groups", []):
+                preferred = group.get("preferredVersion", {}).get("version")
+                for version in group.get("versions", []):
+                    name = version["version"]
+                    group_versions.append((group["name"], name, name == preferred))
+            for group_name, version, preferred in group_versions:
+                path = f"/apis/{group_name}/{version}" if group_name else f"/api/{version}"
+                try:
+                    listing = self.request("GET", path, verb="discover")
+                except ApiError:
+                    continue  # an aggregated API that is down does not stop the others
+                for res in listing.get("resources", []):
+                    if "/" in res["name"]:
+                        continue  # subresources
+                    rtype = ResourceType(group_name, version, res["kind"], res["name"],
+                                         bool(res["namespaced"]), frozenset(res.get("verbs", [])))
+                    found[(rtype.api_version, rtype.kind)] = rtype
+                    kinds = self._by_kind.setdefault((group_name, rtype.kind), [])
+                    if preferred:
+                        kinds.insert(0, rtype)
+                    else:
+                        kinds.append(rtype)
+            self._discovery = found
+            return found
+
+    def resource_type(self, api_version: str, kind: str) -> ResourceType | None:
+        found = self._discover().get((api_version, kind))
+        if found is None:
+            group = api_version.rpartition("/")[0]
+            candidates = self._by_kind.get((group, kind))
+            return candidates[0] if candidates else None
+        return found
+
+    def preferred(self, group: str, kind: str) -> ResourceType | None:
+        self._discover()
+        candidates = self._by_kind.get((group, kind))
+        return candidates[0] if candidates else None
+
+    def forget_discovery(self) -> None:
+        """After CRDs are applied, their kinds appear: read discovery again."""
+        with self._lock:
+            self._discovery = None
+            self._by_kind = {}
+
+    # -- verbs ----------------------------------------------------------------------------
+
+    def get(self, rtype: ResourceType, namespace: str, name: str) -> JSON | None:
+        try:
+            return self.request("GET", rtype.path(namespace, name), what=_what(rtype, namespace, name),
+                                verb="get")
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list(self, rtype: ResourceType, namespace: str = "", label_selector: str = "") -> list[JSON]:
+        """Every object of a type (in a namespace, or everywhere), following continue tokens."""
+        items: list[JSON] = []
+        query: dict[str, str] = {"limit": "500"}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        while True:
+            page = self.request("GET", rtype.path(namespace), query=query,
+                                what=f"{rtype.kind} list", verb="list")
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", rtype.api_version)
+                item.setdefault("kind", rtype.kind)
+                items.append(item)
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+            query["continue"] = token
+
+    def apply(self, rtype: ResourceType, body: JSON, manager: str, *, force: bool = False,
+              dry_run: bool = False) -> JSON:
+        """Server-side apply of one object with our field manager."""
+        metadata = body.get("metadata", {})
+        namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+        query = {"fieldManager": manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("PATCH", rtype.path(namespace if rtype.namespaced else "", name), query=query,
+                            body=body, content_type="application/apply-patch+yaml",
+                            what=_what(rtype, namespace, name), verb="dry-run apply" if dry_run else "apply")
+
+    def create(self, rtype: ResourceType, body: JSON) -> JSON:
+        metadata = body.get("metadata", {})
+        namespace = metadata.get("namespace", "") if rtype.namespaced else ""
+        return self.request("POST", rtype.path(namespace), body=body,
+                            what=_what(rtype, namespace, metadata.get("name", "")), verb="create")
+
+    def replace(self, rtype: ResourceType, body: JSON) -> JSON:
+        metadata = body.get("metadata", {})
+        namespace = metadata.get("namespace", "") if rtype.namespaced else ""
+        return self.request("PUT", rtype.path(namespace, metadata.get("name", "")), body=body,
+                            what=_what(rtype, namespace, metadata.get("name", "")), verb="update")
+
+    def delete(self, rtype: ResourceType, namespace: str, name: str, *, propagation: str = "Background",
+               uid: str | None = None) -> bool:
+        """Delete one object; False when it was already gone."""
+        body: JSON = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request("DELETE", rtype.path(namespace, name), body=body,
+                         what=_what(rtype, namespace, name), verb="delete")
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+
+def _what(rtype: ResourceType, namespace: str, name: str) -> str:
+    return f"{rtype.kind}/{namespace + '/' if namespace and rtype.namespaced else ''}{name}"

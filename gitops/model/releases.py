@@ -1,0 +1,159 @@
+"""Releases: what was applied for an app, when, and how it ended. Kept in the target itself."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import gzip
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gitops.model.resources import Origin, Resource, ResourceKey
+
+HISTORY_LIMIT = 10
+
+
+class Outcome(enum.StrEnum):
+    IN_PROGRESS = "in-progress"  # applying now, or the runner died while applying
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the rollout failed (and the app was rolled back when allowed)
+    ROLLED_BACK = "rolled-back"  # a re-apply of an older release after a failure, or on demand
+
+
+def key_to_json(key: ResourceKey) -> list[str]:
+    return [key.group, key.kind, key.namespace, key.name]
+
+
+def key_from_json(data: list[str]) -> ResourceKey:
+    return ResourceKey(*data)
+
+
+def pack_resources(resources: list[Resource]) -> str:
+    """Manifests of a release, compressed; stored only inside the target's own secret store."""
+    data = [
+        {"key": key_to_json(r.key), "apiVersion": r.api_version, "body": r.body,
+         "origin": [r.origin.file, r.origin.document, r.origin.line]}
+        for r in resources
+    ]
+    return base64.b64encode(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), 6)).decode()
+
+
+def unpack_resources(packed: str) -> list[Resource]:
+    data = json.loads(gzip.decompress(base64.b64decode(packed)))
+    return [
+        Resource(key_from_json(item["key"]), item["apiVersion"], item["body"], Origin(*item["origin"]))
+        for item in data
+    ]
+
+
+@dataclass(frozen=True)
+class Release:
+    """One apply of one revision of an app."""
+
+    number: int
+    revision: str
+    digest: str
+    outcome: Outcome
+    started: str  # RFC 3339 UTC
+    finished: str = ""
+    inventory: tuple[ResourceKey, ...] = ()
+    message: str = ""
+    manifests: str = field(default="", repr=False)  # packed; empty when trimmed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "revision": self.revision, "digest": self.digest,
+            "outcome": self.outcome.value, "started": self.started, "finished": self.finished,
+            "inventory": [key_to_json(k) for k in self.inventory], "message": self.message,
+            "manifests": self.manifests,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Release:
+        return cls(
+            number=int(data["number"]), revision=data["revision"], digest=data["digest"],
+            outcome=Outcome(data["outcome"]), started=data.get("started", ""),
+            finished=data.get("finished", ""),
+            inventory=tuple(key_from_json(k) for k in data.get("inventory", [])),
+            message=data.get("message", ""), manifests=data.get("manifests", ""),
+        )
+
+    def resources(self) -> list[Resource]:
+        return unpack_resources(self.manifests) if self.manifests else []
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Everything the target remembers about one app: its release history and bad revisions."""
+
+    app: str
+    releases: tuple[Release, ...] = ()  # oldest first
+    bad_revisions: tuple[str, ...] = ()
+    version: str = ""  # the store's own version (e.g. resourceVersion), for optimistic writes
+
+    @property
+    def current(self) -> Release | None:
+        return self.releases[-1] if self.releases else None
+
+    @property
+    def last_good(self) -> Release | None:
+        for release in reversed(self.releases):
+            if release.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK) and release.manifests:
+                return release
+        return None
+
+    def inventory(self) -> set[ResourceKey]:
+        """Objects we may own: the union over releases that may have left objects behind.
+
+        After a crash mid-apply the newest release is in-progress; its inventory already holds
+        everything it was about to create, so nothing created then is ever forgotten.
+        """
+        keys: set[ResourceKey] = set()
+        for release in reversed(self.releases):
+            keys.update(release.inventory)
+            if release.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK):
+                break
+        return keys
+
+    def next_number(self) -> int:
+        return (self.releases[-1].number + 1) if self.releases else 1
+
+    def with_release(self, release: Release) -> AppState:
+        """Add or replace (same number) a release, keeping the last HISTORY_LIMIT."""
+        kept = [r for r in self.releases if r.number != release.number] + [release]
+        kept.sort(key=lambda r: r.number)
+        return replace(self, releases=tuple(kept[-HISTORY_LIMIT:]))
+
+    def trimmed(self, budget: int) -> AppState:
+        """Drop manifests of the oldest releases until the packed manifests fit ``budget`` bytes;
+        the last good release and anything newer keep theirs (they are what rollback needs)."""
+        total = sum(len(r.manifests) for r in self.releases)
+        if total <= budget:
+            return self
+        keep_from = self.releases.index(self.last_good) if self.last_good else len(self.releases) - 1
+        releases = list(self.releases)
+        for index in range(len(releases)):
+            if total <= budget or index >= keep_from:
+                break
+            total -= len(releases[index].manifests)
+            releases[index] = replace(releases[index], manifests="")
+        return replace(self, releases=tuple(releases))
+
+    def with_bad_revision(self, revision: str) -> AppState:
+        if revision in self.bad_revisions:
+            return self
+        return replace(self, bad_revisions=(*self.bad_revisions, revision)[-HISTORY_LIMIT:])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"app": self.app, "releases": [r.to_json() for r in self.releases],
+                "bad_revisions": list(self.bad_revisions)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], version: str = "") -> AppState:
+        return cls(
+            app=data["app"],
+            releases=tuple(Release.from_json(r) for r in data.get("releases", [])),
+            bad_revisions=tuple(data.get("bad_revisions", [])),
+            version=version,
+        )
