@@ -78,6 +78,6 @@ class Backend(Protocol):
         """Write the app's state (optimistically, on ``state.version``); return it as stored."""
         ...
 
-    def lock(self, holder: str, ttl_seconds: int) -> AbstractContextManager[None]:
+    def lock(self, holder: str, ttl_seconds: int, wait: float) -> AbstractContextManager[None]:
         """Hold the app's lock on the target for the duration of the block; raises LockedError."""
         ...

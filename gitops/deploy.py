@@ -1,0 +1,219 @@
+"""The flow of one app on one target: plan, lock, record, apply, watch, roll back, record.
+
+This composes the stages (plan, apply, rollout) for a single app and a single backend; the
+engine calls it for every app it selected. It never imports an SDK: the backend does the I/O.
+
+Guarantees:
+* A no-op apply of the revision already recorded as succeeded makes no write at all.
+* A saved plan is refused as stale when the manifests or the live objects it was computed on
+  changed since.
+* Before the first write, an in-progress release holding the union of the new and the old
+  inventory is recorded, so an apply killed mid-way forgets nothing: the next run re-plans
+  against that inventory and completes (or prunes) what was left.
+* When an apply or its rollout fails, the revision is recorded as bad and, with automatic
+  rollback on, every object goes back to the last good release (objects that only the failed
+  revision had are pruned); the result says rolled-back (exit code 3).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops import apply, plan, rollout
+from gitops.backends.base import Backend
+from gitops.errors import GitopsError, StalePlanError
+from gitops.model import Resource, ResourceKey
+from gitops.model.plans import AppPlan, ChangeSet
+from gitops.model.releases import AppState, Outcome, Release, pack_resources
+
+Event = Callable[[dict[str, Any]], None]
+
+
+def _quiet(_: dict[str, Any]) -> None:
+    return None
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Options:
+    timeout: float = 300.0  # rollout wait, seconds
+    auto_rollback: bool = True
+    prune: bool = True
+    force_conflicts: bool = False
+    exact: bool = False
+    allow_bad_revision: bool = False
+    holder: str = field(default_factory=default_holder)
+    lock_ttl: int = 30
+    lock_wait: float = 600.0
+    poll: float = 0.5
+
+
+@dataclass
+class Result:
+    """What happened to one app."""
+
+    app: str
+    outcome: str  # "no-op" | "applied" | "rolled-back" | "failed"
+    plan: AppPlan
+    changeset: ChangeSet | None = None
+    rollout: rollout.RolloutReport | None = None
+    rollback: Result | None = None
+    release: Release | None = None
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "app": self.app, "outcome": self.outcome, "error": self.error,
+            "revision": self.plan.revision,
+            "changeset": self.changeset.to_json() if self.changeset else None,
+            "rollout": self.rollout.to_json() if self.rollout else None,
+            "rollback": self.rollback.to_json() if self.rollback else None,
+            "release": self.release.number if self.release else None,
+        }
+
+
+def plan_app(backend: Backend, resources: list[Resource], revision: str, *, exact: bool = False,
+             prune: bool = True) -> tuple[AppPlan, list[Resource]]:
+    prepared = backend.prepare(resources)
+    state = backend.load_state()
+    app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune)
+    return app_plan, prepared
+
+
+def _check_saved(saved: AppPlan | None, fresh: AppPlan) -> None:
+    if saved is None:
+        return
+    if saved.app != fresh.app or saved.target != fresh.target:
+        raise StalePlanError(f"the plan is for app {saved.app} on {saved.target}, not {fresh.app} on {fresh.target}")
+    if saved.manifests_digest != fresh.manifests_digest:
+        raise StalePlanError(f"plan is stale: the manifests of app {fresh.app} changed since the plan was made "
+                             f"(revision {saved.revision} → {fresh.revision}); plan again")
+    if saved.base_state != fresh.base_state:
+        raise StalePlanError(f"plan is stale: live objects of app {fresh.app} changed since the plan was made; "
+                             "plan again")
+
+
+def apply_app(backend: Backend, resources: list[Resource], revision: str, options: Options | None = None,
+              *, saved: AppPlan | None = None, on_event: Event = _quiet) -> Result:
+    options = options or Options()
+    prepared = backend.prepare(resources)
+    state = backend.load_state()
+    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune)
+    _check_saved(saved, fresh)
+    current = state.current
+    if (not fresh.has_changes and current is not None and current.outcome is Outcome.SUCCEEDED
+            and current.digest == fresh.manifests_digest):
+        on_event({"event": "no-op", "app": backend.app, "revision": revision})
+        return Result(backend.app, "no-op", fresh, release=current)
+    if revision in state.bad_revisions and not options.allow_bad_revision:
+        raise GitopsError(f"revision {revision} of app {backend.app} failed before and is marked bad; "
+                          "fix it in git, or apply it again with --allow-bad-revision")
+
+    on_event({"event": "lock", "app": backend.app, "holder": options.holder})
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait):
+        state = backend.load_state()
+        fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
+                                 prune=options.prune)
+        _check_saved(saved, fresh)
+        return _converge(backend, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
+
+
+def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
+              live: dict[ResourceKey, dict[str, Any] | None], state: AppState, options: Options,
+              on_event: Event, success: Outcome, *, rolling_back: bool = False) -> Result:
+    """Apply a plan under the lock, watch it, and on failure roll back (unless rolling back)."""
+    desired_keys = [r.key for r in prepared]
+    release = Release(
+        number=state.next_number(), revision=app_plan.revision, digest=app_plan.manifests_digest,
+        outcome=Outcome.IN_PROGRESS, started=now(),
+        inventory=tuple(sorted(set(desired_keys) | state.inventory())),
+        manifests=pack_resources(prepared),
+    )
+    state = backend.save_state(state.with_release(release))
+    on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
+    changeset = apply.run(
+        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts,
+        on_change=lambda c: on_event({"event": "change", "app": backend.app, "action": c.action.value,
+                                      "object": str(c.key)}),
+    )
+    report: rollout.RolloutReport | None = None
+    if changeset.ok:
+        on_event({"event": "rollout", "app": backend.app, "objects": len(changeset.changed)})
+        report = rollout.wait(
+            backend, changeset.changed, timeout=options.timeout, poll=options.poll,
+            on_progress=lambda health: on_event({
+                "event": "progress", "app": backend.app,
+                "pending": sorted(str(k) for k, h in health.items() if str(h.status) != rollout.HEALTHY),
+            }),
+        )
+    if changeset.ok and report is not None and report.ok:
+        release = replace(release, outcome=success, finished=now(),
+                          inventory=tuple(sorted(set(desired_keys) | set(changeset.failed_deletes))))
+        state = backend.save_state(state.with_release(release))
+        on_event({"event": "done", "app": backend.app, "outcome": success.value})
+        outcome = "rolled-back" if rolling_back else "applied"
+        return Result(backend.app, outcome, app_plan, changeset, report, release=release)
+
+    why = (f"{changeset.failed}: {changeset.error}" if not changeset.ok
+           else report.summary() if report else "unknown failure")
+    release = replace(release, outcome=Outcome.FAILED, finished=now(), message=why)
+    state = backend.save_state(state.with_release(release).with_bad_revision(app_plan.revision)
+                               if not rolling_back else state.with_release(release))
+    on_event({"event": "failed", "app": backend.app, "revision": app_plan.revision, "why": why})
+    result = Result(backend.app, "failed", app_plan, changeset, report, release=release, error=why)
+    if rolling_back or not options.auto_rollback:
+        return result
+    result.rollback = _roll_back(backend, state, options, on_event)
+    if result.rollback.outcome == "rolled-back":
+        result.outcome = "rolled-back"
+    return result
+
+
+def _roll_back(backend: Backend, state: AppState, options: Options, on_event: Event,
+               to: Release | None = None) -> Result:
+    good = to or state.last_good
+    resources = good.resources() if good else []  # no good release yet: back to nothing (atomic install)
+    revision = good.revision if good else "(none)"
+    on_event({"event": "rollback", "app": backend.app, "to": revision})
+    prepared = backend.prepare(resources) if resources else []
+    rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True)
+    return _converge(backend, rollback_plan, prepared, live, state, options, on_event,
+                     Outcome.ROLLED_BACK, rolling_back=True)
+
+
+def rollback_app(backend: Backend, options: Options | None = None, *, to_revision: str | None = None,
+                 on_event: Event = _quiet) -> Result:
+    """`gitops rollback`: return the app to its last good release, or to a given revision."""
+    options = options or Options()
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait):
+        state = backend.load_state()
+        target: Release | None = None
+        if to_revision:
+            matches = [r for r in state.releases if r.manifests and
+                       (r.revision == to_revision or r.revision.startswith(to_revision))]
+            if not matches:
+                known = ", ".join(sorted({r.revision[:12] for r in state.releases if r.manifests})) or "none"
+                raise GitopsError(f"app {backend.app} has no recorded release of revision {to_revision} "
+                                  f"(revisions with manifests: {known})")
+            target = matches[-1]
+        else:
+            current = state.current
+            candidates = [r for r in state.releases
+                          if r.manifests and r.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK)
+                          and (current is None or r.revision != current.revision)]
+            if not candidates:
+                raise GitopsError(f"app {backend.app} has no earlier good release to roll back to")
+            target = candidates[-1]
+        return _roll_back(backend, state, options, on_event, to=target)

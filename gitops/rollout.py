@@ -1,0 +1,90 @@
+"""Rollout: wait until every changed object is healthy; fail fast on the first real failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops.backends.base import Backend
+from gitops.model import ResourceKey
+
+HEALTHY = "Healthy"
+DEGRADED = "Degraded"
+SUSPENDED = "Suspended"
+
+
+@dataclass
+class RolloutReport:
+    ok: bool
+    seconds: float
+    waited_for: list[ResourceKey] = field(default_factory=list)
+    failed: dict[ResourceKey, Any] = field(default_factory=dict)  # key -> Health
+    timed_out: bool = False
+    pending: dict[ResourceKey, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{len(self.waited_for)} object(s) healthy after {self.seconds:.1f}s"
+        if self.timed_out:
+            names = ", ".join(f"{k} ({h.message})" if getattr(h, "message", "") else str(k)
+                              for k, h in self.pending.items())
+            return f"timed out after {self.seconds:.0f}s waiting for {names}"
+        lines: list[str] = []
+        for key, health in self.failed.items():
+            failures = getattr(health, "failures", ()) or ()
+            if failures:
+                lines.extend(f"{key}: {describe(f)}" for f in failures)
+            else:
+                lines.append(f"{key}: {getattr(health, 'message', '') or 'degraded'}")
+        return "; ".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "seconds": round(self.seconds, 3), "timed_out": self.timed_out,
+            "waited_for": [str(k) for k in self.waited_for],
+            "failed": [
+                {"object": str(k), "message": getattr(h, "message", ""),
+                 "failures": [describe(f) for f in (getattr(h, "failures", ()) or ())]}
+                for k, h in self.failed.items()
+            ],
+            "pending": [str(k) for k in self.pending],
+        }
+
+
+def describe(failure: Any) -> str:
+    parts = []
+    for name in ("pod", "container"):
+        value = getattr(failure, name, "")
+        if value:
+            parts.append(f"{name} {value}")
+    reason = getattr(failure, "reason", "") or ""
+    message = getattr(failure, "message", "") or ""
+    where = " ".join(parts)
+    text = f"{reason}: {message}" if message else reason
+    return f"{where}: {text}" if where else text
+
+
+Progress = Callable[[dict[ResourceKey, Any]], None]
+
+
+def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll: float = 1.0,
+         on_progress: Progress | None = None) -> RolloutReport:
+    """Poll the health of ``keys`` until all are healthy, one fails, or ``timeout`` passes."""
+    watched = list(dict.fromkeys(keys))
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        health = backend.health(watched) if watched else {}
+        if on_progress is not None:
+            on_progress(health)
+        failed = {k: h for k, h in health.items() if str(h.status) == DEGRADED}
+        if failed:
+            return RolloutReport(False, time.monotonic() - started, watched, failed)
+        pending = {k: h for k, h in health.items() if str(h.status) not in (HEALTHY, SUSPENDED)}
+        if not pending:
+            return RolloutReport(True, time.monotonic() - started, watched)
+        if time.monotonic() >= deadline:
+            return RolloutReport(False, time.monotonic() - started, watched, timed_out=True, pending=pending)
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
