@@ -1,0 +1,320 @@
+"""Compose document -> Swarm objects, with the names and labels ``docker stack deploy`` gives them.
+
+Input: one compose document that is already loaded, merged and interpolated (a plain dict, the
+shape ``docker stack config`` prints), and a stack name. Output: a :class:`Translation` holding the
+exact Docker Engine API payloads (API 1.41) for every service, network, config, secret and volume
+of the stack, and the diagnostics met on the way. Pure: no I/O except through the ``read_file``
+callback, which reads a config or secret file named by the compose file (the caller enforces that
+the path stays inside the repository).
+
+Naming and labels follow ``docker/cli`` ``cli/compose/convert``:
+
+* every object is ``<stack>_<key>`` unless the compose file sets ``name:`` (networks, volumes,
+  configs, secrets); external objects are referenced by ``name:`` or by their key, never created;
+* every object carries ``com.docker.stack.namespace=<stack>``; a service also carries
+  ``com.docker.stack.image=<image>``; container labels get the namespace label too;
+* a service without ``networks:`` joins ``default``, created as ``<stack>_default`` (overlay);
+  on user-defined networks the service name is added as an alias;
+* environment is sorted ``KEY=value``; configs and secrets references are sorted by name and
+  default to uid/gid ``0`` and mode ``0444``.
+
+One deliberate difference: configs and secrets are immutable in Swarm, so file-based ones get the
+first 10 hex digits of the SHA-256 of their content appended to their name (``<stack>_<key>-<hash>``
+or ``<name>-<hash>``); changed content gives a new object and a service update that points at it.
+``hash_names=False`` gives exactly the CLI's names (used to compare with ``docker stack deploy``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gitops.errors import GitopsError
+
+from . import types as t
+from .compose import (
+    DEFAULT_FILE_MODE,
+    DEFAULT_NETWORK,
+    DEFAULT_NETWORK_DRIVER,
+    IMAGE_LABEL,
+    LOCAL_NETWORK_DRIVERS,
+    MAX_OBJECT_NAME,
+    STACK_LABEL,
+    Context,
+    ReadFile,
+    content_hash,
+    is_user_defined_network,
+    pointer,
+    read_bool,
+    read_external,
+    read_labels,
+    read_mapping,
+    scope,
+    with_stack_label,
+)
+from .objects import (
+    ConfigObject,
+    NetworkObject,
+    SecretData,
+    SecretObject,
+    ServiceObject,
+    Translation,
+    VolumeObject,
+)
+from .service import IGNORED_SERVICE_KEYS, service_object
+
+__all__ = [
+    "DEFAULT_FILE_MODE", "DEFAULT_NETWORK", "IGNORED_SERVICE_KEYS", "IMAGE_LABEL", "STACK_LABEL", "ConfigObject",
+    "NetworkObject", "ReadFile", "SecretData", "SecretObject", "ServiceObject", "Translation", "VolumeObject",
+    "content_hash", "is_user_defined_network", "iter_objects", "pointer", "scope", "translate",
+]
+
+TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets"})
+
+
+# -- top-level objects -----------------------------------------------------------------------------
+
+
+def _used_networks(ctx: Context, services: Mapping[str, Any]) -> set[str]:
+    used: set[str] = set()
+    for service in services.values():
+        if not isinstance(service, Mapping):
+            continue
+        nets = service.get("networks")
+        if not nets:
+            used.add(DEFAULT_NETWORK)
+        elif isinstance(nets, (Mapping, list, tuple)):
+            used.update(str(k) for k in nets)
+    return used
+
+
+def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict[str, NetworkObject]:
+    result: dict[str, NetworkObject] = {}
+    for key in sorted(set(networks) - used):
+        ctx.warning("network is not used by any service; docker stack deploy does not create it",
+                    "networks", key)
+    for key in sorted(used):
+        if key not in networks and key != DEFAULT_NETWORK:
+            continue  # reported on the service that uses it
+        config = read_mapping(ctx, networks.get(key), "networks", key)
+        where = ("networks", key)
+        external, explicit = read_external(ctx, key, config, *where)
+        name = explicit or scope(ctx.stack, key)
+        if external:
+            result[name] = NetworkObject(key=key, name=name, external=True)
+            continue
+        driver = str(config.get("driver") or DEFAULT_NETWORK_DRIVER)
+        if driver in LOCAL_NETWORK_DRIVERS:
+            ctx.warning(f"driver {driver!r} makes a node-local network; Swarm services need overlay",
+                        *where, "driver")
+        spec: t.NetworkCreate = {
+            "Name": name,
+            "Driver": driver,
+            "Labels": with_stack_label(ctx, read_labels(ctx, config.get("labels"), *where, "labels")),
+        }
+        options = read_labels(ctx, config.get("driver_opts"), *where, "driver_opts")
+        if options:
+            spec["Options"] = options
+        if read_bool(ctx, config.get("internal"), *where, "internal"):
+            spec["Internal"] = True
+        if read_bool(ctx, config.get("attachable"), *where, "attachable"):
+            spec["Attachable"] = True
+        ipam = read_mapping(ctx, config.get("ipam"), *where, "ipam")
+        if ipam.get("driver") or ipam.get("config"):
+            ipam_spec: t.IPAM = {}
+            if ipam.get("driver"):
+                ipam_spec["Driver"] = str(ipam["driver"])
+            pools: list[t.IPAMConfig] = []
+            for index, pool in enumerate(ipam.get("config") or []):
+                pool_map = read_mapping(ctx, pool, *where, "ipam", "config", index)
+                entry: t.IPAMConfig = {}
+                if pool_map.get("subnet"):
+                    entry["Subnet"] = str(pool_map["subnet"])
+                for extra in sorted(set(pool_map) - {"subnet"}):
+                    ctx.warning("ignored by docker stack deploy", *where, "ipam", "config", index, extra)
+                pools.append(entry)
+            if pools:
+                ipam_spec["Config"] = pools
+            spec["IPAM"] = ipam_spec
+        for extra in sorted(set(config) - {"driver", "driver_opts", "labels", "internal", "attachable",
+                                           "ipam", "external", "name"}):
+            if not extra.startswith("x-"):
+                ctx.warning("ignored by docker stack deploy", *where, extra)
+        result[name] = NetworkObject(key=key, name=name, external=False, spec=spec)
+    return result
+
+
+def _read(ctx: Context, path: str, *where: object) -> bytes | None:
+    if ctx.read_file is None:
+        ctx.error("file-based objects need a file reader", *where)
+        return None
+    try:
+        return ctx.read_file(path)
+    except (OSError, GitopsError, ValueError) as err:
+        # The message names the path and the reason, never the content.
+        ctx.error(f"cannot read {path!r}: {err.strerror if isinstance(err, OSError) else err}", *where)
+        return None
+
+
+def _object_name(ctx: Context, base: str, data: bytes | None, *where: object) -> str:
+    name = f"{base}-{content_hash(data)}" if ctx.hash_names and data is not None else base
+    if len(name) > MAX_OBJECT_NAME:
+        ctx.error(f"name {name!r} is longer than {MAX_OBJECT_NAME} characters", *where)
+    return name
+
+
+def _file_objects(ctx: Context, section: str) -> list[tuple[str, dict[str, Any], bool, str, bytes | None]]:
+    """Shared part of configs and secrets: (key, config, external, name, data)."""
+    result: list[tuple[str, dict[str, Any], bool, str, bytes | None]] = []
+    for key, raw in sorted(ctx.section(section).items()):
+        where = (section, key)
+        config = read_mapping(ctx, raw, *where)
+        external, explicit = read_external(ctx, key, config, *where)
+        base = explicit or scope(ctx.stack, key)
+        if external:
+            result.append((key, config, True, base, None))
+            continue
+        data: bytes | None = None
+        if config.get("file") is not None:
+            data = _read(ctx, str(config["file"]), *where, "file")
+        elif section == "secrets" and config.get("driver"):
+            data = None
+        else:
+            for unsupported in ("content", "environment"):
+                if unsupported in config:
+                    ctx.error(f"{section[:-1]} {unsupported}: is not supported by docker stack deploy; "
+                              "use file:", *where, unsupported)
+                    break
+            else:
+                ctx.error(f"{section[:-1]} needs file: or external: true", *where)
+        allowed = {"file", "external", "name", "labels", "template_driver"}
+        if section == "secrets":
+            allowed |= {"driver", "driver_opts"}
+        for extra in sorted(set(config) - allowed - {"content", "environment"}):
+            if not extra.startswith("x-"):
+                ctx.warning("ignored by docker stack deploy", *where, extra)
+        result.append((key, config, False, _object_name(ctx, base, data, *where), data))
+    return result
+
+
+def _configs(ctx: Context) -> dict[str, ConfigObject]:
+    result: dict[str, ConfigObject] = {}
+    for key, config, external, name, data in _file_objects(ctx, "configs"):
+        ctx.config_names[key] = name
+        if external:
+            result[name] = ConfigObject(key=key, name=name, external=True)
+            continue
+        spec: t.ConfigSpec = {
+            "Name": name,
+            "Labels": with_stack_label(ctx, read_labels(ctx, config.get("labels"), "configs", key, "labels")),
+            "Data": base64.b64encode(data or b"").decode("ascii"),
+        }
+        if config.get("template_driver"):
+            spec["Templating"] = {"Name": str(config["template_driver"])}
+        result[name] = ConfigObject(key=key, name=name, external=False, spec=spec)
+    return result
+
+
+def _secrets(ctx: Context) -> dict[str, SecretObject]:
+    result: dict[str, SecretObject] = {}
+    for key, config, external, name, data in _file_objects(ctx, "secrets"):
+        ctx.secret_names[key] = name
+        if external:
+            result[name] = SecretObject(key=key, name=name, external=True)
+            continue
+        spec: t.SecretSpec = {
+            "Name": name,
+            "Labels": with_stack_label(ctx, read_labels(ctx, config.get("labels"), "secrets", key, "labels")),
+        }
+        if config.get("driver"):
+            driver: t.Driver = {"Name": str(config["driver"])}
+            opts = read_labels(ctx, config.get("driver_opts"), "secrets", key, "driver_opts")
+            if opts:
+                driver["Options"] = opts
+            spec["Driver"] = driver
+        if config.get("template_driver"):
+            spec["Templating"] = {"Name": str(config["template_driver"])}
+        result[name] = SecretObject(key=key, name=name, external=False, spec=spec,
+                                    data=SecretData(data if data is not None else b""))
+    return result
+
+
+def _volume_objects(ctx: Context, volumes: Mapping[str, Any], used: set[str]) -> dict[str, VolumeObject]:
+    result: dict[str, VolumeObject] = {}
+    for key in sorted(used):
+        if key not in volumes:
+            continue
+        config = read_mapping(ctx, volumes.get(key), "volumes", key)
+        external, explicit = read_external(ctx, key, config, "volumes", key)
+        name = explicit or scope(ctx.stack, key)
+        if external:
+            result[name] = VolumeObject(key=key, name=name, external=True)
+            continue
+        spec: t.VolumeCreate = {
+            "Name": name,
+            "Driver": str(config.get("driver") or "local"),
+            "Labels": with_stack_label(ctx, read_labels(ctx, config.get("labels"), "volumes", key, "labels")),
+        }
+        opts = read_labels(ctx, config.get("driver_opts"), "volumes", key, "driver_opts")
+        if opts:
+            spec["DriverOpts"] = opts
+        result[name] = VolumeObject(key=key, name=name, external=False, spec=spec)
+    return result
+
+
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+
+def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | None = None,
+              project_dir: str | None = None, hash_names: bool = True,
+              file: str | None = None, home_dir: str | None = None) -> Translation:
+    """Translate one loaded compose document into the Swarm objects of stack ``stack``.
+
+    ``read_file`` reads ``configs.*.file`` / ``secrets.*.file`` (paths as written in the compose
+    file). ``project_dir`` resolves relative bind sources the way ``docker stack deploy`` does (by
+    default they are an error: they would name a path on the deploying machine). ``file`` is used in
+    diagnostics. ``home_dir`` expands ``~`` in bind sources (an error by default, for the same
+    reason). Content problems become diagnostics; the translation goes on as far as it can.
+    """
+    ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir)
+    for key in sorted(compose):
+        if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):
+            ctx.warning("unknown top-level key, ignored", key)
+    if compose.get("name"):
+        ctx.warning("the project name is ignored: the stack name names the objects", "name")
+    services = ctx.section("services")
+    networks = ctx.section("networks")
+    volumes = ctx.section("volumes")
+    configs = _configs(ctx)
+    secrets = _secrets(ctx)
+    used_volumes: set[str] = set()
+    service_objects: dict[str, ServiceObject] = {}
+    for key, raw in sorted(services.items()):
+        obj = service_object(ctx, key, raw, networks, volumes, used_volumes)
+        if obj is not None:
+            service_objects[obj.name] = obj
+    network_objects = _networks(ctx, networks, _used_networks(ctx, services))
+    volume_objects = _volume_objects(ctx, volumes, used_volumes)
+    return Translation(
+        stack=stack,
+        services=service_objects,
+        networks=network_objects,
+        configs=configs,
+        secrets=secrets,
+        volumes=volume_objects,
+        diagnostics=ctx.diagnostics,
+    )
+
+
+def iter_objects(translation: Translation) -> Iterable[tuple[str, str, bool]]:
+    """(kind, name, external) of every object, in creation order."""
+    for kind, objects in (("Network", translation.networks), ("Config", translation.configs),
+                          ("Secret", translation.secrets), ("Volume", translation.volumes)):
+        for name, obj in objects.items():
+            yield kind, name, obj.external
+    for name in translation.services:
+        yield "Service", name, False
+
