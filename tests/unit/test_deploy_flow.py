@@ -1,0 +1,158 @@
+"""The deploy flow on an in-memory backend: ordering, no-op, stale plans, prune, rollback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fakes import FakeBackend, res
+
+from gitops import deploy
+from gitops.errors import GitopsError, LockedError, StalePlanError
+from gitops.model.plans import Action, AppPlan, Plan
+from gitops.model.releases import Outcome
+
+FAST = deploy.Options(timeout=2, poll=0.01)
+
+
+def app(image: str = "app:1", mode: str = "a", extra: bool = False, password: str = "pw1") -> list:
+    items = [
+        res("Deployment", "web", image=image),
+        res("ConfigMap", "cfg", data={"mode": mode}),
+        res("Secret", "sec", data={"password": password}),
+        res("Namespace", "ns"),
+    ]
+    if extra:
+        items.append(res("ConfigMap", "extra", data={"k": "v"}))
+    return items
+
+
+def test_first_apply_creates_in_wave_order_and_records_a_release() -> None:
+    fake = FakeBackend()
+    result = deploy.apply_app(fake, app(), "r1", FAST)
+    assert result.outcome == "applied"
+    assert [k.kind for k in fake.applied] == ["Namespace", "ConfigMap", "Secret", "Deployment"]
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [("r1", Outcome.SUCCEEDED)]
+    assert len(fake.state.current.inventory) == 4  # type: ignore[union-attr]
+
+
+def test_no_op_apply_makes_no_write() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    writes = fake.writes
+    result = deploy.apply_app(fake, app(), "r1", FAST)
+    assert result.outcome == "no-op"
+    assert fake.writes == writes
+
+
+def test_prune_deletes_only_objects_this_app_owns_in_reverse_wave_order() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(extra=True), "r1", FAST)
+    foreign = res("ConfigMap", "foreign", data={})
+    fake.objects[foreign.key] = foreign.body  # someone else's object, never in our inventory
+    taken = res("ConfigMap", "extra").key
+    plan, _ = deploy.plan_app(fake, app(), "r2")
+    assert [(c.action, c.key.name) for c in plan.changes if c.action is Action.DELETE] == [(Action.DELETE, "extra")]
+    fake.objects[taken]["metadata"]["labels"] = {}  # ownership label removed by hand: left alone
+    plan, _ = deploy.plan_app(fake, app(), "r2")
+    assert not any(c.action is Action.DELETE for c in plan.changes)
+    assert foreign.key in fake.objects
+
+
+def test_secret_values_never_reach_the_saved_plan() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(password="hunter2"), "r1", FAST)
+    plan, _ = deploy.plan_app(fake, app(password="swordfish"), "r2")
+    text = json.dumps(Plan((plan,)).to_json())
+    assert "hunter2" not in text and "swordfish" not in text
+    change = next(c for c in plan.changes if c.key.kind == "Secret")
+    assert change.action is Action.UPDATE and change.fields[0].sensitive
+    assert AppPlan.from_json(plan.to_json()) == plan
+
+
+def test_stale_plans_are_refused() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    saved, _ = deploy.plan_app(fake, app(mode="b"), "r2")
+    fake.objects[res("ConfigMap", "cfg").key]["data"] = {"mode": "edited by hand"}
+    with pytest.raises(StalePlanError, match="live objects"):
+        deploy.apply_app(fake, app(mode="b"), "r2", FAST, saved=saved)
+    with pytest.raises(StalePlanError, match="manifests"):
+        deploy.apply_app(fake, app(mode="c"), "r3", FAST, saved=saved)
+
+
+def test_failed_rollout_rolls_every_object_back_and_marks_the_revision_bad() -> None:
+    fake = FakeBackend(failing_images={"crash:1"})
+    deploy.apply_app(fake, app(), "good", FAST)
+    before = {k: v for k, v in fake.objects.items()}
+    result = deploy.apply_app(fake, app(image="crash:1", mode="b", extra=True), "bad", FAST)
+    assert result.outcome == "rolled-back"
+    assert "CrashLoopBackOff" in result.error and "p-1" in result.error
+    assert fake.objects == before
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [
+        ("good", Outcome.SUCCEEDED), ("bad", Outcome.FAILED), ("good", Outcome.ROLLED_BACK)]
+    assert fake.state.bad_revisions == ("bad",)
+    with pytest.raises(GitopsError, match="marked bad"):
+        deploy.apply_app(fake, app(image="crash:1"), "bad", FAST)
+
+
+def test_a_failed_apply_midway_is_rolled_back_too() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "good", FAST)
+    before = dict(fake.objects)
+    fake.fail_apply_of = {res("Deployment", "web").key}
+    result = deploy.apply_app(fake, app(image="app:2", mode="b"), "bad", FAST)
+    # The ConfigMap (an earlier wave) was changed before the Deployment failed; the rollback
+    # restores it, and the Deployment, never changed, needs nothing.
+    assert result.outcome == "rolled-back"
+    assert "injected" in result.error
+    assert fake.objects == before
+
+
+def test_failed_first_install_is_removed_entirely_like_an_atomic_install() -> None:
+    fake = FakeBackend(failing_images={"crash:1"})
+    result = deploy.apply_app(fake, app(image="crash:1"), "r1", FAST)
+    assert result.outcome == "rolled-back"
+    assert fake.objects == {}
+
+
+def test_rollout_timeout_is_a_failure() -> None:
+    fake = FakeBackend()
+    fake.health = lambda keys: {k: type("H", (), {"status": "Progressing", "message": "waiting",  # type: ignore
+                                                   "failures": ()})() for k in keys}
+    result = deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=0.05, poll=0.01, auto_rollback=False))
+    assert result.outcome == "failed" and "timed out" in result.error
+
+
+def test_interrupted_apply_leaves_an_in_progress_release_whose_inventory_is_complete() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    fake.fail_apply_of = {res("ConfigMap", "extra").key}
+    deploy.apply_app(fake, app(extra=True), "r2", deploy.Options(timeout=1, poll=0.01, auto_rollback=False))
+    state = fake.load_state()
+    assert res("ConfigMap", "extra").key in state.inventory()
+    fake.fail_apply_of = set()
+    result = deploy.apply_app(fake, app(extra=True), "r2", deploy.Options(timeout=1, poll=0.01,
+                                                                         allow_bad_revision=True))
+    assert result.outcome == "applied"
+    assert res("ConfigMap", "extra").key in fake.objects
+
+
+def test_a_held_lock_is_reported() -> None:
+    fake = FakeBackend(lock_holder="runner-2")
+    with pytest.raises(LockedError, match="runner-2"):
+        deploy.apply_app(fake, app(), "r1", FAST)
+
+
+def test_rollback_on_demand() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(mode="one"), "r1", FAST)
+    deploy.apply_app(fake, app(mode="two", extra=True), "r2", FAST)
+    result = deploy.rollback_app(fake, FAST)
+    assert result.outcome == "rolled-back"
+    assert fake.objects[res("ConfigMap", "cfg").key]["data"] == {"mode": "one"}
+    assert res("ConfigMap", "extra").key not in fake.objects
+    with pytest.raises(GitopsError, match="no recorded release"):
+        deploy.rollback_app(fake, FAST, to_revision="nope")
