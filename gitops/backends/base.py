@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gitops.model import Resource, ResourceKey
+from gitops.model.health import Health
 from gitops.model.plans import Action, FieldChange
 from gitops.model.releases import AppState
 
@@ -67,7 +68,7 @@ class Backend(Protocol):
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
         ...
 
-    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Any]:
+    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         """Current health of the given objects, with fail-fast failures when there are any."""
         ...
 

@@ -13,11 +13,12 @@ from typing import Any
 
 from gitops import diff
 from gitops.backends.base import Comparison, Live
-from gitops.backends.kubernetes import kinds, normalize
+from gitops.backends.kubernetes import health, kinds, normalize
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
 from gitops.errors import BackendError
 from gitops.model import Resource, ResourceKey
+from gitops.model.health import Health
 from gitops.model.plans import Action
 from gitops.model.releases import AppState
 
@@ -238,6 +239,36 @@ class KubernetesBackend:
         if rtype is None:
             return
         self.client.delete(rtype, key.namespace, key.name, uid=live.get("metadata", {}).get("uid"))
+
+    # -- health -----------------------------------------------------------------------------
+
+    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
+        """Health per object; workloads also carry the fail-fast failures of their current pods.
+
+        Pods (and, for Deployments, ReplicaSets) are listed once per namespace per poll, not per
+        workload.
+        """
+        wanted = list(keys)
+        objects = self.observe(wanted)
+        pods: dict[str, list[dict[str, Any]]] = {}
+        replicasets: dict[str, list[dict[str, Any]]] = {}
+        pod_type = self.client.resource_type("v1", "Pod")
+        rs_type = self.client.resource_type("apps/v1", "ReplicaSet")
+        result: dict[ResourceKey, Health] = {}
+        for key in wanted:
+            obj = objects.get(key)
+            if obj is None or (key.group, key.kind) not in kinds.WORKLOADS or pod_type is None:
+                result[key] = health.assess(obj)
+                continue
+            if key.namespace not in pods:
+                pods[key.namespace] = self.client.list(pod_type, key.namespace)
+            history: list[dict[str, Any]] = []
+            if key.kind == "Deployment" and rs_type is not None:
+                if key.namespace not in replicasets:
+                    replicasets[key.namespace] = self.client.list(rs_type, key.namespace)
+                history = replicasets[key.namespace]
+            result[key] = health.assess_workload(obj, pods[key.namespace], history)
+        return result
 
     # -- state and lock ---------------------------------------------------------------------
 

@@ -1,0 +1,28 @@
+"""ReplicaSet (and ReplicationController) health.
+
+- spec change not yet observed                     → Progressing
+- condition ReplicaFailure=True (pods cannot be created) → Degraded, with a Failure
+- fewer available pods than wanted                 → Progressing
+- otherwise                                        → Healthy
+"""
+
+from __future__ import annotations
+
+from gitops.backends.kubernetes.health._fields import Obj, condition_true, generation_observed, integer, key_of
+from gitops.model.health import Failure, Health, HealthStatus
+
+
+def health(obj: Obj) -> Health:
+    if not generation_observed(obj):
+        return Health(HealthStatus.PROGRESSING, "waiting for the spec update to be observed")
+    replica_failure = condition_true(obj, "ReplicaFailure")
+    if replica_failure is not None:
+        reason = str(replica_failure.get("reason") or "ReplicaFailure")
+        message = str(replica_failure.get("message") or "")
+        failure = Failure(key_of(obj), reason=reason, message=message)
+        return Health(HealthStatus.DEGRADED, f"{reason}: {message}" if message else reason, (failure,))
+    wanted = integer(obj, "spec", "replicas", default=1)
+    available = integer(obj, "status", "availableReplicas")
+    if available < wanted:
+        return Health(HealthStatus.PROGRESSING, f"waiting for {wanted - available} of {wanted} pods to be available")
+    return Health(HealthStatus.HEALTHY, f"{available} of {wanted} pods available")
