@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gitops.backends.base import Backend
@@ -15,15 +16,23 @@ Progress = Callable[[Change], None]
 
 def run(backend: Backend, plan: AppPlan, resources: list[Resource],
         live: Mapping[ResourceKey, dict[str, Any] | None], *, force_conflicts: bool = False,
-        on_change: Progress | None = None) -> ChangeSet:
-    """Apply every change of ``plan``. Stops at the first failed create/update (the caller rolls
-    back); a failed delete is recorded and the others go on (it stays in the inventory)."""
+        on_change: Progress | None = None, workers: int = 4) -> ChangeSet:
+    """Apply every change of ``plan``, wave by wave; the objects of one wave are independent and
+    are applied concurrently. Stops after the wave in which a create/update failed (the caller
+    rolls back); a failed delete is recorded and the others go on (it stays in the inventory)."""
     by_key = {r.key: r for r in resources}
     result = ChangeSet()
+    groups: list[list[Change]] = []
     for change in plan.changes:
         if change.action is Action.NOOP:
             result.unchanged.append(change.key)
             continue
+        phase = (change.action is Action.DELETE, change.wave)
+        if not groups or (groups[-1][0].action is Action.DELETE, groups[-1][0].wave) != phase:
+            groups.append([])
+        groups[-1].append(change)
+
+    def one(change: Change) -> tuple[Change, str]:
         if on_change is not None:
             on_change(change)
         try:
@@ -31,17 +40,24 @@ def run(backend: Backend, plan: AppPlan, resources: list[Resource],
                 current = live.get(change.key)
                 if current is not None:
                     backend.delete(change.key, current)
-                result.deleted.append(change.key)
-                continue
-            resource = by_key[change.key]
-            backend.apply(resource, replace=change.action is Action.REPLACE, force_conflicts=force_conflicts)
+            else:
+                backend.apply(by_key[change.key], replace=change.action is Action.REPLACE,
+                              force_conflicts=force_conflicts)
         except GitopsError as err:
-            if change.action is Action.DELETE:
-                result.failed_deletes.append(change.key)
-                continue
-            result.failed = change.key
-            result.error = str(err)
-            return result
-        {Action.CREATE: result.created, Action.UPDATE: result.configured,
-         Action.REPLACE: result.replaced}[change.action].append(change.key)
+            return change, str(err)
+        return change, ""
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for group in groups:
+            for change, error in pool.map(one, group):
+                if error and change.action is Action.DELETE:
+                    result.failed_deletes.append(change.key)
+                elif error:
+                    if result.failed is None:
+                        result.failed, result.error = change.key, error
+                else:
+                    {Action.CREATE: result.created, Action.UPDATE: result.configured,
+                     Action.REPLACE: result.replaced, Action.DELETE: result.deleted}[change.action].append(change.key)
+            if result.failed is not None:
+                return result
     return result

@@ -23,6 +23,7 @@ class Diagnostic:
     line: int | None = None
     pointer: str = ""
     code: str = ""
+    resource: str = ""  # the object the problem is about, e.g. "Deployment/web/api", when known
 
     def location(self) -> str:
         parts: list[str] = []
@@ -30,6 +31,8 @@ class Diagnostic:
             parts.append(self.file + (f":{self.line}" if self.line is not None else ""))
         if self.document is not None:
             parts.append(f"document {self.document}")
+        if self.resource:
+            parts.append(self.resource)
         if self.pointer:
             parts.append(f"field {self.pointer}")
         return ", ".join(parts)

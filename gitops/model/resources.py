@@ -32,6 +32,7 @@ class Origin:
     file: str
     document: int | None = None
     line: int | None = None
+    pointer: str = ""  # where the object sits in its document: "" or e.g. "/items/2" in a List
 
     def __str__(self) -> str:
         where = self.file

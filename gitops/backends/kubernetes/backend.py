@@ -245,29 +245,38 @@ class KubernetesBackend:
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         """Health per object; workloads also carry the fail-fast failures of their current pods.
 
-        Pods (and, for Deployments, ReplicaSets) are listed once per namespace per poll, not per
-        workload.
+        Pods (and, for Deployments, ReplicaSets) are listed once per namespace per poll and
+        indexed by their controller, so each workload only looks at its own.
         """
         wanted = list(keys)
         objects = self.observe(wanted)
-        pods: dict[str, list[dict[str, Any]]] = {}
-        replicasets: dict[str, list[dict[str, Any]]] = {}
         pod_type = self.client.resource_type("v1", "Pod")
         rs_type = self.client.resource_type("apps/v1", "ReplicaSet")
+        namespaces = {k.namespace for k in wanted if (k.group, k.kind) in kinds.WORKLOADS and objects.get(k)}
+        pods: dict[str, list[dict[str, Any]]] = defaultdict(list)  # controller uid -> pods
+        replicasets: dict[str, list[dict[str, Any]]] = defaultdict(list)  # deployment uid -> replicasets
+        for namespace in sorted(namespaces):
+            if pod_type is not None:
+                for pod in self.client.list(pod_type, namespace):
+                    pods[_controller_uid(pod)].append(pod)
+            if rs_type is not None and any(k.kind == "Deployment" for k in wanted if k.namespace == namespace):
+                for rs in self.client.list(rs_type, namespace):
+                    replicasets[_controller_uid(rs)].append(rs)
         result: dict[ResourceKey, Health] = {}
         for key in wanted:
             obj = objects.get(key)
-            if obj is None or (key.group, key.kind) not in kinds.WORKLOADS or pod_type is None:
+            if obj is None or (key.group, key.kind) not in kinds.WORKLOADS:
                 result[key] = health.assess(obj)
                 continue
-            if key.namespace not in pods:
-                pods[key.namespace] = self.client.list(pod_type, key.namespace)
-            history: list[dict[str, Any]] = []
-            if key.kind == "Deployment" and rs_type is not None:
-                if key.namespace not in replicasets:
-                    replicasets[key.namespace] = self.client.list(rs_type, key.namespace)
-                history = replicasets[key.namespace]
-            result[key] = health.assess_workload(obj, pods[key.namespace], history)
+            uid = obj.get("metadata", {}).get("uid", "")
+            if key.kind == "Deployment":
+                history = replicasets.get(uid, [])
+                own = [p for rs in history for p in pods.get(rs.get("metadata", {}).get("uid", ""), [])]
+                result[key] = health.assess_workload(obj, own, history)
+            elif key.kind == "Pod":
+                result[key] = health.assess_workload(obj, [obj])
+            else:
+                result[key] = health.assess_workload(obj, pods.get(uid, []))
         return result
 
     # -- state and lock ---------------------------------------------------------------------
@@ -282,3 +291,10 @@ class KubernetesBackend:
     def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[None]:
         with self.store.lock(holder, ttl_seconds, wait):
             yield
+
+
+def _controller_uid(obj: dict[str, Any]) -> str:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid", ""))
+    return ""

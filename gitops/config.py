@@ -1,0 +1,273 @@
+"""``gitops.yaml``: the apps a repository declares, checked against ``schemas/gitops.schema.json``.
+
+Example::
+
+    version: 1
+    kubernetes_version: "1.35"
+    defaults:
+      sync: {prune: true, self_heal: true}
+      rollout: {timeout: 5m, auto_rollback: true}
+    apps:
+      - name: web
+        backend: kubernetes
+        paths: [k8s]
+        target: {context: prod, namespace: web}
+      - name: demo
+        backend: swarm
+        paths: [swarm/compose.yaml]
+        target: {host: "unix:///var/run/docker.sock", stack: demo}
+
+Every problem is reported with its field path (``apps[1].target.stack``) and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+
+from gitops.errors import GitopsError
+from gitops.model import Diagnostic, Severity
+from gitops.render import yaml as yaml_loader
+
+__all__ = [
+    "CONFIG_FILE",
+    "App",
+    "ConfigError",
+    "RolloutPolicy",
+    "Settings",
+    "SyncPolicy",
+    "Target",
+    "load",
+    "parse",
+    "parse_duration",
+]
+
+CONFIG_FILE = "gitops.yaml"
+Backend = Literal["kubernetes", "swarm"]
+
+
+class ConfigError(GitopsError):
+    """gitops.yaml is missing or wrong; ``diagnostics`` holds every problem."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("; ".join(str(d) for d in diagnostics) or "invalid gitops.yaml")
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    prune: bool = False
+    self_heal: bool = False
+    interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    timeout_seconds: float = 300.0
+    auto_rollback: bool = True
+
+
+@dataclass(frozen=True)
+class Target:
+    """Kubernetes: kubeconfig context (None = current) and namespace. Swarm: Docker host and stack."""
+
+    context: str | None = None
+    kubeconfig: str | None = None
+    namespace: str = "default"
+    host: str | None = None
+    stack: str | None = None
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    backend: Backend
+    paths: tuple[str, ...]
+    target: Target
+    sync: SyncPolicy
+    rollout: RolloutPolicy
+    env_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    apps: tuple[App, ...]
+    kubernetes_version: str | None = None
+    file: str = CONFIG_FILE
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def app(self, name: str) -> App:
+        for app in self.apps:
+            if app.name == name:
+                return app
+        raise GitopsError(f"no app named {name!r} in {self.file}")
+
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: int | float | str) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 5m, 1h30m)")
+    return sum(float(number) * _UNIT[unit] for number, unit in parts)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("gitops").joinpath("schemas/gitops.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _field_path(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _pointer(path: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return "unknown field" + ("s " if len(extras) > 1 else " ") + ", ".join(repr(e) for e in extras)
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required")
+    if error.validator == "enum":
+        options = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"must be one of {options}, got {json.dumps(error.instance)}"
+    if error.validator == "pattern":
+        return f"{json.dumps(error.instance)} is not allowed here (must match {error.validator_value})"
+    if error.validator == "not":
+        return f"{json.dumps(error.instance)} must be a relative path inside the repository"
+    if error.validator == "oneOf" and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        return _message(best) if best is not None else str(error.message)
+    return str(error.message)
+
+
+def _leaves(errors: Any) -> list[jsonschema.ValidationError]:
+    out: list[jsonschema.ValidationError] = []
+    for error in errors:
+        if error.validator in ("if", "then", "else", "allOf") and error.context:
+            out.extend(_leaves(error.context))
+        else:
+            out.append(error)
+    return out
+
+
+def parse(data: bytes | str, file: str = CONFIG_FILE) -> Settings:
+    """Settings from the text of a gitops.yaml; ConfigError lists every problem."""
+    loaded = yaml_loader.load(data, file)
+    problems = list(loaded.diagnostics)
+    documents = [d for d in loaded.documents if d.data is not None]
+    if not problems and len(documents) != 1:
+        problems.append(Diagnostic(Severity.ERROR, f"{file} must hold exactly one YAML document", file=file))
+    if problems:
+        raise ConfigError(problems)
+    raw = documents[0].data
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(_leaves(validator.iter_errors(raw)), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        pointers = {_pointer(e.absolute_path) for e in errors}
+        lines = yaml_loader.locate(data, documents[0].index, pointers)
+        diagnostics = []
+        for error in errors:
+            pointer = _pointer(error.absolute_path)
+            diagnostics.append(
+                Diagnostic(Severity.ERROR, f"{_field_path(error.absolute_path)}: {_message(error)}", file=file,
+                           line=lines.get(pointer), pointer=pointer, code="config")
+            )  # fmt: skip
+        raise ConfigError(diagnostics)
+    return _build(raw, file, data, documents[0].index)
+
+
+def _sync(raw: dict[str, Any] | None, base: SyncPolicy) -> SyncPolicy:
+    raw = raw or {}
+    return SyncPolicy(
+        prune=raw.get("prune", base.prune),
+        self_heal=raw.get("self_heal", base.self_heal),
+        interval_seconds=parse_duration(raw["interval"]) if "interval" in raw else base.interval_seconds,
+    )
+
+
+def _rollout(raw: dict[str, Any] | None, base: RolloutPolicy) -> RolloutPolicy:
+    raw = raw or {}
+    return RolloutPolicy(
+        timeout_seconds=parse_duration(raw["timeout"]) if "timeout" in raw else base.timeout_seconds,
+        auto_rollback=raw.get("auto_rollback", base.auto_rollback),
+    )
+
+
+def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> Settings:
+    defaults = raw.get("defaults") or {}
+    base_sync = _sync(defaults.get("sync"), SyncPolicy())
+    base_rollout = _rollout(defaults.get("rollout"), RolloutPolicy())
+    apps: list[App] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw["apps"]):
+        name = item["name"]
+        if name in seen:
+            problems.append((f"/apps/{index}/name", f"apps[{index}].name: duplicate app name {name!r}"))
+        seen.add(name)
+        paths = item["paths"]
+        paths = (paths,) if isinstance(paths, str) else tuple(paths)
+        for position, path in enumerate(paths):
+            if ".." in Path(path).parts:
+                message = f"apps[{index}].paths[{position}]: {path!r} leaves the repository"
+                problems.append((f"/apps/{index}/paths", message))
+        target_raw = item.get("target") or {}
+        target = Target(
+            context=target_raw.get("context"),
+            kubeconfig=target_raw.get("kubeconfig"),
+            namespace=target_raw.get("namespace", "default"),
+            host=target_raw.get("host"),
+            stack=target_raw.get("stack"),
+        )
+        apps.append(
+            App(
+                name=name,
+                backend=item["backend"],
+                paths=paths,
+                target=target,
+                sync=_sync(item.get("sync"), base_sync),
+                rollout=_rollout(item.get("rollout"), base_rollout),
+                env_files=tuple(item.get("env_files", ())),
+            )
+        )
+    if problems:
+        lines = yaml_loader.locate(data, document, [p for p, _ in problems])
+        raise ConfigError(
+            [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
+        )
+    return Settings(tuple(apps), raw.get("kubernetes_version"), file)
+
+
+def load(root: Path, file: str = CONFIG_FILE) -> Settings:
+    """Read ``gitops.yaml`` at the repository root."""
+    path = root / file
+    if not path.is_file():
+        raise ConfigError([Diagnostic(Severity.ERROR, f"no {file} at the repository root ({root})", file=file,
+                                      code="config")])  # fmt: skip
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Diagnostic(Severity.ERROR, f"cannot read {file}: {exc.strerror}", file=file)]) from None
+    return parse(data, file)

@@ -1,0 +1,194 @@
+"""Render: read the files of a checkout into Kubernetes manifests and compose files.
+
+* A directory that holds a ``kustomization.yaml`` is built with kustomize (its files are not read
+  one by one); any other directory is walked (sorted, hidden entries skipped) for ``.yaml``,
+  ``.yml`` and ``.json`` files.
+* A file whose single document has ``services:`` at the top level is a compose file (read with
+  YAML 1.2 scalars, interpolated like ``docker stack deploy``); anything else is a stream of
+  Kubernetes manifests.
+* Sizes are bounded per file and per run; symlinks that lead out of the repository are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops.model import Diagnostic, Severity
+from gitops.render import compose as compose_render
+from gitops.render import kubernetes as k8s
+from gitops.render.compose import ComposeFile
+from gitops.render.kubernetes import Manifest
+from gitops.render.yaml import Dialect, Limits, load
+
+__all__ = ["ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass
+class Rendered:
+    """Everything read: manifests, compose files, problems, and the raw text for line lookups."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    compose: list[ComposeFile] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, tuple[bytes, Dialect]] = field(default_factory=dict)
+    files: int = 0
+    bytes_read: int = 0
+
+
+class Renderer:
+    """Reads paths under one root (the checkout) into a :class:`Rendered`."""
+
+    def __init__(
+        self,
+        root: Path,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        stack: str | None = None,
+        keep_sources: bool = True,
+    ) -> None:
+        self.root = root.resolve()
+        self.limits = limits or Limits()
+        self.env: Mapping[str, str] = env if env is not None else dict(os.environ)
+        self.stack = stack
+        self.keep_sources = keep_sources
+        self.result = Rendered()
+        self._over_budget = False
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def display(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix() or "."
+        except ValueError:
+            return str(path)
+
+    def error(self, message: str, file: str | None, code: str, **where: object) -> None:
+        self.result.diagnostics.append(Diagnostic(Severity.ERROR, message, file=file, code=code, **where))  # type: ignore[arg-type]
+
+    def _inside(self, path: Path) -> bool:
+        target = path.resolve()
+        return target == self.root or self.root in target.parents
+
+    # -- entry points ------------------------------------------------------------------------------
+
+    def add_path(self, path: Path) -> None:
+        """A file or a directory (``path`` may be absolute; it must lie under the root)."""
+        if not path.exists() and not path.is_symlink():
+            self.error("no such file or directory", self.display(path), "not-found")
+            return
+        if path.is_symlink() and not self._inside(path):
+            self.error("symlink points outside the repository; refusing to follow it", self.display(path),
+                       "symlink-escape")  # fmt: skip
+            return
+        if path.is_dir():
+            self._add_directory(path)
+        else:
+            self._add_file(path, explicit=True)
+
+    def _add_directory(self, directory: Path) -> None:
+        for name in k8s.KUSTOMIZATION_FILES:
+            if (directory / name).is_file():
+                self._add_kustomization(directory, name)
+                return
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            self.error(f"cannot list directory: {exc.strerror}", self.display(directory), "io")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink():
+                if not self._inside(path):
+                    self.error("symlink points outside the repository; refusing to follow it", self.display(path),
+                               "symlink-escape")  # fmt: skip
+                    continue
+                if path.is_dir():
+                    continue  # its target lies in the repository and is read where it is
+            if entry.is_dir(follow_symlinks=False):
+                self._add_directory(path)
+            elif entry.name.endswith(MANIFEST_SUFFIXES):
+                self._add_file(path, explicit=False)
+
+    def _read(self, path: Path, display: str) -> bytes | None:
+        limits = self.limits
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            self.error(f"cannot read: {exc.strerror}", display, "io")
+            return None
+        if size > limits.max_file_bytes:
+            self.error(f"file is {size} bytes, over the limit of {limits.max_file_bytes} bytes per file", display,
+                       "file-too-large")  # fmt: skip
+            return None
+        if self.result.bytes_read + size > limits.max_repo_bytes:
+            if not self._over_budget:
+                self.error(f"the files read exceed the limit of {limits.max_repo_bytes} bytes per repository; "
+                           "the rest was not read", display, "repo-too-large")  # fmt: skip
+                self._over_budget = True
+            return None
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(limits.max_file_bytes + 1)
+        except OSError as exc:
+            self.error(f"cannot read: {exc.strerror}", display, "io")
+            return None
+        self.result.bytes_read += len(data)
+        self.result.files += 1
+        return data
+
+    def _add_file(self, path: Path, explicit: bool) -> None:
+        display = self.display(path)
+        data = self._read(path, display)
+        if data is None:
+            return
+        self.add_text(data, display, path.parent)
+
+    def add_text(self, data: bytes, display: str, directory: Path, keep_lines: bool = True) -> None:
+        """Read one stream: a compose file or Kubernetes manifests."""
+        loaded = load(data, display, Dialect.KUBERNETES, self.limits)
+        documents = [d for d in loaded.documents if d.data is not None]
+        if len(documents) == 1 and compose_render.is_compose(documents[0].data):
+            self._add_compose(data, display, directory)
+            return
+        if self.keep_sources and keep_lines:
+            self.result.sources[display] = (data, Dialect.KUBERNETES)
+        self.result.diagnostics.extend(loaded.diagnostics)
+        self.result.manifests.extend(k8s.manifests_from_documents(display, loaded.documents, self.result.diagnostics))
+
+    def _add_compose(self, data: bytes, display: str, directory: Path) -> None:
+        loaded = load(data, display, Dialect.COMPOSE, self.limits)
+        if self.keep_sources:
+            self.result.sources[display] = (data, Dialect.COMPOSE)
+        self.result.diagnostics.extend(loaded.diagnostics)
+        documents = [d for d in loaded.documents if d.data is not None]
+        if not documents:
+            return
+        unset: set[str] = set()
+        data_out = compose_render.interpolate(documents[0].data, self.env, display, self.result.diagnostics, unset)
+        for name in sorted(unset):
+            self.result.diagnostics.append(
+                Diagnostic(Severity.WARNING, f"the {name} variable is not set; defaulting to a blank string",
+                           file=display, document=1, code="interpolation-unset")
+            )  # fmt: skip
+        stack = self.stack or directory.name or "stack"
+        self.result.compose.append(ComposeFile(display, directory, data_out, stack, unset))
+
+    def _add_kustomization(self, directory: Path, name: str) -> None:
+        display = self.display(directory / name)
+        output, problem = k8s.build_kustomization(directory, display)
+        if problem is not None:
+            self.result.diagnostics.append(problem)
+            return
+        assert output is not None
+        self.result.files += 1
+        label = f"{display} (kustomize build)"
+        loaded = load(output, label, Dialect.KUBERNETES, self.limits)
+        self.result.diagnostics.extend(loaded.diagnostics)
+        self.result.manifests.extend(k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics))

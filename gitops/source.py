@@ -1,0 +1,214 @@
+"""Where manifests come from: a local directory, or a git URL + ref fetched into a cache.
+
+Safety rules (DESIGN §4): URLs that make git run commands (``ext::`` and other ``<helper>::``
+transports) or that look like options (``-oProxyCommand=...``) are refused; paths from the
+repository stay inside it (no absolute paths, no ``..``, no symlink that leads out); credentials
+in URLs are replaced by ``***`` in everything we print or log. Git runs as a subprocess with an
+argument list (never a shell), no terminal prompts, and only the http(s), ssh, git and file
+transports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
+
+from gitops.errors import GitopsError
+
+__all__ = [
+    "Checkout",
+    "SourceError",
+    "check_url",
+    "default_cache_dir",
+    "fetch",
+    "local",
+    "redact",
+    "resolve_inside",
+]
+
+GIT_TIMEOUT_SECONDS = 600
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_ALLOWED_SCHEMES = {"https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"}
+
+
+class SourceError(GitopsError):
+    """The source cannot be read: a refused URL or path, or a git failure."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A tree of files at a known revision."""
+
+    root: Path
+    revision: str | None = None  # the resolved commit SHA; None for a directory outside git
+    url: str | None = None  # redacted
+    ref: str | None = None
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+def redact(text: str) -> str:
+    """Hide credentials of every URL in a text: ``https://user:token@host`` -> ``https://***@host``."""
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+
+
+def _strip_credentials(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url
+
+
+def check_url(url: str) -> None:
+    """Refuse URLs that could make git run a command or read an option."""
+    shown = redact(url)
+    if not url or url != url.strip() or any(ord(c) < 32 for c in url):
+        raise SourceError(f"refusing repository URL {shown!r}: empty or contains control characters")
+    if url.startswith("-"):
+        raise SourceError(f"refusing repository URL {shown!r}: it looks like a command-line option")
+    if "::" in url.split("/", 1)[0] or url.lower().startswith(("ext::", "fd::")):
+        raise SourceError(f"refusing repository URL {shown!r}: remote-helper transports (ext::, fd::) can run commands")
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise SourceError(f"refusing repository URL {shown!r}: {exc}") from None
+        if parts.scheme.lower() not in _ALLOWED_SCHEMES:
+            raise SourceError(f"refusing repository URL {shown!r}: transport {parts.scheme!r} is not allowed")
+        host = parts.hostname or ""
+        if host.startswith("-") or parts.netloc.rsplit("@", 1)[-1].startswith("-"):
+            raise SourceError(f"refusing repository URL {shown!r}: the host looks like a command-line option")
+        if parts.path.startswith("-"):
+            raise SourceError(f"refusing repository URL {shown!r}: the path looks like a command-line option")
+        return
+    # scp-like syntax: [user@]host:path, or a local path
+    match = re.match(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.*)$", url)
+    if match and (match.group("host").startswith("-") or match.group("path").startswith("-")):
+        raise SourceError(f"refusing repository URL {shown!r}: it looks like a command-line option")
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """``root/relative``, refusing absolute paths, ``..`` and symlinks that lead out of ``root``."""
+    if not relative or relative in (".", "./"):
+        return root.resolve()
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or re.match(r"^[a-zA-Z]:", relative):
+        raise SourceError(f"path {relative!r} is absolute; paths must be relative to the repository")
+    if ".." in pure.parts:
+        raise SourceError(f"path {relative!r} leaves the repository (..)")
+    base = root.resolve()
+    target = (base / pure).resolve()
+    if target != base and base not in target.parents:
+        raise SourceError(f"path {relative!r} points outside the repository through a symlink")
+    return target
+
+
+def is_inside(root: Path, path: Path) -> bool:
+    base = root.resolve()
+    target = path.resolve()
+    return target == base or base in target.parents
+
+
+def local(path: Path) -> Checkout:
+    """A directory on disk; its commit is reported when it is a git work tree."""
+    root = path.resolve()
+    if not root.is_dir():
+        raise SourceError(f"{path} is not a directory")
+    revision = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        completed = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True, text=True, timeout=30, check=False, env=_git_env(),
+        )  # fmt: skip
+        if completed.returncode == 0 and _SHA.match(completed.stdout.strip()):
+            revision = completed.stdout.strip()
+    return Checkout(root, revision)
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get("GITOPS_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gitops"
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSH_AUTH_SOCK", "TMPDIR")}
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_ASKPASS="/bin/false",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_PROTOCOL_FROM_USER="0",
+        GIT_ALLOW_PROTOCOL="http:https:ssh:git:file",
+    )
+    return env
+
+
+def _git(args: list[str], cwd: Path | None = None) -> str:
+    command = ["git", "-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never", *args]
+    try:
+        completed = subprocess.run(
+            command, cwd=str(cwd) if cwd else None, capture_output=True, text=True,
+            timeout=GIT_TIMEOUT_SECONDS, check=False, env=_git_env(), stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise SourceError("git is not installed (needed to fetch --repo)") from None
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS}s") from None
+    if completed.returncode != 0:
+        reason = redact(completed.stderr.strip() or completed.stdout.strip())
+        raise SourceError(f"git {args[0]} failed: {reason}")
+    return completed.stdout
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fetch(url: str, ref: str | None = None, cache_dir: Path | None = None) -> Checkout:
+    """Fetch ``ref`` (branch, tag or commit; default HEAD) of ``url`` and check out that commit."""
+    check_url(url)
+    if ref is not None and (ref.startswith("-") or not ref or any(ord(c) < 32 for c in ref) or ".." in ref):
+        raise SourceError(f"refusing ref {ref!r}")
+    cache = cache_dir or default_cache_dir()
+    clean_url = _strip_credentials(url)
+    key = hashlib.sha256(clean_url.encode()).hexdigest()[:24]
+    repo = cache / "repos" / key
+    with _locked(cache / "repos" / f"{key}.lock"):
+        if not (repo / ".git").is_dir():
+            repo.mkdir(parents=True, exist_ok=True)
+            _git(["init", "--quiet", str(repo)])
+        wanted = ref or "HEAD"
+        try:
+            _git(["fetch", "--quiet", "--no-tags", "--force", "--", url, wanted], cwd=repo)
+            revision = _git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], cwd=repo).strip()
+        except SourceError:
+            if not (ref and _SHA.match(ref)):
+                raise
+            # Some servers refuse fetching a commit by id: fetch branches and tags, then look it up.
+            _git(["fetch", "--quiet", "--force", "--", url, "+refs/heads/*:refs/remotes/origin/*",
+                  "+refs/tags/*:refs/tags/*"], cwd=repo)  # fmt: skip
+            revision = _git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo).strip()
+        _git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", revision], cwd=repo)
+        _git(["clean", "-ffdxq"], cwd=repo)
+    return Checkout(repo, revision, redact(url), ref)

@@ -1,0 +1,101 @@
+"""gitops.yaml: loading, defaults, and errors with their field path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops import config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
+
+
+def test_example_repo_config_loads() -> None:
+    settings = config.load(EXAMPLE)
+    web, demo = settings.apps
+    assert (web.name, web.backend, web.paths, web.target.namespace) == ("web", "kubernetes", ("k8s",), "web")
+    assert (demo.backend, demo.target.stack, demo.env_files) == ("swarm", "demo", ("swarm/demo.env",))
+    assert web.sync.prune and web.sync.self_heal and web.sync.interval_seconds == 60
+    assert web.rollout.timeout_seconds == 300 and demo.rollout.timeout_seconds == 180
+    assert settings.kubernetes_version == "1.35"
+    assert settings.app("demo") is demo
+
+
+def test_minimal_config_defaults() -> None:
+    settings = config.parse("apps:\n  - {name: a, backend: kubernetes, paths: manifests}\n")
+    [app] = settings.apps
+    assert app.paths == ("manifests",) and app.target.namespace == "default"
+    assert app.sync == config.SyncPolicy() and app.rollout == config.RolloutPolicy()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        (
+            "apps:\n  - name: a\n    backend: k8s\n    paths: [x]\n",
+            'apps[0].backend: must be one of "kubernetes", "swarm"',
+            3,
+        ),
+        (
+            "apps:\n  - name: a\n    backend: swarm\n    paths: [x]\n    target: {host: h}\n",
+            "apps[0].target: 'stack' is required",
+            5,
+        ),
+        ("apps:\n  - name: a\n    backend: kubernetes\n    paths: [/etc]\n", "apps[0].paths", 4),
+        (
+            "apps:\n  - name: a\n    backend: kubernetes\n    paths: [x]\n    sync: {prune: yes please}\n",
+            "apps[0].sync.prune",
+            5,
+        ),
+        (
+            "apps:\n  - name: a\n    backend: kubernetes\n    paths: [x]\n    rollout: {timeout: soon}\n",
+            "apps[0].rollout.timeout",
+            5,
+        ),
+        (
+            "apps:\n  - name: a\n    backend: kubernetes\n    paths: [x]\n    colour: red\n",
+            "apps[0]: unknown field 'colour'",
+            2,
+        ),
+        (
+            "apps:\n  - {name: a, backend: kubernetes, paths: [x]}\n  - {name: a, backend: kubernetes, paths: [b]}\n",
+            "duplicate app name",
+            3,
+        ),
+        ("apps:\n  - {name: a, backend: kubernetes, paths: [../x]}\n", "leaves the repository", 2),
+        ("apps: []\n", "apps", 1),
+    ],
+)
+def test_wrong_config_names_the_field(text: str, message: str, line: int) -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(text)
+    [problem] = caught.value.diagnostics
+    assert message in problem.message
+    assert problem.line == line and problem.file == "gitops.yaml"
+
+
+def test_yaml_problems_in_config() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse("apps: [\n")
+    assert caught.value.diagnostics[0].code == "yaml-syntax"
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse("apps: []\napps: []\n")
+    assert caught.value.diagnostics[0].code == "duplicate-key"
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError, match=r"no gitops\.yaml"):
+        config.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25)]
+)
+def test_durations(text: int | str, seconds: float) -> None:
+    assert config.parse_duration(text) == seconds
+
+
+def test_bad_duration() -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        config.parse_duration("5 minutes")

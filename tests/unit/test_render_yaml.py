@@ -1,0 +1,120 @@
+"""The safe YAML loader: Kubernetes' reading of scalars and keys, limits, duplicates, lines."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gitops.render.yaml import Dialect, Limits, load, locate, stringify_key
+
+
+def data_of(text: str, dialect: Dialect = Dialect.KUBERNETES) -> object:
+    result = load(text.encode(), "f.yaml", dialect)
+    assert result.diagnostics == []
+    return [d.data for d in result.documents]
+
+
+def test_multi_document_stream_with_empty_and_comment_documents() -> None:
+    result = load(b"a: 1\n---\n# only a comment\n---\n---\nb: 2\n", "f.yaml")
+    assert [(d.index, d.data) for d in result.documents] == [(1, {"a": 1}), (2, None), (3, None), (4, {"b": 2})]
+    assert result.documents[3].line == 6
+
+
+def test_scalars_are_read_like_go_yaml_v2() -> None:
+    [doc] = data_of("a: [1, yes, off, 0x10, 010, 1e3, 1_000, .inf, ~, '5', 2020-01-02, 1.5]\n")
+    assert doc == {"a": [1, True, False, 16, 8, 1000.0, 1000, float("inf"), None, "5", "2020-01-02", 1.5]}
+
+
+def test_compose_dialect_reads_yaml_1_2_booleans() -> None:
+    [doc] = data_of("a: [yes, on, true, 8080:80]\n", Dialect.COMPOSE)
+    assert doc == {"a": ["yes", "on", True, "8080:80"]}
+
+
+def test_non_string_keys_are_stringified_like_kubernetes() -> None:
+    [doc] = data_of("data:\n  5: a\n  3.14: b\n  true: c\n  1e6: d\n")
+    assert doc == {"data": {"5": "a", "3.14": "b", "true": "c", "1e+06": "d"}}
+    assert stringify_key(0.1) == "0.1" and stringify_key(None) is None
+
+
+def test_null_key_is_an_error() -> None:
+    result = load(b"~: 1\n", "f.yaml")
+    assert [d.code for d in result.diagnostics] == ["yaml-key"]
+
+
+def test_duplicate_keys_are_reported_with_their_line() -> None:
+    result = load(b"a: 1\nb:\n  c: 1\n  c: 2\n", "f.yaml")
+    [problem] = result.diagnostics
+    assert problem.code == "duplicate-key" and problem.line == 4 and "'c'" in problem.message
+
+
+def test_merge_keys_and_aliases() -> None:
+    [doc] = data_of("base: &b {x: 1, z: 2}\nother:\n  <<: *b\n  z: 3\nlist: [*b]\n")
+    assert doc["other"] == {"x": 1, "z": 3}  # type: ignore[index]
+    assert doc["list"] == [{"x": 1, "z": 2}]  # type: ignore[index]
+
+
+def test_y_is_a_boolean_key_as_in_kubernetes() -> None:
+    [doc] = data_of("y: 1\nn: 2\n")
+    assert doc == {"true": 1, "false": 2}
+
+
+def billion_laughs(levels: int = 10, pad_to: int = 0) -> bytes:
+    text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
+    if pad_to:
+        text += "pad: '" + "x" * max(0, pad_to - len(text) - 10) + "'\n"
+    return text.encode()
+
+
+def test_billion_laughs_is_rejected_quickly() -> None:
+    data = billion_laughs(pad_to=1024 * 1024)
+    assert len(data) >= 1024 * 1024 - 16
+    started = time.perf_counter()
+    result = load(data, "laughs.yaml")
+    elapsed = time.perf_counter() - started
+    [problem] = result.diagnostics
+    assert problem.code == "alias-limit" and "billion-laughs" in problem.message
+    assert elapsed < 0.5
+
+
+def test_alias_expansion_under_the_limit_is_fine() -> None:
+    result = load(billion_laughs(levels=3), "f.yaml", limits=Limits(max_alias_nodes=10_000))
+    assert result.diagnostics == []
+
+
+@pytest.mark.parametrize("text", [b"a: " + b"[" * 100_000 + b"]" * 100_000, b"- " * 100_000 + b"x"])
+def test_deep_nesting_is_rejected_without_crashing(text: bytes) -> None:
+    started = time.perf_counter()
+    result = load(text, "deep.yaml")
+    assert [d.code for d in result.diagnostics] == ["too-deep"]
+    assert time.perf_counter() - started < 2
+
+
+def test_recursive_alias_is_an_error() -> None:
+    assert [d.code for d in load(b"a: &a [*a]\n", "f.yaml").diagnostics] == ["alias"]
+
+
+def test_syntax_and_encoding_errors_are_diagnostics() -> None:
+    [syntax] = load(b"a: b\n c: d\n", "f.yaml").diagnostics
+    assert syntax.code == "yaml-syntax" and syntax.line == 2
+    [encoding] = load(b"a: \xff\xfe\x00bad\n", "f.yaml").diagnostics
+    assert encoding.code == "encoding"
+
+
+def test_documents_before_a_syntax_error_are_kept() -> None:
+    result = load(b"a: 1\n---\nb: [\n", "f.yaml")
+    assert [d.data for d in result.documents] == [{"a": 1}]
+    assert result.diagnostics[0].document == 2
+
+
+def test_json_is_read_too() -> None:
+    [doc] = data_of('{"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}')
+    assert doc == {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}
+
+
+def test_locate_lines_of_pointers() -> None:
+    text = b"a: 1\n---\nspec:\n  ports:\n    - port: 80\n    - port: x\n  data:\n    5: z\n"
+    lines = locate(text, 2, ["/spec/ports/1/port", "/spec/data/5", "/spec/missing/deep", "/spec"])
+    assert lines == {"/spec/ports/1/port": 6, "/spec/data/5": 8, "/spec/missing/deep": 3, "/spec": 3}
