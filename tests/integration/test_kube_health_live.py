@@ -90,7 +90,7 @@ def roll_out_healthy(kube_api: Any, live: Live, name: str) -> list[HealthStatus]
             seen.append(status)
         return status is HealthStatus.HEALTHY
 
-    poll(f"{name} healthy", healthy, timeout=60)
+    poll(f"{name} healthy", healthy, timeout=120)  # setup, not measured: a busy control plane is slow
     return seen
 
 

@@ -200,12 +200,22 @@ def test_a_deployment_without_its_replicasets_blames_nobody() -> None:
     assert workload_failures(deployment, pods, []) == []
 
 
-def test_the_newest_replicaset_is_the_highest_revision_when_none_matches() -> None:
+def test_the_newest_replicaset_is_the_highest_revision() -> None:
     deployment, pods, replicasets = rollout("rollout-deployment-crashloop.yaml")
-    del deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
     newest = pods_mod.newest_replicaset(deployment, replicasets)
     assert newest is not None and newest["metadata"]["name"] == "crash-79b9ff47"
-    assert [f.pod for f in workload_failures(deployment, pods, replicasets)] == ["crash-79b9ff47-xdnxh"]
+    # A rollback: the controller gives the old ReplicaSet the next revision; its pods are current.
+    old = next(rs for rs in replicasets if rs["metadata"]["name"] == "crash-6cc4bcd68c")
+    old["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "3"
+    assert pods_mod.newest_replicaset(deployment, replicasets) is old
+    assert workload_failures(deployment, pods, replicasets) == []
+
+
+def test_pods_of_a_namesake_in_another_namespace_are_ignored() -> None:
+    deployment, pods, replicasets = rollout("rollout-deployment-crashloop.yaml")
+    for obj in pods + replicasets:
+        obj["metadata"]["namespace"] = "elsewhere"
+    assert workload_failures(deployment, pods, replicasets) == []
 
 
 def test_pods_and_replicasets_of_other_workloads_are_ignored() -> None:

@@ -76,7 +76,6 @@ REPLICATION_CONTROLLER = ("", "ReplicationController")
 JOB = ("batch", "Job")
 POD = ("", "Pod")
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-TEMPLATE_HASH = "pod-template-hash"
 REVISION_HASH = "controller-revision-hash"
 TEMPLATE_GENERATION = "pod-template-generation"
 
@@ -157,7 +156,7 @@ def workload_failures(workload: Obj, pods: Sequence[Obj], history: Sequence[Obj]
     ``pods`` may hold any pods of the namespace: only the workload's own are read (by controller
     reference, or by selector for pods without owner references). ``history`` is what tells the
     current revision apart where the workload itself does not: the ReplicaSets of a Deployment
-    (required for Deployments; the one with the Deployment's revision is current), or the
+    (required for Deployments; the newest one's pods, i.e. its pod-template-hash, are current), or the
     ControllerRevisions of a DaemonSet (optional: DaemonSet pods also carry
     ``pod-template-generation``). StatefulSets name it in ``status.updateRevision``.
 
@@ -165,7 +164,7 @@ def workload_failures(workload: Obj, pods: Sequence[Obj], history: Sequence[Obj]
     revision is still the old one, and its pods are not what this rollout is about.
     """
     gk = (text(workload, "apiVersion").rpartition("/")[0], text(workload, "kind"))
-    if False:
+    if gk in (DEPLOYMENT, STATEFULSET, DAEMONSET) and not generation_observed(workload):
         return []
     current = _current_pods(gk, workload, pods, history)
     found = pod_failures(current)
@@ -183,8 +182,8 @@ def _current_pods(gk: tuple[str, str], workload: Obj, pods: Sequence[Obj], histo
         replicaset = newest_replicaset(workload, history)
         if replicaset is None:
             return []
-        return [p for p in pods if belongs_to(p, replicaset)
-                and labels_of(p).get(TEMPLATE_HASH) == labels_of(replicaset).get(TEMPLATE_HASH)]
+        # Its pods: by controller reference, or by its selector, which carries pod-template-hash.
+        return [p for p in pods if belongs_to(p, replicaset)]
     if gk == STATEFULSET:
         revision = text(workload, "status", "updateRevision")
         return [p for p in own if revision and labels_of(p).get(REVISION_HASH) == revision]
@@ -199,15 +198,13 @@ def _current_pods(gk: tuple[str, str], workload: Obj, pods: Sequence[Obj], histo
 
 
 def newest_replicaset(deployment: Obj, replicasets: Sequence[Obj]) -> Obj | None:
-    """The Deployment's current ReplicaSet: among those it controls, the one whose revision
-    annotation equals the Deployment's, else the highest revision; None when it has none yet."""
+    """The Deployment's current ReplicaSet: of those it controls, the one with the highest
+    ``deployment.kubernetes.io/revision`` (the controller gives the ReplicaSet of the current
+    template the next revision, also when a rollback brings an old one back); None when it has
+    none yet."""
     owned = [rs for rs in replicasets if belongs_to(rs, deployment)]
     if not owned:
         return None
-    revision = annotations_of(deployment).get(REVISION_ANNOTATION)
-    for rs in owned:
-        if revision and annotations_of(rs).get(REVISION_ANNOTATION) == revision:
-            return rs
 
     def number(rs: Obj) -> int:
         value = annotations_of(rs).get(REVISION_ANNOTATION, "")
