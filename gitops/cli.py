@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -34,6 +39,11 @@ def cli() -> None:
     """
 
 
+def _exit(code: int) -> NoReturn:
+    """End the command with an exit code (click returns it from main, or exits with it)."""
+    click.get_current_context().exit(code)
+
+
 def _not_yet(command: str) -> None:
     raise NotImplementedYet(f"`gitops {command}` is not implemented yet")
 
@@ -62,43 +72,214 @@ def validate(
         raise click.UsageError("--ref needs --repo")
     report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version)
     click.echo(view.as_json(report) if output == "json" else view.text(report))
-    if not report.ok:
-        sys.exit(EXIT_ERROR)
+    _exit(EXIT_OK if report.ok else EXIT_ERROR)
+
+
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--ref", metavar="REF", help="Branch, tag or commit of --repo (default: its HEAD).")(f)
+    f = click.option("--repo", metavar="URL", help="Read a git repository (fetched into a cache), not the "
+                     "working directory.")(f)
+    f = click.option("-C", "--dir", "directory", metavar="DIR", type=click.Path(file_okay=False),
+                     help="The repository root holding gitops.yaml (default: the working directory).")(f)
+    return f
+
+
+def _output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="json: one JSON object per event and a final report.")(f)
+
+
+def _workspace(directory: str | None, repo: str | None, ref: str | None) -> Any:
+    from gitops import engine
+
+    if ref is not None and repo is None:
+        raise click.UsageError("--ref needs --repo")
+    return engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None)
+
+
+def _style() -> Callable[[str, str], str]:
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        return lambda text, _color: text
+
+    def style(text: str, color: str) -> str:
+        if color == "bold":
+            return click.style(text, bold=True)
+        return click.style(text, fg=color) if color else text
+
+    return style
+
+
+def _warn(warnings: list[Any]) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)
+
+
+def _events(output: str) -> Callable[[dict[str, Any]], None]:
+    from gitops.views import plans as view
+
+    def emit(event: dict[str, Any]) -> None:
+        if output == "json":
+            click.echo(json.dumps(event, sort_keys=True))
+            return
+        line = view.event_text(event)
+        if line is not None:
+            click.echo(line, err=False)
+
+    return emit
 
 
 @cli.command(epilog=EPILOG)
 @click.argument("apps", nargs=-1)
-def plan(apps: tuple[str, ...]) -> None:
-    """Show what apply would change, without changing anything."""
-    _not_yet("plan")
+@_source_options
+@click.option("--out", "out", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Save the plan (no secret values) to apply it later with `gitops apply FILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when none.")
+@click.option("--exact", is_flag=True, help="Confirm each changed object with a server-side dry-run apply.")
+@click.option("-v", "--verbose", is_flag=True, help="List unchanged objects too.")
+@_output_option
+def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
+         detailed_exitcode: bool, exact: bool, verbose: bool, output: str) -> None:
+    """Show what apply would change, without changing anything.
+
+    Reads the live objects of every selected app (all apps of gitops.yaml when none is named),
+    diffs only the fields the repository sets or that gitops applied before, and shows each object
+    as + create, ~ update, -/+ replace or - delete, with field-level changes. Secret values are
+    never shown. With --detailed-exitcode: exit 0 for no changes, 2 for changes.
+    """
+    from gitops import engine
+    from gitops.views import plans as view
+
+    ws = _workspace(directory, repo, ref)
+    result, warnings = engine.plan(ws, apps, exact=exact)
+    _warn(warnings)
+    if out:
+        Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if output == "json":
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
+    else:
+        click.echo(view.plan_text(result, _style(), verbose=verbose))
+        if out:
+            click.echo(f"\nSaved the plan to {out}; apply it with: gitops apply {out}")
+    _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
 @cli.command(epilog=EPILOG)
 @click.argument("targets", nargs=-1)
-def apply(targets: tuple[str, ...]) -> None:
-    """Apply a saved plan or the apps' current revision, watch the rollout, roll back on failure."""
-    _not_yet("apply")
+@_source_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
+@click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Bound on the rollout wait (default: the app's).")
+@click.option("--no-rollback", is_flag=True, help="On failure, leave the app as it is; do not roll back.")
+@click.option("--allow-bad-revision", is_flag=True, help="Apply a revision recorded as bad by a failed rollout.")
+@_output_option
+def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None,
+          auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
+          allow_bad_revision: bool, output: str) -> None:
+    """Apply a saved plan (FILE.json) or the apps' current revision; watch the rollout; roll back.
+
+    A saved plan is refused when the manifests or the live objects moved since it was made. Without
+    a saved plan, the plan is shown and confirmed first (--auto-approve skips that). Two runners
+    never apply one app at once: a lock on the target serializes them. When the rollout fails,
+    every object of the app returns to the last good release and the exit code is 3.
+    """
+    from gitops import deploy, engine
+    from gitops.model.plans import Plan
+    from gitops.views import plans as view
+
+    saved: Plan | None = None
+    names = list(targets)
+    if len(targets) == 1 and targets[0].endswith(".json") and Path(targets[0]).is_file():
+        try:
+            saved = Plan.from_json(json.loads(Path(targets[0]).read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GitopsError(f"{targets[0]}: not a gitops plan: {exc}") from None
+        names = []
+    ws = _workspace(directory, repo, ref)
+    if saved is None and not auto_approve:
+        preview, warnings = engine.plan(ws, names)
+        _warn(warnings)
+        click.echo(view.plan_text(preview, _style()))
+        if not preview.has_changes:
+            pass
+        elif not sys.stdin.isatty():
+            raise GitopsError("refusing to apply without confirmation: no terminal to ask on; "
+                              "pass --auto-approve, or apply a saved plan")
+        elif not click.confirm("Apply these changes?", default=False):
+            click.echo("Nothing applied.")
+            _exit(EXIT_OK)
+    options = deploy.Options(timeout=timeout or 0.0, auto_rollback=not no_rollback,
+                             force_conflicts=force_conflicts, allow_bad_revision=allow_bad_revision)
+    results = engine.apply(ws, names, saved=saved, options=options, on_event=_events(output))
+    code = EXIT_OK
+    for result in results:
+        if output == "json":
+            click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True))
+        else:
+            click.echo(view.result_text(result))
+        if result.outcome == "rolled-back":
+            code = max(code, EXIT_ROLLED_BACK)
+        elif result.outcome == "failed":
+            code = EXIT_ROLLED_BACK if code == EXIT_ROLLED_BACK else EXIT_ERROR
+    _exit(code)
 
 
 @cli.command(epilog=EPILOG)
 @click.argument("apps", nargs=-1)
-def status(apps: tuple[str, ...]) -> None:
-    """Show each app's revision, sync status, health and last result."""
-    _not_yet("status")
+@_source_options
+@_output_option
+def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, output: str) -> None:
+    """Show each app's revision, sync status (Synced / OutOfSync / Unknown), health and last result."""
+    from gitops import engine
+    from gitops.views import plans as view
+
+    ws = _workspace(directory, repo, ref)
+    found = engine.status(ws, apps)
+    if output == "json":
+        click.echo(json.dumps([s.to_json() for s in found], sort_keys=True))
+    else:
+        click.echo(view.status_text(found))
+    _exit(EXIT_OK)
 
 
 @cli.command(epilog=EPILOG)
 @click.argument("app")
-def history(app: str) -> None:
-    """List the releases recorded for an app."""
-    _not_yet("history")
+@_source_options
+@_output_option
+def history(app: str, directory: str | None, repo: str | None, ref: str | None, output: str) -> None:
+    """List the releases recorded for an app (kept in the target; the last 10)."""
+    from gitops import engine
+    from gitops.views import plans as view
+
+    ws = _workspace(directory, repo, ref)
+    state = engine.history(ws, app)
+    if output == "json":
+        releases = [{k: v for k, v in r.to_json().items() if k != "manifests"} for r in state.releases]
+        click.echo(json.dumps({"app": app, "releases": releases, "bad_revisions": list(state.bad_revisions)},
+                              sort_keys=True))
+    else:
+        click.echo(view.history_text(state))
+    _exit(EXIT_OK)
 
 
 @cli.command(epilog=EPILOG)
 @click.argument("app")
-def rollback(app: str) -> None:
-    """Return an app to its last good release (or to --to REVISION)."""
-    _not_yet("rollback")
+@_source_options
+@click.option("--to", "to_revision", metavar="REVISION", help="Roll back to this recorded revision (a prefix "
+              "is enough) instead of the last good one.")
+@_output_option
+def rollback(app: str, directory: str | None, repo: str | None, ref: str | None, to_revision: str | None,
+             output: str) -> None:
+    """Return an app to its last good release (or to --to REVISION), and wait until it is healthy."""
+    from gitops import engine
+    from gitops.views import plans as view
+
+    ws = _workspace(directory, repo, ref)
+    result = engine.rollback(ws, app, to_revision=to_revision, on_event=_events(output))
+    if output == "json":
+        click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True))
+    else:
+        click.echo(view.result_text(result))
+    _exit(EXIT_OK if result.outcome == "rolled-back" else EXIT_ERROR)
 
 
 @cli.command(epilog=EPILOG)
@@ -109,7 +290,7 @@ def daemon() -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -121,4 +302,4 @@ def main() -> None:
     except GitopsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

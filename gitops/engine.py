@@ -6,14 +6,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from gitops import config, source
+from gitops import config, deploy, source
+from gitops import plan as plan_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
+from gitops.backends.base import Backend
 from gitops.errors import GitopsError
-from gitops.model import Diagnostic, Severity
+from gitops.model import Diagnostic, Origin, Resource, Severity
+from gitops.model.plans import Action, AppPlan, Plan
+from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
+from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import parse_env_file
 from gitops.render.yaml import Limits
 
@@ -121,3 +128,227 @@ def validate(
     report.diagnostics = sorted(diagnostics, key=_sort_key)
     report.seconds = time.perf_counter() - started
     return report
+
+
+# -- plan, apply, status, history, rollback -------------------------------------------------------
+
+
+class ValidationFailed(GitopsError):
+    """The app's manifests have errors: nothing is planned or applied."""
+
+    def __init__(self, app: str, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        shown = "\n  ".join(str(d) for d in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(f"app {app}: {len(errors)} validation error(s); nothing was changed:\n  {shown}{more}")
+
+
+@dataclass
+class Workspace:
+    """A checkout of the repository and its gitops.yaml."""
+
+    root: Path
+    revision: str | None
+    settings: config.Settings
+    dirty: bool = False
+
+
+def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path | None = None,
+                   cache_dir: Path | None = None) -> Workspace:
+    if repo is not None:
+        checkout = source.fetch(repo, ref, cache_dir)
+        root, revision, dirty = checkout.root, checkout.revision, False
+    else:
+        root = (cwd or Path.cwd()).resolve()
+        revision = source.local(root).revision
+        dirty = revision is not None and source.dirty(root)
+    return Workspace(root, revision, config.load(root), dirty)
+
+
+def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
+    if not names:
+        return list(ws.settings.apps)
+    return [ws.settings.app(name) for name in names]
+
+
+def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None,
+               limits: Limits | None = None) -> tuple[list[Resource], list[Diagnostic]]:
+    """The app's desired objects, validated; raises ValidationFailed when any error is found."""
+    environment = dict(env if env is not None else os.environ)
+    diagnostics: list[Diagnostic] = []
+    for env_file in app.env_files:
+        try:
+            environment.update(parse_env_file(source.resolve_inside(ws.root, env_file).read_text("utf-8")))
+        except (source.SourceError, OSError, UnicodeError) as exc:
+            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
+                                          file=config.CONFIG_FILE, code="config"))
+    renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True)
+    for path in app.paths:
+        try:
+            renderer.add_path(source.resolve_inside(ws.root, path))
+        except source.SourceError as exc:
+            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: {exc}", file=config.CONFIG_FILE,
+                                          code="path-escape"))
+    rendered = renderer.result
+    try:
+        store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
+    except validate_stage.UnsupportedVersion as exc:
+        raise GitopsError(str(exc)) from None
+    found, _ = validate_stage.run(rendered, store, ws.root,
+                                  validate_stage.Options(False, app.target.namespace, app.backend))
+    diagnostics.extend(validate_stage.attach_lines(rendered.diagnostics + found, rendered))
+    diagnostics.sort(key=_sort_key)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        raise ValidationFailed(app.name, diagnostics)
+    if app.backend == "kubernetes":
+        scopes = k8s_render.crd_scopes(rendered.manifests)
+        return k8s_render.to_resources(rendered.manifests, app.target.namespace, scopes), diagnostics
+    from gitops.backends.swarm.backend import compose_resource
+
+    resources = [
+        compose_resource(app.target.stack or app.name, cf.file, cf.data, Origin(cf.file, 0, 1))
+        for cf in rendered.compose
+    ]
+    return resources, diagnostics
+
+
+def backend_for(ws: Workspace, app: config.App) -> Backend:
+    if app.backend == "kubernetes":
+        from gitops.backends.kubernetes.backend import KubernetesBackend
+        from gitops.backends.kubernetes.client import KubeClient
+
+        client = KubeClient(app.target.kubeconfig, app.target.context)
+        return KubernetesBackend(client, app.name, namespace=app.target.namespace)
+    from gitops.backends.swarm.backend import SwarmBackend
+    from gitops.backends.swarm.client import SwarmClient
+
+    def read_file(path: str) -> bytes:
+        resolved = source.resolve_inside(ws.root, os.path.relpath(path, ws.root) if os.path.isabs(path) else path)
+        return resolved.read_bytes()
+
+    return SwarmBackend(SwarmClient(app.target.host), app.name, stack=app.target.stack or app.name,
+                        read_file=read_file)
+
+
+def revision_of(ws: Workspace, resources: Sequence[Resource]) -> str:
+    """The commit, marked with a content digest when the work tree has uncommitted changes."""
+    content = plan_stage.digest(resources)[:10]
+    if ws.revision is None:
+        return f"local-{content}"
+    return f"{ws.revision}+dirty-{content}" if ws.dirty else ws.revision
+
+
+@dataclass
+class AppPlanned:
+    app: config.App
+    plan: AppPlan
+    warnings: list[Diagnostic]
+
+
+def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
+         env: Mapping[str, str] | None = None) -> tuple[Plan, list[Diagnostic]]:
+    plans: list[AppPlan] = []
+    warnings: list[Diagnostic] = []
+    for app in select_apps(ws, names):
+        resources, found = render_app(ws, app, env)
+        warnings.extend(found)
+        backend = backend_for(ws, app)
+        app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, resources), exact=exact,
+                                      prune=app.sync.prune)
+        warnings.extend(getattr(backend, "warnings", []))
+        plans.append(app_plan)
+    return Plan(tuple(plans)), warnings
+
+
+def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None,
+          options: deploy.Options | None = None, on_event: deploy.Event | None = None,
+          env: Mapping[str, str] | None = None) -> list[deploy.Result]:
+    """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan)."""
+    results: list[deploy.Result] = []
+    saved_by_app = {p.app: p for p in saved.apps} if saved else {}
+    selected = [ws.settings.app(name) for name in saved_by_app] if saved else select_apps(ws, names)
+    for app in selected:
+        resources, _ = render_app(ws, app, env)
+        backend = backend_for(ws, app)
+        app_options = replace(
+            options or deploy.Options(),
+            timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
+            auto_rollback=app.rollout.auto_rollback and (options.auto_rollback if options else True),
+            prune=app.sync.prune,
+        )
+        saved_plan = saved_by_app.get(app.name)
+        revision = saved_plan.revision if saved_plan else revision_of(ws, resources)
+        results.append(deploy.apply_app(backend, resources, revision, app_options, saved=saved_plan,
+                                        on_event=on_event or (lambda _e: None)))
+    return results
+
+
+def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,
+             options: deploy.Options | None = None, on_event: deploy.Event | None = None) -> deploy.Result:
+    app = ws.settings.app(name)
+    backend = backend_for(ws, app)
+    app_options = replace(options or deploy.Options(), timeout=app.rollout.timeout_seconds)
+    return deploy.rollback_app(backend, app_options, to_revision=to_revision,
+                               on_event=on_event or (lambda _e: None))
+
+
+def history(ws: Workspace, name: str) -> AppState:
+    app = ws.settings.app(name)
+    return backend_for(ws, app).load_state()
+
+
+@dataclass
+class AppStatus:
+    app: str
+    backend: str
+    target: str
+    revision: str  # of the repository now
+    applied: Release | None
+    sync: str  # Synced / OutOfSync / Unknown
+    health: str
+    changes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        current = self.applied
+        return {
+            "app": self.app, "backend": self.backend, "target": self.target, "revision": self.revision,
+            "sync": self.sync, "health": self.health, "changes": self.changes, "problems": self.problems,
+            "last": None if current is None else {
+                "release": current.number, "revision": current.revision, "outcome": current.outcome.value,
+                "started": current.started, "finished": current.finished, "message": current.message,
+            },
+        }
+
+
+HEALTH_ORDER = ["Degraded", "Missing", "Unknown", "Progressing", "Suspended", "Healthy"]
+
+
+def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[AppStatus]:
+    out: list[AppStatus] = []
+    for app in select_apps(ws, names):
+        try:
+            backend = backend_for(ws, app)
+            state = backend.load_state()
+        except GitopsError as exc:
+            out.append(AppStatus(app.name, app.backend, "", ws.revision or "", None, "Unknown", "Unknown",
+                                 problems=[str(exc)]))
+            continue
+        target = backend.target_id()
+        try:
+            resources, _ = render_app(ws, app, env)
+            revision = revision_of(ws, resources)
+            app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune)
+            changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
+            sync = "OutOfSync" if changes else "Synced"
+            keys = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
+            healths = backend.health(keys)
+            worst = min((str(h.status) for h in healths.values()), key=HEALTH_ORDER.index, default="Healthy")
+            problems = [f"{k}: {h.message}" for k, h in healths.items() if str(h.status) not in ("Healthy",)]
+            out.append(AppStatus(app.name, app.backend, target, revision, state.current, sync, worst, changes,
+                                 problems))
+        except GitopsError as exc:
+            out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
+                                 "Unknown", problems=[str(exc)]))
+    return out

@@ -137,6 +137,18 @@ def local(path: Path) -> Checkout:
     return Checkout(root, revision)
 
 
+def dirty(path: Path) -> bool:
+    """Whether a git work tree has uncommitted changes under ``path`` (False when not a work tree)."""
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=normal", "--", "."],
+            capture_output=True, text=True, timeout=30, check=False, env=_git_env(),
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return completed.returncode == 0 and bool(completed.stdout.strip())
+
+
 def default_cache_dir() -> Path:
     configured = os.environ.get("GITOPS_CACHE_DIR")
     if configured:

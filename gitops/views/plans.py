@@ -87,3 +87,64 @@ def event_text(event: dict[str, Any]) -> str | None:
     if kind == "no-op":
         return f"{app}: no changes"
     return None
+
+
+def result_text(result: Any) -> str:
+    """The closing report of an apply or rollback (a gitops.deploy.Result)."""
+    lines = []
+    changes = result.changeset
+    if result.outcome == "no-op":
+        return f"{result.app}: no changes; revision {result.plan.revision[:12]} is applied"
+    if changes is not None:
+        lines.append(f"{result.app}: {len(changes.created)} created, {len(changes.configured)} updated, "
+                     f"{len(changes.replaced)} replaced, {len(changes.deleted)} deleted")
+        if changes.failed_deletes:
+            lines.append(f"{result.app}: could not delete (kept in the inventory, retried next time): "
+                         + ", ".join(str(k) for k in changes.failed_deletes))
+    if result.rollout is not None and result.rollout.ok:
+        lines.append(f"{result.app}: {result.rollout.summary()}")
+    if result.outcome in ("failed", "rolled-back") and result.error:
+        lines.append(f"{result.app}: rollout of revision {result.plan.revision[:12]} failed: {result.error}")
+    if result.rollback is not None:
+        back = result.rollback
+        if back.outcome == "rolled-back":
+            lines.append(f"{result.app}: rolled back to revision {back.plan.revision[:12]}: every object restored "
+                         f"and healthy; revision {result.plan.revision[:12]} is marked bad")
+        else:
+            lines.append(f"{result.app}: ROLLBACK FAILED: {back.error}")
+    verdict = {"applied": "applied", "rolled-back": "rolled back", "failed": "FAILED"}.get(result.outcome,
+                                                                                          result.outcome)
+    release = f" (release {result.release.number})" if result.release is not None else ""
+    lines.append(f"{result.app}: {verdict}{release}")
+    return "\n".join(lines)
+
+
+def status_text(statuses: list[Any]) -> str:
+    rows = [("APP", "BACKEND", "SYNC", "HEALTH", "REVISION", "LAST RESULT")]
+    notes: list[str] = []
+    for st in statuses:
+        last = st.applied
+        when = "" if last is None else last.finished or last.started
+        result = "-" if last is None else f"{last.outcome.value} (release {last.number}, {when})"
+        applied = "-" if last is None else last.revision[:12]
+        sync = st.sync + (f" ({st.changes} change(s))" if st.changes else "")
+        rows.append((st.app, st.backend, sync, st.health, applied, result))
+        notes.extend(f"  {st.app}: {p}" for p in st.problems[:10])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def history_text(state: Any) -> str:
+    if not state.releases:
+        return f"app {state.app}: no releases recorded"
+    rows = [("RELEASE", "REVISION", "OUTCOME", "STARTED", "FINISHED", "OBJECTS", "MESSAGE")]
+    for r in reversed(state.releases):
+        rows.append((str(r.number), r.revision[:20], r.outcome.value, r.started, r.finished or "-",
+                     str(len(r.inventory)), (r.message[:60] + "...") if len(r.message) > 60 else r.message))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    if state.bad_revisions:
+        text += "\n\nbad revisions (not applied again automatically): " + ", ".join(
+            b[:12] for b in state.bad_revisions)
+    return text

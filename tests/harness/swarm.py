@@ -30,6 +30,9 @@ FAIL_IMAGE = "gitops-test/fail:1"
 IMAGES = (*(f"{APP_IMAGE}:{tag}" for tag in APP_TAGS), FAIL_IMAGE)
 APPLETS = ("sh", "sleep", "httpd", "echo", "cat", "true", "false", "wget", "nc", "ls", "env", "test", "[")
 DOCKER_SOCKET = "/var/run/docker.sock"
+#: Bumped whenever the images' content changes, so machines with older ones rebuild them.
+IMAGE_VERSION = "2"
+VERSION_LABEL = "gitops-test.image-version"
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ def _swarm_active() -> bool:
 
 
 def _image_present(name: str) -> bool:
-    return _docker("image", "inspect", name, check=False).returncode == 0
+    """Present and built by this version of the harness."""
+    result = _docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{VERSION_LABEL}"}}}}', name,
+                     check=False)
+    return result.returncode == 0 and result.stdout.decode().strip() == IMAGE_VERSION
 
 
 def status() -> SwarmStatus:
@@ -156,12 +162,14 @@ def _build_images() -> None:
             "--change", f'CMD {serve!r}'.replace("'", '"'),
             "--change", f"ENV APP_VERSION={tag}",
             "--change", "EXPOSE 8080",
+            "--change", f"LABEL {VERSION_LABEL}={IMAGE_VERSION}",
         ]
         _docker("import", *changes, "-", name, stdin=_rootfs_tar(serve, healthy=True))
     if not _image_present(FAIL_IMAGE):
         log(f"building test image {FAIL_IMAGE}")
         fail = ["/bin/sh", "-c", "echo failing on purpose >&2; exit 1"]
-        _docker("import", "--change", f"CMD {fail!r}".replace("'", '"'), "-", FAIL_IMAGE,
+        _docker("import", "--change", f"CMD {fail!r}".replace("'", '"'),
+                "--change", f"LABEL {VERSION_LABEL}={IMAGE_VERSION}", "-", FAIL_IMAGE,
                 stdin=_rootfs_tar(fail, healthy=False))
 
 

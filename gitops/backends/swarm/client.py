@@ -32,6 +32,10 @@ class SwarmNotFound(SwarmAPIError):
     """The object does not exist."""
 
 
+class SwarmConflict(SwarmAPIError):
+    """An object of that name already exists (HTTP 409), or an update was out of sequence."""
+
+
 @contextmanager
 def _errors(kind: str, name: str, verb: str, stack: str = "") -> Iterator[None]:
     where = f"{kind}/{stack}/{name}" if stack else f"{kind}/{name}"
@@ -41,6 +45,8 @@ def _errors(kind: str, name: str, verb: str, stack: str = "") -> Iterator[None]:
         raise SwarmNotFound(f"{where}: {verb} failed: not found") from err
     except docker.errors.APIError as err:
         why = err.explanation or str(err)
+        if err.status_code == 409:
+            raise SwarmConflict(f"{where}: {verb} failed: {why}") from err
         raise SwarmAPIError(f"{where}: {verb} failed: {why}") from err
     except docker.errors.DockerException as err:
         raise SwarmAPIError(f"{where}: {verb} failed: {err}") from err
@@ -59,6 +65,7 @@ class SwarmClient:
                 api = docker.APIClient(base_url=base_url, version=version) if base_url else \
                     docker.APIClient(version=version)
         self.api: Any = api
+        self.writes = 0  # write requests sent (creates, updates, deletes): a no-op apply sends none
 
     def close(self) -> None:
         self.api.close()
@@ -66,6 +73,7 @@ class SwarmClient:
     # -- raw calls ----------------------------------------------------------------------------
 
     def _post(self, path: str, body: Mapping[str, Any], **params: Any) -> Any:
+        self.writes += 1
         response = self.api._post_json(self.api._url(path), data=dict(body), params=params or None)
         return self.api._result(response, json=True)
 
@@ -162,6 +170,21 @@ class SwarmClient:
             found = self.api.configs(filters={"name": names})
         return {c["Spec"]["Name"]: c["ID"] for c in found if c["Spec"]["Name"] in names}
 
+    def info(self) -> dict[str, Any]:
+        """``GET /info``: the engine and its swarm (cluster ID, the manager's clock)."""
+        with _errors("Engine", "info", "read"):
+            return dict(self.api.info())
+
+    def service_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """``GET /tasks?filters={"service":[id]}``: every task of one service, old ones included."""
+        with _errors("Service", service_id, "list tasks"):
+            return list(self.api.tasks(filters={"service": service_id}))
+
+    def configs(self, label: str) -> list[dict[str, Any]]:
+        """Configs carrying ``label`` (``key`` or ``key=value``), with their ``Spec.Data``."""
+        with _errors("Config", label, "list"):
+            return list(self.api.configs(filters={"label": label}))
+
     def stack_objects(self, stack: str) -> dict[str, list[dict[str, Any]]]:
         """Every service, network, config, secret and volume labelled with the stack."""
         label = f"{STACK_LABEL}={stack}"
@@ -186,6 +209,7 @@ class SwarmClient:
             "Secret": self.api.remove_secret,
             "Volume": self.api.remove_volume,
         }
+        self.writes += 1
         try:
             with _errors(kind, name_or_id, "delete"):
                 calls[kind](name_or_id)

@@ -1,0 +1,423 @@
+"""The Docker Swarm backend: compose files in, Engine API objects out, state and lock on the swarm.
+
+Identity: ``ResourceKey("swarm", kind, <stack>, <full object name>)`` for kind ``Service``,
+``Network``, ``Config``, ``Secret`` or ``Volume``; the body is the exact Engine API payload
+(``api_version`` :data:`API_VERSION`).
+
+* **prepare** translates each compose-file resource (:func:`compose_resource`) into the stack's
+  objects (:func:`gitops.backends.swarm.translate.translate`); ``swarm/v1`` resources (from release
+  manifests) pass through. External objects are referenced, never created or pruned. Warnings are
+  collected in :attr:`SwarmBackend.warnings`; errors raise naming the file and field.
+* **Secret values** never leave the process: a Secret body holds the spec without ``Data``; the
+  bytes stay in a side table keyed by the (content-hashed) name and are sent only by the create
+  call. Release manifests, stored in plain configs on the swarm, therefore hold no secret data.
+  Re-creating a secret whose bytes this process never read (a rollback to a release whose secret
+  object was pruned since) fails with "secret X was pruned; re-apply that revision from git".
+* **compare** diffs daemon-default-normalized specs (:mod:`normalize`); services update in place,
+  networks / configs / secrets / volumes cannot change and are replaced.
+* **apply** creates, or updates a service at its current ``Version.Index`` (keeping its
+  ``ForceUpdate``); a no-op plan makes no call at all.
+* **prune timing**: deleting a config or secret is deferred until the rollout of the release that
+  stopped using it succeeded (:meth:`SwarmBackend.save_state` sees that release recorded as
+  succeeded or rolled back, then deletes). If the rollout fails, the old content-hashed objects are
+  still there, so the rollback to the last good release reuses them (the secret bytes are not
+  needed). A deferred delete that fails stays in the release's inventory and is retried by the
+  next apply. Services are deleted at once; networks and volumes wait until the tasks of removed
+  services let go of them.
+* **health** see :mod:`gitops.backends.swarm.health`.
+* **state and lock** see :mod:`gitops.backends.swarm.store`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import posixpath
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, cast
+
+from gitops.backends.base import Comparison, Live
+from gitops.errors import GitopsError
+from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
+from gitops.model.health import Health
+from gitops.model.plans import Action, FieldChange
+from gitops.model.releases import AppState, Outcome
+
+from . import normalize
+from .client import SwarmAPIError, SwarmClient, SwarmNotFound
+from .health import exists_health, service_health
+from .objects import SecretData, SecretObject, Translation
+from .store import SwarmStore
+from .translate import STACK_LABEL, translate
+from .types import SecretSpec
+
+API_VERSION = "swarm/v1"
+COMPOSE_API_VERSION = "compose/v1"
+COMPOSE_KIND = "ComposeFile"
+GROUP = "swarm"
+KINDS = ("Network", "Config", "Secret", "Volume", "Service")
+WAVES = {"Network": 0, "Config": 1, "Secret": 1, "Volume": 2, "Service": 3}
+IMMUTABLE = {
+    "Network": "networks cannot change in place",
+    "Config": "configs are immutable",
+    "Secret": "secrets are immutable",
+    "Volume": "volumes cannot change in place (replacing one loses its data)",
+}
+ReadFile = Callable[[str], bytes]
+
+
+def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Origin | None = None) -> Resource:
+    """The resource a compose file is handed to the backend as (one per file)."""
+    return Resource(ResourceKey("compose", COMPOSE_KIND, stack, path), COMPOSE_API_VERSION, dict(doc),
+                    origin or Origin(path))
+
+
+def pruned_secret_message(name: str) -> str:
+    return (f"secret {name} was pruned; re-apply that revision from git (secret values are never "
+            "stored in the release history)")
+
+
+def _labels(kind: str, live: Mapping[str, Any]) -> Mapping[str, Any]:
+    if kind in ("Service", "Config", "Secret"):
+        return (live.get("Spec") or {}).get("Labels") or {}
+    return live.get("Labels") or {}
+
+
+def _field_change(entry: normalize.FieldDiff) -> FieldChange:
+    if entry.sensitive:
+        return FieldChange(entry.path, None, None, entry.op == "add", entry.op == "remove", sensitive=True)
+    return FieldChange(entry.path, entry.before, entry.after, absent_before=entry.op == "add",
+                       absent_after=entry.op == "remove")
+
+
+class SwarmBackend:
+    name = "swarm"
+
+    def __init__(self, client: SwarmClient, app: str, *, stack: str | None = None,
+                 read_file: ReadFile | None = None, delete_wait: float = 60.0) -> None:
+        """``read_file(path)`` reads a file named by a compose file, ``path`` already joined to
+        the compose file's directory (keeping it inside the repository is the caller's job)."""
+        self.client = client
+        self.app = app
+        self.stack = stack or app
+        self.read_file = read_file
+        self.delete_wait = delete_wait
+        self.store = SwarmStore(client, app)
+        self.warnings: list[Diagnostic] = []
+        self._secret_data: dict[str, SecretData] = {}
+        self._deferred: dict[ResourceKey, dict[str, Any]] = {}
+        self._network_ids: dict[str, str] = {}
+        self._target: str | None = None
+
+    def target_id(self) -> str:
+        if self._target is None:
+            cluster = ((self.client.info().get("Swarm") or {}).get("Cluster") or {}).get("ID") or ""
+            self._target = f"swarm:{cluster or self.client.api.base_url}"
+        return self._target
+
+    def key(self, kind: str, name: str) -> ResourceKey:
+        return ResourceKey(GROUP, kind, self.stack, name)
+
+    # -- desired ----------------------------------------------------------------------------
+
+    def _reader(self, compose_path: str) -> ReadFile | None:
+        read_file = self.read_file
+        if read_file is None:
+            return None
+        base = posixpath.dirname(compose_path)
+
+        def read(path: str) -> bytes:
+            return read_file(posixpath.normpath(posixpath.join(base, path)))
+
+        return read
+
+    def _translate(self, resource: Resource) -> Translation:
+        stack = resource.key.namespace or self.stack
+        if stack != self.stack:
+            raise GitopsError(f"{resource.origin.file}: compose file is for stack {stack}, "
+                              f"but this backend deploys stack {self.stack}")
+        path = resource.key.name or resource.origin.file
+        result = translate(resource.body, self.stack, read_file=self._reader(path), file=resource.origin.file)
+        self.warnings.extend(d for d in result.diagnostics if d.severity is Severity.WARNING)
+        errors = result.diagnostics.errors
+        if errors:
+            problems = "; ".join(f"field {d.pointer}: {d.message}" if d.pointer else d.message for d in errors)
+            raise GitopsError(f"{resource.origin.file}: cannot deploy to Swarm: {problems}")
+        return result
+
+    def _objects(self, resource: Resource) -> Iterator[Resource]:
+        translation = self._translate(resource)
+        origin = resource.origin
+        for name, network in translation.networks.items():
+            if not network.external and network.spec is not None:
+                yield Resource(self.key("Network", name), API_VERSION, dict(network.spec), origin)
+        for name, config in translation.configs.items():
+            if not config.external and config.spec is not None:
+                yield Resource(self.key("Config", name), API_VERSION, dict(config.spec), origin)
+        for name, secret in translation.secrets.items():
+            if not secret.external:
+                if secret.data is not None:
+                    self._secret_data[name] = secret.data
+                yield Resource(self.key("Secret", name), API_VERSION, dict(secret.spec or {}), origin)
+        for name, volume in translation.volumes.items():
+            if not volume.external and volume.spec is not None:
+                yield Resource(self.key("Volume", name), API_VERSION, dict(volume.spec), origin)
+        for name, service in translation.services.items():
+            yield Resource(self.key("Service", name), API_VERSION, dict(service.spec), origin)
+
+    def _pass_through(self, resource: Resource) -> Resource:
+        if resource.key.group != GROUP or resource.key.kind not in KINDS:
+            raise GitopsError(f"{resource.key}: not a Swarm object (declared at {resource.origin})")
+        if resource.key.kind == "Secret" and "Data" in resource.body:
+            body = dict(resource.body)
+            self._secret_data[resource.key.name] = SecretData(base64.b64decode(body.pop("Data")))
+            return Resource(resource.key, resource.api_version, body, resource.origin)
+        return resource
+
+    def prepare(self, resources: list[Resource]) -> list[Resource]:
+        """Swarm objects as they will be applied (see the module doc). Secret bodies carry no data."""
+        if any(r.api_version == COMPOSE_API_VERSION for r in resources):
+            self.warnings = []
+        prepared: dict[ResourceKey, Resource] = {}
+        for resource in resources:
+            if resource.api_version == COMPOSE_API_VERSION and resource.key.kind == COMPOSE_KIND:
+                objects: Iterable[Resource] = self._objects(resource)
+            elif resource.api_version == API_VERSION:
+                objects = [self._pass_through(resource)]
+            else:
+                raise GitopsError(f"{resource.key}: the Swarm backend takes compose files, not "
+                                  f"{resource.api_version} objects (declared at {resource.origin})")
+            for obj in objects:
+                seen = prepared.get(obj.key)
+                if seen is not None and seen.body != obj.body:
+                    raise GitopsError(f"{obj.key} is declared twice with different content: "
+                                      f"at {seen.origin} and at {obj.origin}")
+                prepared.setdefault(obj.key, obj)
+        return list(prepared.values())
+
+    # -- live -------------------------------------------------------------------------------
+
+    def _inspect(self, key: ResourceKey) -> dict[str, Any] | None:
+        calls = {"Service": self.client.inspect_service, "Network": self.client.inspect_network,
+                 "Config": self.client.inspect_config, "Secret": self.client.inspect_secret,
+                 "Volume": self.client.inspect_volume}
+        try:
+            found = calls[key.kind](key.name)
+        except SwarmNotFound:
+            return None
+        name = (found.get("Spec") or {}).get("Name") if key.kind in ("Service", "Config", "Secret") \
+            else found.get("Name")
+        return found if name == key.name else None  # the API also matches ID prefixes
+
+    def observe(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, dict[str, Any] | None]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[ResourceKey, dict[str, Any] | None] = {}
+        if any(k.namespace == self.stack for k in wanted):
+            listed = self.client.stack_objects(self.stack)
+            index: dict[tuple[str, str], dict[str, Any]] = {}
+            for kind, objects in listed.items():
+                for obj in objects:
+                    name = (obj.get("Spec") or {}).get("Name") if kind in ("Service", "Config", "Secret") \
+                        else obj.get("Name")
+                    index[(kind, str(name))] = obj
+            for key in wanted:
+                if key.namespace == self.stack and (key.kind, key.name) in index:
+                    found[key] = index[(key.kind, key.name)]
+        for key in wanted:
+            if key not in found:
+                found[key] = self._inspect(key) if key.kind in KINDS else None
+        if any(k.kind == "Service" and v is not None for k, v in found.items()):
+            self._network_ids = self.client.network_ids()
+        return found
+
+    def owned(self, key: ResourceKey, live: dict[str, Any]) -> bool:
+        return bool(_labels(key.kind, live).get(STACK_LABEL) == self.stack)
+
+    def fingerprint(self, live: Live) -> str:
+        digest = hashlib.sha256()
+        for key in sorted(live):
+            obj = live[key]
+            digest.update(str(key).encode())
+            if obj is None:
+                digest.update(b"\0absent")
+                continue
+            if key.kind == "Network":
+                view: Any = [obj.get("Id"), normalize.normalize_network(obj)]
+            elif key.kind == "Volume":
+                view = [obj.get("CreatedAt"), normalize.normalize_volume(obj)]
+            else:
+                view = [obj.get("ID"), obj.get("Spec")]
+            digest.update(json.dumps(view, sort_keys=True, separators=(",", ":")).encode())
+        return digest.hexdigest()
+
+    def wave(self, key: ResourceKey) -> int:
+        return WAVES.get(key.kind, 3)
+
+    # -- compare ----------------------------------------------------------------------------
+
+    def compare(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
+        kind = resource.key.kind
+        if live is None:
+            if kind == "Secret" and not self._can_create_secret(resource):
+                return Comparison(Action.CREATE, pruned_secret_message(resource.key.name))
+            return Comparison(Action.CREATE, "does not exist")
+        body = resource.body
+        if kind == "Service":
+            diffs = normalize.diff_service(body, live, network_ids=self._network_ids)
+        elif kind == "Network":
+            diffs = normalize.diff_network(body, live)
+        elif kind == "Config":
+            diffs = normalize.diff_config(body, live)
+        elif kind == "Secret":
+            diffs = normalize.diff_secret(body, live)
+        else:
+            diffs = normalize.diff_volume(body, live)
+        changes = tuple(_field_change(d) for d in diffs)
+        if not changes:
+            return Comparison(Action.NOOP)
+        if kind in IMMUTABLE:
+            return Comparison(Action.REPLACE, IMMUTABLE[kind], changes)
+        if not self.owned(resource.key, live):
+            return Comparison(Action.UPDATE, f"exists but is not part of stack {self.stack}: taking it over",
+                              changes)
+        return Comparison(Action.UPDATE, "", changes)
+
+    def _can_create_secret(self, resource: Resource) -> bool:
+        return resource.key.name in self._secret_data or bool(resource.body.get("Driver"))
+
+    # -- write ------------------------------------------------------------------------------
+
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
+        key = resource.key
+        self._deferred.pop(key, None)  # desired again: a deferred prune of it is void
+        body = resource.body
+        if key.kind == "Service":
+            self._apply_service(resource)
+            return
+        if replace:
+            current = self._inspect(key)
+            if current is not None:
+                self._remove(key, current)
+        if key.kind == "Network":
+            self.client.create_network(body)
+        elif key.kind == "Config":
+            self.client.create_config(body)
+        elif key.kind == "Secret":
+            if not self._can_create_secret(resource):
+                raise GitopsError(f"{key}: create failed: {pruned_secret_message(key.name)}")
+            self.client.create_secret(SecretObject(key=key.name, name=key.name, external=False,
+                                                   spec=cast(SecretSpec, dict(body)),
+                                                   data=self._secret_data.get(key.name)))
+        elif key.kind == "Volume":
+            self.client.create_volume(body)
+        else:
+            raise GitopsError(f"{key}: apply failed: unknown Swarm kind {key.kind}")
+
+    def _apply_service(self, resource: Resource, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            live = self._inspect(resource.key)
+            if live is None:
+                self.client.create_service(resource.body)
+                return
+            spec = copy.deepcopy(resource.body)
+            force = ((live.get("Spec") or {}).get("TaskTemplate") or {}).get("ForceUpdate")
+            if force:
+                spec.setdefault("TaskTemplate", {})["ForceUpdate"] = force
+            try:
+                warnings = self.client.update_service(str(live["ID"]), int(live["Version"]["Index"]), spec)
+            except SwarmAPIError as err:
+                # The orchestrator writes UpdateStatus too, which moves the version under us: read again.
+                if "out of sequence" in str(err) and attempt + 1 < attempts:
+                    continue
+                raise
+            self.warnings.extend(Diagnostic(Severity.WARNING, w, resource=str(resource.key)) for w in warnings)
+            return
+
+    def _remove(self, key: ResourceKey, live: Mapping[str, Any]) -> None:
+        """Delete now; networks and volumes are retried while tasks of removed services hold them."""
+        ident = str(live.get("ID") or live.get("Id") or live.get("Name") or key.name)
+        if key.kind == "Volume":
+            ident = str(live.get("Name") or key.name)
+        deadline = time.monotonic() + (self.delete_wait if key.kind in ("Network", "Volume") else 0)
+        while True:
+            try:
+                self.client.remove(key.kind, ident)
+                return
+            except SwarmNotFound:
+                return
+            except SwarmAPIError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+
+    def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
+        if key.kind in ("Config", "Secret"):
+            self._deferred[key] = live  # deleted once the rollout succeeded: see save_state
+            return
+        self._remove(key, live)
+
+    def pending_prunes(self) -> list[ResourceKey]:
+        """Configs and secrets whose delete waits for the rollout of this apply to succeed."""
+        return sorted(self._deferred)
+
+    def _run_deferred(self, keep: set[ResourceKey]) -> list[ResourceKey]:
+        failed: list[ResourceKey] = []
+        for key, live in sorted(self._deferred.items()):
+            if key in keep:
+                continue
+            try:
+                self._remove(key, live)
+            except GitopsError:
+                failed.append(key)
+        self._deferred.clear()
+        return failed
+
+    # -- health -----------------------------------------------------------------------------
+
+    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
+        wanted = list(dict.fromkeys(keys))
+        others = [k for k in wanted if k.kind != "Service"]
+        live = self.observe(others) if others else {}
+        result: dict[ResourceKey, Health] = {}
+        for key in wanted:
+            if key.kind != "Service":
+                result[key] = exists_health(live.get(key))
+                continue
+            service = self._inspect(key)
+            if service is None:
+                result[key] = exists_health(None)
+                continue
+            result[key] = service_health(key, service, self.client.service_tasks(str(service["ID"])))
+        return result
+
+    # -- state and lock ---------------------------------------------------------------------
+
+    def load_state(self) -> AppState:
+        return self.store.load()
+
+    def save_state(self, state: AppState) -> AppState:
+        """Store the state; when it records the end of a release, settle deferred prunes first.
+
+        In progress: nothing is deferred yet. Failed: deferred prunes are dropped (the objects may
+        be what the rollback needs). Succeeded / rolled back: deferred configs and secrets are
+        deleted now; any that could not be stay in the release's inventory for the next apply."""
+        current = state.current
+        if current is not None and self._deferred:
+            if current.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK):
+                failed = self._run_deferred(set(current.inventory))
+                if failed:
+                    state = state.with_release(replace(current, inventory=tuple(sorted({*current.inventory,
+                                                                                        *failed}))))
+            elif current.outcome in (Outcome.FAILED, Outcome.IN_PROGRESS):
+                self._deferred.clear()
+        return self.store.save(state)
+
+    @contextmanager
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[None]:
+        with self.store.lock(holder, ttl_seconds, wait):
+            yield
