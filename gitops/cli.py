@@ -117,13 +117,21 @@ def _warn(warnings: list[Any]) -> None:
 def _events(output: str) -> Callable[[dict[str, Any]], None]:
     from gitops.views import plans as view
 
+    last: dict[str, str] = {}
+
     def emit(event: dict[str, Any]) -> None:
         if output == "json":
             click.echo(json.dumps(event, sort_keys=True))
             return
         line = view.event_text(event)
-        if line is not None:
-            click.echo(line, err=False)
+        if line is None:
+            return
+        app = str(event.get("app", ""))
+        if event.get("event") == "progress":
+            if last.get(app) == line:
+                return  # only when what is pending changes
+            last[app] = line
+        click.echo(line)
 
     return emit
 

@@ -150,9 +150,13 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
     )
     report: rollout.RolloutReport | None = None
     if changeset.ok:
-        on_event({"event": "rollout", "app": backend.app, "objects": len(changeset.changed)})
+        on_event({"event": "rollout", "app": backend.app,
+                  "objects": len(prepared) if rolling_back else len(changeset.changed)})
+        # A rollback waits for the whole app: objects it did not need to change may still be
+        # settling (e.g. a Swarm service that Swarm itself is rolling back).
+        watched = [r.key for r in prepared] if rolling_back else changeset.changed
         report = rollout.wait(
-            backend, changeset.changed, timeout=options.timeout, poll=options.poll,
+            backend, watched, timeout=options.timeout, poll=options.poll,
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
                 "pending": sorted(str(k) for k, h in health.items() if str(h.status) != rollout.HEALTHY),

@@ -84,8 +84,6 @@ def event_text(event: dict[str, Any]) -> str | None:
         return f"{app}: rolling back to revision {str(event.get('to', ''))[:12]}"
     if kind == "done":
         return f"{app}: {event.get('outcome')}"
-    if kind == "no-op":
-        return f"{app}: no changes"
     return None
 
 
@@ -107,7 +105,10 @@ def result_text(result: Any) -> str:
         lines.append(f"{result.app}: rollout of revision {result.plan.revision[:12]} failed: {result.error}")
     if result.rollback is not None:
         back = result.rollback
-        if back.outcome == "rolled-back":
+        if back.outcome == "rolled-back" and back.plan.revision == "(none)":
+            lines.append(f"{result.app}: removed what the failed first release created (there was no good release "
+                         f"to return to); revision {result.plan.revision[:12]} is marked bad")
+        elif back.outcome == "rolled-back":
             lines.append(f"{result.app}: rolled back to revision {back.plan.revision[:12]}: every object restored "
                          f"and healthy; revision {result.plan.revision[:12]} is marked bad")
         else:

@@ -50,7 +50,7 @@ from gitops.model.releases import AppState, Outcome
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
-from .health import exists_health, service_health
+from .health import exists_health, service_health, template_key
 from .objects import SecretData, SecretObject, Translation
 from .store import SwarmStore
 from .translate import STACK_LABEL, translate
@@ -111,6 +111,9 @@ class SwarmBackend:
         self.warnings: list[Diagnostic] = []
         self._secret_data: dict[str, SecretData] = {}
         self._deferred: dict[ResourceKey, dict[str, Any]] = {}
+        # Services whose spec this run wrote, as the daemon stored it; forgotten when a later plan
+        # finds the service already as desired (e.g. Swarm's native rollback restored the good spec).
+        self._written: dict[ResourceKey, str] = {}
         self._network_ids: dict[str, str] = {}
         self._target: str | None = None
 
@@ -279,6 +282,7 @@ class SwarmBackend:
             diffs = normalize.diff_volume(body, live)
         changes = tuple(_field_change(d) for d in diffs)
         if not changes:
+            self._written.pop(resource.key, None)  # live is as desired: nothing of ours to be reverted
             return Comparison(Action.NOOP)
         if kind in IMMUTABLE:
             return Comparison(Action.REPLACE, IMMUTABLE[kind], changes)
@@ -323,6 +327,7 @@ class SwarmBackend:
             live = self._inspect(resource.key)
             if live is None:
                 self.client.create_service(resource.body)
+                self._remember_written(resource.key)
                 return
             spec = copy.deepcopy(resource.body)
             force = ((live.get("Spec") or {}).get("TaskTemplate") or {}).get("ForceUpdate")
@@ -336,7 +341,19 @@ class SwarmBackend:
                     continue
                 raise
             self.warnings.extend(Diagnostic(Severity.WARNING, w, resource=str(resource.key)) for w in warnings)
+            self._remember_written(resource.key)
             return
+
+    def _remember_written(self, key: ResourceKey) -> None:
+        """The task template as the daemon stored what we wrote: a native rollback changes it."""
+        live = self._inspect(key)
+        if live is not None:
+            self._written[key] = template_key((live.get("Spec") or {}).get("TaskTemplate") or {})
+
+    def _reverted(self, key: ResourceKey, service: Mapping[str, Any]) -> bool:
+        written = self._written.get(key)
+        current = template_key((service.get("Spec") or {}).get("TaskTemplate") or {})
+        return written is not None and written != current
 
     def _remove(self, key: ResourceKey, live: Mapping[str, Any]) -> None:
         """Delete now; networks and volumes are retried while tasks of removed services hold them."""
@@ -392,7 +409,8 @@ class SwarmBackend:
             if service is None:
                 result[key] = exists_health(None)
                 continue
-            result[key] = service_health(key, service, self.client.service_tasks(str(service["ID"])))
+            result[key] = service_health(key, service, self.client.service_tasks(str(service["ID"])),
+                                         reverted=self._reverted(key, service))
         return result
 
     # -- state and lock ---------------------------------------------------------------------

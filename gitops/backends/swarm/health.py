@@ -9,9 +9,12 @@ A service is judged from ``GET /services/{id}`` (its ``Spec`` and ``UpdateStatus
   desired count (``Replicas``; for global services one per node that has a task to run), and no
   task of an older template is still running;
 * **Degraded** (fail fast) when a current task created since the update started is ``failed`` or
-  ``rejected``, or when the update is ``paused`` or Swarm rolled it back by itself
-  (``rollback_started`` / ``rollback_paused`` / ``rollback_completed``): the native one-step
-  rollback counts as a failure of our rollout, so the whole-stack rollback runs;
+  ``rejected``, when the update is ``paused`` / ``rollback_paused``, or when Swarm rolled back by
+  itself (``rollback_started`` / ``rollback_completed``) a spec that *we* wrote (``reverted``): the
+  native one-step rollback counts as a failure of our rollout, so the whole-stack rollback runs.
+  A native rollback of a spec we did not write in this run (an earlier one, or someone else's) is
+  Progressing while it runs and judged like a completed update once done: the service is stable;
+  whether its spec is the desired one is the plan's business (sync status), not health's;
 * **Progressing** otherwise, with ``n/m tasks running`` as the message.
 
 Jobs (``ReplicatedJob`` / ``GlobalJob``) are Healthy once their completions are done.
@@ -30,8 +33,9 @@ from gitops.model.health import Failure, Health, HealthStatus
 from gitops.model.resources import ResourceKey
 
 FAILED_TASK_STATES = frozenset({"failed", "rejected"})
-FAILED_UPDATE_STATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
-DONE_UPDATE_STATES = frozenset({"", "completed"})
+FAILED_UPDATE_STATES = frozenset({"paused", "rollback_paused"})
+ROLLBACK_STATES = frozenset({"rollback_started", "rollback_completed"})
+DONE_UPDATE_STATES = frozenset({"", "completed", "rollback_completed"})
 
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
 
@@ -81,8 +85,12 @@ def desired_tasks(service: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]]
     return 1 if replicas is None else int(replicas)
 
 
-def service_health(key: ResourceKey, service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> Health:
-    """The health of one service from its inspect and its task list (see the module doc)."""
+def service_health(key: ResourceKey, service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
+                   *, reverted: bool = True) -> Health:
+    """The health of one service from its inspect and its task list (see the module doc).
+
+    ``reverted``: whether a native rollback undid a spec this run wrote (the default judges every
+    native rollback a failure)."""
     spec = service.get("Spec") or {}
     current_key = template_key(spec.get("TaskTemplate") or {})
     current = [t for t in tasks if template_key(t.get("Spec") or {}) == current_key]
@@ -93,7 +101,7 @@ def service_health(key: ResourceKey, service: Mapping[str, Any], tasks: Sequence
         _failure(key, t) for t in sorted(current, key=lambda t: stamp(t.get("CreatedAt")))
         if _state(t) in FAILED_TASK_STATES and stamp(t.get("CreatedAt")) >= since
     )
-    if update_state in FAILED_UPDATE_STATES:
+    if update_state in FAILED_UPDATE_STATES or (update_state in ROLLBACK_STATES and reverted):
         message = f"update {update_state}: {update.get('Message') or ''}".rstrip(": ")
         return Health(HealthStatus.DEGRADED, message, failures)
     if failures:

@@ -1,0 +1,169 @@
+"""The CLI end to end on both real backends, with a git repository made from examples/repo.
+
+Each test copies examples/repo into a fresh git repository, renames the app, its namespace or
+stack and its published port so tests never collide, and drives `gitops` as a user would:
+plan with --detailed-exitcode, apply, a saved plan refused as stale, a failing revision rolled
+back with exit code 3, status and history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "repo"
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+class Repo:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+
+    def edit(self, path: str, old: str, new: str) -> None:
+        file = self.root / path
+        text = file.read_text()
+        assert old in text, f"{old!r} not in {path}"
+        file.write_text(text.replace(old, new))
+
+    def commit(self, message: str) -> None:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-qm", message)
+
+    def gitops(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gitops", *args], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str]) -> Repo:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root)
+    repo = Repo(root, env)
+    for path, pattern, new in replacements:
+        file = root / path
+        file.write_text(re.sub(pattern, new, file.read_text(), flags=re.MULTILINE))
+    git(root, "init", "-q", "-b", "main")
+    repo.commit("initial")
+    return repo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.kube
+def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
+    app = f"web-{namespace[-6:]}"
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+
+    first = repo.gitops("plan", app, "--detailed-exitcode")
+    assert first.returncode == 2, first.stderr
+    assert f"+ Deployment/{namespace}/web" in first.stdout
+    assert "Plan: 6 to create, 1 to update" in first.stdout  # the test namespace exists: taken over
+
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "applied (release 1)" in applied.stdout
+    assert repo.gitops("plan", app, "--detailed-exitcode").returncode == 0
+
+    # A secret change is shown without its value; a saved plan goes stale when the cluster moves.
+    repo.edit("k8s/10-config.yaml", "API_TOKEN: change-me", "API_TOKEN: s3cr3t-value")
+    repo.commit("rotate token")
+    saved = repo.gitops("plan", app, "--out", "plan.json", "--detailed-exitcode")
+    assert saved.returncode == 2
+    assert f"~ Secret/{namespace}/web-secret" in saved.stdout and "/data/API_TOKEN" in saved.stdout
+    plan_text = (repo.root / "plan.json").read_text()
+    assert "s3cr3t-value" not in saved.stdout + plan_text and "change-me" not in plan_text
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    cm = client.resource_type("v1", "ConfigMap")
+    assert cm is not None
+    client.request("PATCH", cm.path(namespace, "web-config"), body={"data": {"LOG_LEVEL": "debug"}},
+                   content_type="application/merge-patch+json")
+    stale = repo.gitops("apply", "plan.json")
+    assert stale.returncode == 1 and "stale" in stale.stderr
+    fresh = repo.gitops("plan", app, "--out", "plan.json")
+    assert "~ ConfigMap" in fresh.stdout and '"debug" → "info"' in fresh.stdout  # drift back to git
+    done = repo.gitops("apply", "plan.json", "--force-conflicts")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # A crashing image: exit code 3, everything back, the revision marked bad.
+    repo.edit("k8s/20-deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/crash:1")
+    repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
+    repo.commit("bad release")
+    failed = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    events = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert {"apply", "failed", "rollback", "result"} <= {e["event"] for e in events}
+    result = events[-1]
+    assert result["outcome"] == "rolled-back" and "CrashLoopBackOff" in result["error"]
+    assert client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"] == "info"  # type: ignore[index]
+
+    status = repo.gitops("status", app, "--output", "json")
+    assert status.returncode == 0
+    [state] = json.loads(status.stdout)
+    assert state["sync"] == "OutOfSync" and state["health"] == "Healthy"
+    assert state["last"]["outcome"] == "rolled-back"
+    history = repo.gitops("history", app)
+    assert history.returncode == 0
+    assert "failed" in history.stdout and "rolled-back" in history.stdout and "bad revisions" in history.stdout
+    again = repo.gitops("apply", app, "--auto-approve")
+    assert again.returncode == 1 and "marked bad" in again.stderr
+
+
+@pytest.mark.swarm
+def test_swarm_stack_through_the_cli(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
+    app = f"demo-{stack[-6:]}"
+    port = free_port()
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: demo$", f"  - name: {app}"),
+        ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
+        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
+        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
+        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+    ], dict(os.environ))
+    assert repo.gitops("plan", app, "--detailed-exitcode").returncode == 2
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    noop = repo.gitops("plan", app, "--detailed-exitcode")
+    assert noop.returncode == 0, noop.stdout
+
+    repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+    repo.commit("v2")
+    plan = repo.gitops("plan", app)
+    assert f"~ Service/{stack}/{stack}_web" in plan.stdout and "gitops-test/app:2" in plan.stdout
+    assert repo.gitops("apply", app, "--auto-approve").returncode == 0
+
+    repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
+              "image: gitops-test/fail:1\n    ports")
+    repo.commit("bad")
+    failed = repo.gitops("apply", app, "--auto-approve")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert "rolled back to revision" in failed.stdout
+    status = json.loads(repo.gitops("status", app, "--output", "json").stdout)[0]
+    assert status["health"] == "Healthy", status["problems"]
+    assert status["last"]["outcome"] == "rolled-back"
