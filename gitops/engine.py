@@ -151,19 +151,19 @@ class Workspace:
     root: Path
     revision: str | None
     settings: config.Settings
-    dirty: bool = False
+    local: bool = False  # a work tree on disk, which may hold uncommitted changes
 
 
 def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path | None = None,
                    cache_dir: Path | None = None) -> Workspace:
     if repo is not None:
         checkout = source.fetch(repo, ref, cache_dir)
-        root, revision, dirty = checkout.root, checkout.revision, False
+        root, revision, local = checkout.root, checkout.revision, False
     else:
         root = (cwd or Path.cwd()).resolve()
         revision = source.local(root).revision
-        dirty = revision is not None and source.dirty(root)
-    return Workspace(root, revision, config.load(root), dirty)
+        local = True
+    return Workspace(root, revision, config.load(root), local)
 
 
 def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
@@ -231,12 +231,14 @@ def backend_for(ws: Workspace, app: config.App) -> Backend:
                         read_file=read_file)
 
 
-def revision_of(ws: Workspace, resources: Sequence[Resource]) -> str:
-    """The commit, marked with a content digest when the work tree has uncommitted changes."""
+def revision_of(ws: Workspace, app: config.App, resources: Sequence[Resource]) -> str:
+    """The commit, marked with a content digest when the app's files have uncommitted changes
+    (other files, a saved plan.json say, do not count)."""
     content = plan_stage.digest(resources)[:10]
     if ws.revision is None:
         return f"local-{content}"
-    return f"{ws.revision}+dirty-{content}" if ws.dirty else ws.revision
+    files = [config.CONFIG_FILE, *app.paths, *app.env_files]
+    return f"{ws.revision}+dirty-{content}" if ws.local and source.dirty(ws.root, files) else ws.revision
 
 
 @dataclass
@@ -254,7 +256,7 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
         resources, found = render_app(ws, app, env)
         warnings.extend(found)
         backend = backend_for(ws, app)
-        app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, resources), exact=exact,
+        app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, app, resources), exact=exact,
                                       prune=app.sync.prune)
         warnings.extend(getattr(backend, "warnings", []))
         plans.append(app_plan)
@@ -278,7 +280,7 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
             prune=app.sync.prune,
         )
         saved_plan = saved_by_app.get(app.name)
-        revision = saved_plan.revision if saved_plan else revision_of(ws, resources)
+        revision = saved_plan.revision if saved_plan else revision_of(ws, app, resources)
         results.append(deploy.apply_app(backend, resources, revision, app_options, saved=saved_plan,
                                         on_event=on_event or (lambda _e: None)))
     return results
@@ -338,7 +340,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
         target = backend.target_id()
         try:
             resources, _ = render_app(ws, app, env)
-            revision = revision_of(ws, resources)
+            revision = revision_of(ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune)
             changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
             sync = "OutOfSync" if changes else "Synced"

@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
@@ -137,11 +137,12 @@ def local(path: Path) -> Checkout:
     return Checkout(root, revision)
 
 
-def dirty(path: Path) -> bool:
-    """Whether a git work tree has uncommitted changes under ``path`` (False when not a work tree)."""
+def dirty(root: Path, paths: Sequence[str] = (".",)) -> bool:
+    """Whether a git work tree has uncommitted changes (tracked or new files) under ``paths``
+    (relative to ``root``); False when it is not a work tree."""
     try:
         completed = subprocess.run(
-            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=normal", "--", "."],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=normal", "--", *paths],
             capture_output=True, text=True, timeout=30, check=False, env=_git_env(),
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):

@@ -116,7 +116,16 @@ def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_p
     repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
     repo.commit("bad release")
     failed = repo.gitops("apply", app, "--auto-approve", "--output", "json")
-    assert failed.returncode == 3, failed.stdout + failed.stderr
+    if failed.returncode != 3:  # show the workload's state to whoever reads the failure
+        rs_type, pod_type = client.resource_type("apps/v1", "ReplicaSet"), client.resource_type("v1", "Pod")
+        dep_type = client.resource_type("apps/v1", "Deployment")
+        assert rs_type and pod_type and dep_type
+        dump = {"deployment": client.get(dep_type, namespace, "web"),
+                "replicasets": [(r["metadata"]["name"], r["spec"], r.get("status"))
+                                for r in client.list(rs_type, namespace)],
+                "pods": [(p["metadata"]["name"], p["metadata"].get("deletionTimestamp"),
+                          p.get("status", {}).get("phase")) for p in client.list(pod_type, namespace)]}
+        pytest.fail(f"exit {failed.returncode}\n{failed.stdout[-3000:]}\n{json.dumps(dump, indent=1)[:12000]}")
     events = [json.loads(line) for line in failed.stdout.splitlines()]
     assert {"apply", "failed", "rollback", "result"} <= {e["event"] for e in events}
     result = events[-1]

@@ -271,3 +271,18 @@ def test_an_apply_killed_midway_is_completed_by_the_next_run(kube_cluster: Any, 
     state = kb.load_state()
     assert state.current is not None and state.current.outcome is Outcome.SUCCEEDED
     assert len(state.current.inventory) == 60
+
+
+def test_exact_mode_confirms_changes_with_a_server_dry_run(kube: tuple[KubernetesBackend, str]) -> None:
+    kb, ns = kube
+    assert deploy.apply_app(kb, resources(app_docs(ns)), "rev1", options()).outcome == "applied"
+    writes = kb.client.writes
+    exact, _ = deploy.plan_app(kb, resources(app_docs(ns, image="gitops-test/app:2")), "rev2", exact=True)
+    changes = {c.key.kind: c for c in exact.changes if c.action is not Action.NOOP}
+    assert set(changes) == {"Deployment"}
+    paths = [f.path for f in changes["Deployment"].fields]
+    assert "/spec/template/spec/containers/[name=app]/image" in paths
+    assert changes["Deployment"].reason == "server dry-run"
+    assert live(kb, key("Deployment", ns, "web", "apps"))["spec"]["template"]["spec"]["containers"][0][  # type: ignore[index]
+        "image"] == "gitops-test/app:1", "a dry run changed the object"
+    assert kb.client.writes - writes == 1  # one dry-run request, for the one changed object

@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.config.config_exception import ConfigException
+import yaml
 from urllib3.exceptions import HTTPError
 
+from gitops.backends.kubernetes import kubeconfig as kubeconfig_loader
+from gitops.backends.kubernetes.kubeconfig import Connection
 from gitops.errors import BackendError
 
 JSON = dict[str, Any]
@@ -65,27 +65,30 @@ class ApiError(BackendError):
 class KubeClient:
     """Raw-JSON access to one cluster, from a kubeconfig file and context.
 
-    The SDK loads the kubeconfig into a ``Configuration`` (server, CA, client certificate, token
-    or exec plugin); requests go through one urllib3 connection pool.
+    The kubeconfig is read by :mod:`gitops.backends.kubernetes.kubeconfig` when it holds only the
+    usual entries, else by the SDK's loader; requests go through one urllib3 connection pool.
     """
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
-        configuration = k8s_client.Configuration()
+        where = (kubeconfig or "the default kubeconfig") + (f" (context {context})" if context else "")
         try:
-            load: Any = k8s_config.load_kube_config
-            load(config_file=kubeconfig, context=context, client_configuration=configuration)
-        except (ConfigException, OSError, TypeError, ValueError) as err:
-            where = kubeconfig or "the default kubeconfig"
-            raise BackendError(f"cannot load {where}" + (f" (context {context})" if context else "")
-                               + f": {err}") from err
-        self._config = configuration
+            conn = kubeconfig_loader.load(kubeconfig, context) or _sdk_connection(kubeconfig, context)
+        except (kubeconfig_loader.KubeconfigError, OSError, TypeError, ValueError, yaml.YAMLError) as err:
+            raise BackendError(f"cannot load {where}: {err}") from err
+        except Exception as err:  # the SDK's ConfigException, without importing the SDK up front
+            if type(err).__name__ == "ConfigException":
+                raise BackendError(f"cannot load {where}: {err}") from err
+            raise
+        self._conn = conn
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=8,
-            cert_reqs=ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE,
-            ca_certs=configuration.ssl_ca_cert, cert_file=configuration.cert_file,
-            key_file=configuration.key_file,
-            assert_hostname=configuration.tls_server_name or None,
+            cert_reqs=ssl.CERT_REQUIRED if conn.verify else ssl.CERT_NONE,
+            ca_certs=conn.ca_file, cert_file=conn.cert_file, key_file=conn.key_file,
+            assert_hostname=conn.tls_server_name or None,
+            server_hostname=conn.tls_server_name or None,
         )
+        if not conn.verify:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._discovery: dict[tuple[str, str], ResourceType] | None = None
         self._by_kind: dict[tuple[str, str], list[ResourceType]] = {}
         self._lock = threading.Lock()
@@ -93,7 +96,7 @@ class KubeClient:
 
     @property
     def server(self) -> str:
-        return str(self._config.host)
+        return self._conn.server
 
     def close(self) -> None:
         self._pool.clear()
@@ -102,10 +105,9 @@ class KubeClient:
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "gitops"}
-        settings: Any = self._config.auth_settings()  # refreshes exec-plugin tokens
-        for auth in settings.values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[str(auth["key"]).title()] = str(auth["value"])
+        token = self._conn.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         return headers
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
@@ -266,3 +268,25 @@ class KubeClient:
 
 def _what(rtype: ResourceType, namespace: str, name: str) -> str:
     return f"{rtype.kind}/{namespace + '/' if namespace and rtype.namespaced else ''}{name}"
+
+
+def _sdk_connection(kubeconfig: str | None, context: str | None) -> Connection:
+    """The SDK's kubeconfig loader, for what the fast reader leaves to it (auth providers, ...)."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
+    configuration = k8s_client.Configuration()
+    load: Any = k8s_config.load_kube_config
+    load(config_file=kubeconfig, context=context, client_configuration=configuration)
+
+    def token() -> str | None:
+        settings: Any = configuration.auth_settings()  # refreshes exec-plugin and provider tokens
+        for auth in settings.values():
+            if auth.get("in") == "header" and auth.get("value"):
+                return str(auth["value"]).removeprefix("Bearer ").strip()
+        return None
+
+    return Connection(server=str(configuration.host).rstrip("/"), verify=bool(configuration.verify_ssl),
+                      ca_file=configuration.ssl_ca_cert, cert_file=configuration.cert_file,
+                      key_file=configuration.key_file, tls_server_name=configuration.tls_server_name or None,
+                      token=token)
