@@ -13,15 +13,13 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gitops.backends import locking
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
-from gitops.errors import LockedError
 from gitops.model.releases import AppState
 
 STATE_KEY = "state.json.gz"
@@ -178,31 +176,7 @@ class ClusterStore:
 
     @contextmanager
     def lock(self, holder: str, ttl: int, wait: float) -> Iterator[None]:
-        deadline = time.monotonic() + wait
-        delay = 0.2
-        while True:
-            taken, owner = self.try_acquire(holder, ttl)
-            if taken:
-                break
-            if time.monotonic() >= deadline:
-                raise LockedError(f"app {self.app} is locked by {owner} (Lease {self.namespace}/"
-                                  f"{self.lease_name}); it expires {ttl}s after its holder stops renewing it")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(max(ttl / 3, 1)):
-                try:
-                    self.try_acquire(holder, ttl)
-                except Exception:  # noqa: S112 - renewal retries; the lock expires if it keeps failing
-                    continue
-
-        renewer = threading.Thread(target=renew, name=f"gitops-lock-{self.app}", daemon=True)
-        renewer.start()
-        try:
+        with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
+                          renew=lambda: self.try_acquire(holder, ttl)[0], release=lambda: self.release(holder),
+                          where=f"Lease {self.namespace}/{self.lease_name}"):
             yield
-        finally:
-            stop.set()
-            renewer.join(timeout=5)
-            self.release(holder)

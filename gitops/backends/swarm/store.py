@@ -33,7 +33,6 @@ import gzip
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,7 +40,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gitops.errors import GitopsError, LockedError
+from gitops.backends import locking
+from gitops.errors import GitopsError
 from gitops.model.releases import AppState
 
 from .client import SwarmClient, SwarmConflict, SwarmNotFound
@@ -267,35 +267,12 @@ class SwarmStore:
 
     @contextmanager
     def lock(self, holder: str, ttl: int, wait: float) -> Iterator[None]:
-        deadline = time.monotonic() + wait
-        delay = 0.2
-        while True:
-            taken, owner = self.try_acquire(holder, ttl)
-            if taken:
-                break
-            if time.monotonic() >= deadline:
-                raise LockedError(f"app {self.app} is locked by {owner} (Swarm configs {LOCK_LABEL}={self.app}); "
-                                  f"it expires {ttl}s after its holder stops renewing it")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
         self.lost_lock = False
-        stop = threading.Event()
 
-        def keep() -> None:
-            while not stop.wait(max(ttl / 3, 0.5)):
-                try:
-                    if not self.renew(holder, ttl):
-                        self.lost_lock = True
-                        log.warning("app %s: lock lost to another runner", self.app)
-                        return
-                except GitopsError as err:  # renewal retries; the lock expires if it keeps failing
-                    log.debug("lock renewal failed: %s", err)
+        def lost() -> None:
+            self.lost_lock = True
 
-        renewer = threading.Thread(target=keep, name=f"gitops-lock-{self.app}", daemon=True)
-        renewer.start()
-        try:
+        with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
+                          renew=lambda: self.renew(holder, ttl), release=lambda: self.release(holder),
+                          where=f"Swarm configs {LOCK_LABEL}={self.app}", on_lost=lost):
             yield
-        finally:
-            stop.set()
-            renewer.join(timeout=10)
-            self.release(holder)
