@@ -10,6 +10,10 @@ from typing import Any
 from gitops.backends.base import Backend
 from gitops.model import ResourceKey
 
+#: Failure reasons that describe an earlier run, not the rollout being watched (a CronJob whose last
+#: scheduled run failed before this apply): they neither fail nor hold up a rollout.
+HISTORICAL_REASONS = frozenset({"LastScheduledRunFailed"})
+
 HEALTHY = "Healthy"
 DEGRADED = "Degraded"
 SUSPENDED = "Suspended"
@@ -79,12 +83,19 @@ def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll:
         health = backend.health(watched) if watched else {}
         if on_progress is not None:
             on_progress(health)
-        failed = {k: h for k, h in health.items() if str(h.status) == DEGRADED}
+        failed = {k: h for k, h in health.items() if str(h.status) == DEGRADED and not _historical(h)}
         if failed:
             return RolloutReport(False, time.monotonic() - started, watched, failed)
-        pending = {k: h for k, h in health.items() if str(h.status) not in (HEALTHY, SUSPENDED)}
+        pending = {k: h for k, h in health.items()
+                   if str(h.status) not in (HEALTHY, SUSPENDED) and not _historical(h)}
         if not pending:
             return RolloutReport(True, time.monotonic() - started, watched)
         if time.monotonic() >= deadline:
             return RolloutReport(False, time.monotonic() - started, watched, timed_out=True, pending=pending)
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def _historical(health: Any) -> bool:
+    failures = getattr(health, "failures", ()) or ()
+    return bool(failures) and str(health.status) == DEGRADED and all(
+        getattr(f, "reason", "") in HISTORICAL_REASONS for f in failures)

@@ -178,9 +178,16 @@ def timed(argv: list[str], *, cwd: Path | None = None, ok: tuple[int, ...] = (0,
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
     killer = threading.Timer(timeout, process.kill)
+    killer.daemon = True
     killer.start()
-    lines = [(time.perf_counter() - started, line) for line in process.stdout]
-    _, status, usage = os.wait4(process.pid, 0)
+    try:
+        lines = [(time.perf_counter() - started, line) for line in process.stdout]
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:  # interrupted: no orphan left writing to the swarm while we clean up
+        killer.cancel()
+        process.kill()
+        process.wait()
+        raise
     seconds = time.perf_counter() - started
     killer.cancel()
     reader.join()

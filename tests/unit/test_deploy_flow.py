@@ -156,3 +156,17 @@ def test_rollback_on_demand() -> None:
     assert res("ConfigMap", "extra").key not in fake.objects
     with pytest.raises(GitopsError, match="no recorded release"):
         deploy.rollback_app(fake, FAST, to_revision="nope")
+
+
+def test_a_cronjob_whose_earlier_run_failed_does_not_fail_the_rollout() -> None:
+    from fakes import FakeFailure, FakeHealth
+
+    fake = FakeBackend()
+    fake.health = lambda keys: {k: FakeHealth("Degraded", "earlier run failed",  # type: ignore[method-assign]
+                                              (FakeFailure("LastScheduledRunFailed"),)) for k in keys}
+    assert deploy.apply_app(fake, app(), "r1", FAST).outcome == "applied"
+    fake.health = lambda keys: {k: FakeHealth("Degraded", "crash",  # type: ignore[method-assign]
+                                              (FakeFailure("LastScheduledRunFailed"), FakeFailure("CrashLoopBackOff")))
+                                for k in keys}
+    assert deploy.apply_app(fake, app(image="x"), "r2", deploy.Options(timeout=1, poll=0.01,
+                                                                       auto_rollback=False)).outcome == "failed"
