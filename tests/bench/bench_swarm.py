@@ -1,13 +1,14 @@
 """Benchmark: gitops plan/apply of a Swarm stack against `docker stack deploy`, side by side.
 
-    python tests/bench/bench_swarm.py [--services 20] [--repeat 3]
+    python tests/bench/bench_swarm.py [--services 20] [--repeat 3] [--poll]
 
 Needs the test swarm (`tests/clusters up --only swarm`) and its local images gitops-test/app:1/:2
 (never pulled). Generates a stack of N varied services (replicas 1-2, environment, configs,
 secrets, published ports, overlay networks, a few health checks, quick update_config) into a
 temporary git repository with a gitops.yaml, and deploys the same stack under three unique stack
 names: one with gitops, one with `docker stack deploy` (returns before the services converge) and
-one with `docker stack deploy --detach=false` (waits for them). Measures:
+one with `docker stack deploy --detach=false` (waits for them; when the docker CLI lacks that flag,
+or with --poll, a detached deploy timed until `docker service ls` shows it converged). Measures:
 
 * first deploy: `gitops apply` (waits for the rollout) vs both docker forms; for the detached one,
   also the time until `docker service ls` shows every replica running;
@@ -431,6 +432,13 @@ def main() -> int:
         "docker_wait_mode": "--detach=false" if detach_supported and not args.poll else "polling docker service ls",
         "docker_resolve_image": "never (images are local; the default 'always' is measured once, for no-op)",
         "changed_service": changed_name,
+        "commands": {
+            "gitops_plan": "python -m gitops plan APP --detailed-exitcode --output json",
+            "gitops_apply": "python -m gitops apply APP --auto-approve --output json",
+            "docker": "docker stack deploy --resolve-image never -c compose.yaml STACK",
+            "docker_wait": "docker stack deploy --detach=false --resolve-image never -c compose.yaml STACK",
+            "docker_resolve_image_always": "docker stack deploy -c compose.yaml STACK",
+        },
     }
     rows: dict[str, dict[str, Any]] = {}
     report["results"] = rows
@@ -439,8 +447,9 @@ def main() -> int:
         """`docker stack deploy --detach=false`; without that flag, detached plus polling."""
         if detach_supported and not args.poll:
             run = timed(["docker", "stack", "deploy", "--detach=false", *never, "-c", str(compose), stack])
+            verify = next((line.strip() for line in run.out.splitlines() if "verify: Waiting" in line), "")
             return {**run.figures(), "mode": "--detach=false",
-                    "services_verified": run.out.count(" converged")}
+                    "services_verified": run.out.count(" converged"), "first_verify_line": verify}
         started = time.perf_counter()
         run = timed(["docker", "stack", "deploy", *never, "-c", str(compose), stack])
         seconds = wait_converged(stack, n, started, changed_service)
@@ -505,7 +514,8 @@ def main() -> int:
             after = settled(stack_docker)
             rows["apply_noop_resolve_image_always"] = {"docker": {
                 **run.figures(), **moved(before, after),
-                "warnings": sorted({line.strip() for line in run.err.splitlines() if line.strip()})[:5]}}
+                "registry_warnings": run.err.count("could not be accessed on a registry"),
+                "stderr_head": " ".join(run.err.split())[:400]}}
 
             say(f"one change: {changed_name} to :2")
             doc = compose_doc(n, ports[:k], changed)
