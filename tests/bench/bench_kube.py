@@ -158,6 +158,13 @@ def main() -> int:
             "gitops": gitops_step("apply"),
             "kubectl": kubectl_step("apply", "--server-side", "--field-manager=bench", "-f", str(base)),
         }
+        # gitops waits for the rollout; kubectl apply does not. The same wait, done with kubectl:
+        waited = kubectl_step("wait", "--for=condition=Available=True", "deployment", "-l", "bench=yes",
+                              "-n", ns_kubectl, "--timeout=600s")
+        rows["apply_new"]["kubectl_apply_then_wait"] = {
+            "seconds": round(rows["apply_new"]["kubectl"]["seconds"] + waited["seconds"], 3),
+            "peak_rss_mib": max(rows["apply_new"]["kubectl"]["peak_rss_mib"], waited["peak_rss_mib"]),
+        }
         rows["plan_unchanged"] = {
             "gitops": gitops_step("plan"),
             "kubectl": kubectl_step("diff", "--server-side", "--field-manager=bench", "-f", str(base)),
