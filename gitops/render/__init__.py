@@ -62,9 +62,17 @@ class Renderer:
     # -- helpers ---------------------------------------------------------------------------------
 
     def display(self, path: Path) -> str:
+        """The path relative to the repository root (the root is resolved; ``path`` may not be,
+        e.g. when the repository is reached through a symlink)."""
+        for candidate in (path, path.absolute()):
+            try:
+                return candidate.relative_to(self.root).as_posix() or "."
+            except ValueError:
+                pass
         try:
-            return path.relative_to(self.root).as_posix() or "."
-        except ValueError:
+            parent = path.absolute().parent.resolve()
+            return (parent / path.name).relative_to(self.root).as_posix() or "."
+        except (ValueError, OSError):
             return str(path)
 
     def error(self, message: str, file: str | None, code: str, **where: object) -> None:
