@@ -173,6 +173,41 @@ def _build_images() -> None:
                 stdin=_rootfs_tar(fail, healthy=False))
 
 
+INGRESS_SUBNET = "10.255.0.0/16"
+
+
+def _ensure_large_ingress() -> None:
+    """Give the routing mesh a /16. Docker 20.10 leaks ingress addresses of removed services with
+    published ports; with the default /24, a machine that has run the suite a few times cannot
+    start such tasks any more ("could not find an available IP"). The network can only be
+    replaced while no service publishes a port through it."""
+    inspect = _docker("network", "inspect", "ingress", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                      check=False)
+    subnet = inspect.stdout.decode().strip()
+    if inspect.returncode == 0 and subnet == INGRESS_SUBNET:
+        return
+    ids = _docker("service", "ls", "-q", check=False).stdout.decode().split()
+    for service in ids:
+        ports = _docker("service", "inspect", service, "--format",
+                        "{{range .Endpoint.Ports}}{{.PublishMode}} {{end}}", check=False).stdout.decode()
+        if "ingress" in ports:
+            log(f"the ingress network is {subnet or 'missing'}, not {INGRESS_SUBNET}, and services publish "
+                "ports through it; leaving it (tests with published ports may run out of addresses)")
+            return
+    log(f"replacing the ingress network {subnet or '(none)'} with {INGRESS_SUBNET}")
+    if inspect.returncode == 0:
+        _docker("network", "rm", "ingress", stdin=b"y\n", check=False)
+    for _ in range(100):  # the removal finishes asynchronously
+        created = _docker("network", "create", "--driver", "overlay", "--ingress", "--subnet", INGRESS_SUBNET,
+                          "ingress", check=False)
+        if created.returncode == 0:
+            return
+        time.sleep(0.2)
+    # A node can keep a stale local copy of the old network (Docker 20.10); the swarm still works,
+    # with the smaller ingress. `tests/clusters down && up` on a harness-made swarm starts afresh.
+    log(f"could not replace the ingress network: {created.stderr.decode().strip()}")
+
+
 def up() -> SwarmStatus:
     with file_lock(cache_root() / ".swarm.lock"):
         started = time.monotonic()
@@ -181,6 +216,7 @@ def up() -> SwarmStatus:
         if not _swarm_active():
             log("initialising the swarm on 127.0.0.1")
             _docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        _ensure_large_ingress()
         _build_images()
         current = status()
         log(f"docker swarm ready in {time.monotonic() - started:.1f}s")
