@@ -7,7 +7,9 @@ state and lock).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -82,3 +84,17 @@ class Backend(Protocol):
     def lock(self, holder: str, ttl_seconds: int, wait: float) -> AbstractContextManager[None]:
         """Hold the app's lock on the target for the duration of the block; raises LockedError."""
         ...
+
+
+def fingerprint(live: Live, view: Callable[[ResourceKey, dict[str, Any]], Any]) -> str:
+    """A digest of live objects as ``view`` sees them (the part a plan depends on), absent ones
+    included, independent of order. Backends use it for ``Backend.fingerprint``."""
+    digest = hashlib.sha256()
+    for key in sorted(live):
+        obj = live[key]
+        digest.update(str(key).encode())
+        if obj is None:
+            digest.update(b"\0absent")
+        else:
+            digest.update(json.dumps(view(key, obj), sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()

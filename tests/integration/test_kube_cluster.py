@@ -3,25 +3,13 @@ places pods, kwok runs them, and the failure modes used by rollback tests really
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
+from testsupport import wait_for
 
 pytestmark = pytest.mark.kube
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
 def deployment(name: str, image: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:

@@ -3,25 +3,13 @@ failing image is rolled back by Swarm itself when failure_action is rollback."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from docker.types import ContainerSpec, ServiceMode, TaskTemplate, UpdateConfig
+from testsupport import wait_for
 
 pytestmark = pytest.mark.swarm
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
 def running_images(api: Any, service_id: str) -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -12,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gitops import diff
+from gitops.backends import base
 from gitops.backends.base import Comparison, Live
 from gitops.backends.kubernetes import health, kinds, normalize
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
@@ -135,16 +134,7 @@ class KubernetesBackend:
         return bool(labels.get(APP_LABEL) == self.app)
 
     def fingerprint(self, live: Live) -> str:
-        digest = hashlib.sha256()
-        for key in sorted(live):
-            obj = live[key]
-            digest.update(str(key).encode())
-            if obj is None:
-                digest.update(b"\0absent")
-            else:
-                view = normalize.strip_bookkeeping(obj)
-                digest.update(json.dumps(view, sort_keys=True, separators=(",", ":")).encode())
-        return digest.hexdigest()
+        return base.fingerprint(live, lambda _key, obj: normalize.strip_bookkeeping(obj))
 
     def wave(self, key: ResourceKey) -> int:
         return kinds.wave(key.group, key.kind)

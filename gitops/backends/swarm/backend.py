@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
-import json
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -41,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, cast
 
+from gitops.backends import base
 from gitops.backends.base import Comparison, Live
 from gitops.errors import GitopsError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
@@ -242,21 +241,14 @@ class SwarmBackend:
         return bool(_labels(key.kind, live).get(STACK_LABEL) == self.stack)
 
     def fingerprint(self, live: Live) -> str:
-        digest = hashlib.sha256()
-        for key in sorted(live):
-            obj = live[key]
-            digest.update(str(key).encode())
-            if obj is None:
-                digest.update(b"\0absent")
-                continue
+        def view(key: ResourceKey, obj: dict[str, Any]) -> Any:
             if key.kind == "Network":
-                view: Any = [obj.get("Id"), normalize.normalize_network(obj)]
-            elif key.kind == "Volume":
-                view = [obj.get("CreatedAt"), normalize.normalize_volume(obj)]
-            else:
-                view = [obj.get("ID"), obj.get("Spec")]
-            digest.update(json.dumps(view, sort_keys=True, separators=(",", ":")).encode())
-        return digest.hexdigest()
+                return [obj.get("Id"), normalize.normalize_network(obj)]
+            if key.kind == "Volume":
+                return [obj.get("CreatedAt"), normalize.normalize_volume(obj)]
+            return [obj.get("ID"), obj.get("Spec")]
+
+        return base.fingerprint(live, view)
 
     def wave(self, key: ResourceKey) -> int:
         return WAVES.get(key.kind, 3)
