@@ -207,12 +207,10 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
         preview, warnings = engine.plan(ws, names)
         _warn(warnings)
         click.echo(view.plan_text(preview, _style()))
-        if not preview.has_changes:
-            pass
-        elif not sys.stdin.isatty():
+        if preview.has_changes and not sys.stdin.isatty():
             raise GitopsError("refusing to apply without confirmation: no terminal to ask on; "
                               "pass --auto-approve, or apply a saved plan")
-        elif not click.confirm("Apply these changes?", default=False):
+        elif preview.has_changes and not click.confirm("Apply these changes?", default=False):
             click.echo("Nothing applied.")
             _exit(EXIT_OK)
     options = deploy.Options(timeout=timeout or 0.0, auto_rollback=not no_rollback,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gitops.model.plans import MASK, Action, AppPlan, FieldChange, Plan
@@ -131,8 +131,7 @@ def status_text(statuses: list[Any]) -> str:
         sync = st.sync + (f" ({st.changes} change(s))" if st.changes else "")
         rows.append((st.app, st.backend, sync, st.health, applied, result))
         notes.extend(f"  {st.app}: {p}" for p in st.problems[:10])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    text = _table(rows)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
 
 
@@ -143,9 +142,14 @@ def history_text(state: Any) -> str:
     for r in reversed(state.releases):
         rows.append((str(r.number), r.revision[:20], r.outcome.value, r.started, r.finished or "-",
                      str(len(r.inventory)), (r.message[:60] + "...") if len(r.message) > 60 else r.message))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    text = _table(rows)
     if state.bad_revisions:
         text += "\n\nbad revisions (not applied again automatically): " + ", ".join(
             b[:12] for b in state.bad_revisions)
     return text
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows as left-aligned columns (the first row is the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -101,12 +101,6 @@ class KubernetesBackend:
             self._types[key] = rtype
         return rtype
 
-    def remember_versions(self, resources: Iterable[Resource]) -> None:
-        for resource in resources:
-            rtype = self._type(resource.api_version, resource.key.kind)
-            if rtype is not None:
-                self._types[resource.key] = rtype
-
     def observe(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, dict[str, Any] | None]:
         found: dict[ResourceKey, dict[str, Any] | None] = {}
         groups: dict[tuple[ResourceType, str], list[ResourceKey]] = defaultdict(list)

@@ -14,13 +14,13 @@ from __future__ import annotations
 from gitops.backends.kubernetes.health._fields import (
     Obj,
     condition,
-    condition_true,
     generation_observed,
     get,
     integer,
     key_of,
     text,
 )
+from gitops.backends.kubernetes.health.replicaset import replica_failure
 from gitops.model.health import Failure, Health, HealthStatus
 
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
@@ -37,12 +37,9 @@ def health(obj: Obj) -> Health:
         message = str(progressing.get("message") or "exceeded its progress deadline")
         failure = Failure(key_of(obj), reason=DEADLINE_EXCEEDED, message=message)
         return Health(HealthStatus.DEGRADED, f"{DEADLINE_EXCEEDED}: {message}", (failure,))
-    replica_failure = condition_true(obj, "ReplicaFailure")
-    if replica_failure is not None:
-        reason = str(replica_failure.get("reason") or "ReplicaFailure")
-        message = str(replica_failure.get("message") or "")
-        failure = Failure(key_of(obj), reason=reason, message=message)
-        return Health(HealthStatus.DEGRADED, f"{reason}: {message}" if message else reason, (failure,))
+    failed = replica_failure(obj)
+    if failed is not None:
+        return failed
 
     wanted = integer(obj, "spec", "replicas", default=1)
     replicas = integer(obj, "status", "replicas")
