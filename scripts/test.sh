@@ -15,6 +15,7 @@ bash scripts/setup-python.sh
 step "lint: ruff, mypy, import contracts"
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/mypy tests/harness  # standard library only, typed like the package
 .venv/bin/lint-imports --no-cache
 
 step "test clusters"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, poll: f
             return last
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+@dataclass(frozen=True)
+class LongLived:
+    """The Deployment that tests/integration/conftest.py creates when a session starts."""
+
+    namespace: str
+    name: str
+    started: float  # time.monotonic() when it was created
+    started_at: datetime
+    kcm_log_offset: int  # size of the controller manager's log then

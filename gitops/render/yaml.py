@@ -247,6 +247,26 @@ def _c_parser() -> Any:
 CParser: Any = _c_parser() or _PurePythonParser
 
 
+def _too_deep(bound: str) -> str:
+    return f"document nested deeper than {bound}"
+
+
+# Limits that libyaml enforces itself (0.2.6, bundled with PyYAML 6.0.4, refuses nesting past
+# 1000 levels, sometimes before our own depth check sees the events). libyaml tells them apart only
+# by the problem text of a ScannerError/ParserError, so this table is the one place that reads it.
+_LIBRARY_LIMITS: tuple[tuple[str, str, str], ...] = (
+    ("exceeded maximum nesting depth", "too-deep", _too_deep("the YAML parser allows")),
+)
+
+
+def _library_limit(problem: str) -> tuple[str, str] | None:
+    """The diagnostic (code, message) of a bound the YAML library enforced, if ``problem`` is one."""
+    for text, code, message in _LIBRARY_LIMITS:
+        if problem.startswith(text):
+            return code, message
+    return None
+
+
 class _Abort(Exception):
     """Stop building the current document (a limit was hit); the message says which."""
 
@@ -331,6 +351,13 @@ class _Loader:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
             what = exc.problem or "syntax error"
+            limit = _library_limit(what)
+            if limit is not None:
+                # The parser enforced a bound of its own before ours was reached: the same
+                # problem as when our own check finds it, so the same diagnostic.
+                code, message = limit
+                self.problem(message + "; the rest of the file was not read", code, line, self.doc_index or 1)
+                return
             context = f" ({exc.context})" if exc.context else ""
             self.problem(f"YAML syntax error: {what}{context}", "yaml-syntax", line, self.doc_index or None)
         except yaml.reader.ReaderError as exc:
@@ -373,11 +400,7 @@ class _Loader:
                         anchors[event.anchor] = (value, 1)
                 elif cls is _MappingStart or cls is _SequenceStart:
                     if len(stack) >= max_depth:
-                        raise _Abort(
-                            f"document nested deeper than {max_depth} levels",
-                            "too-deep",
-                            event.start_mark.line + 1,
-                        )
+                        raise _Abort(_too_deep(f"{max_depth} levels"), "too-deep", event.start_mark.line + 1)
                     if not stack:
                         doc_line = event.start_mark.line + 1
                     is_map = cls is _MappingStart

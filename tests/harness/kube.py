@@ -7,6 +7,7 @@ cluster outlives it; their pids, logs and data live under ``<cache>/run/kube``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ KWOK_PORT = int(os.environ.get("GITOPS_TEST_KWOK_PORT", "30247"))
 NODES = ("kwok-node-0", "kwok-node-1")
 TOKEN_USER = "gitops-test-admin"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_LEASE_SECONDS = 40  # what a kubelet uses
+NODE_MONITOR_GRACE_SECONDS = 50  # kube-controller-manager's default since 1.32, said explicitly
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,15 @@ def _pid(name: str) -> int | None:
     return pid if Path(cmdline).name == name else None
 
 
+def _stamp(name: str, argv: list[str]) -> str:
+    """What a component was started with: its command line and, for kwok, the stages this
+    repository ships, so that a changed flag or stage restarts it on `up`."""
+    digest = hashlib.sha256("\0".join(argv).encode())
+    if name == "kwok":
+        digest.update((HERE / "kwok-stages.yaml").read_bytes())
+    return digest.hexdigest()
+
+
 def _spawn(name: str, argv: list[str]) -> None:
     logfile = (state_dir() / f"{name}.log").open("ab")
     process = subprocess.Popen(
@@ -98,6 +110,28 @@ def _spawn(name: str, argv: list[str]) -> None:
         start_new_session=True, cwd=state_dir(),
     )
     (state_dir() / f"{name}.pid").write_text(str(process.pid))
+    (state_dir() / f"{name}.stamp").write_text(_stamp(name, argv))
+
+
+def _stop(name: str) -> None:
+    pid = _pid(name)
+    if pid is not None:
+        log(f"stopping {name}")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _pid(name) is not None:
+            time.sleep(0.1)
+        if _pid(name) is not None:
+            os.kill(pid, signal.SIGKILL)
+    (state_dir() / f"{name}.pid").unlink(missing_ok=True)
+    (state_dir() / f"{name}.stamp").unlink(missing_ok=True)
+
+
+def _outdated(name: str, argv: list[str]) -> bool:
+    try:
+        return (state_dir() / f"{name}.stamp").read_text() != _stamp(name, argv)
+    except OSError:
+        return True
 
 
 def _request(path: str, method: str = "GET", body: dict[str, object] | None = None,
@@ -136,7 +170,7 @@ def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
 def _etcd_ready() -> bool:
     try:
         with urllib.request.urlopen(f"http://{HOST}:{ETCD_PORT}/health", timeout=2) as response:
-            return json.loads(response.read()).get("health") == "true"
+            return bool(json.loads(response.read()).get("health") == "true")
     except (OSError, ValueError):
         return False
 
@@ -166,6 +200,8 @@ def _write_credentials() -> None:
     path = kubeconfig_path()
     path.write_text(json.dumps(kubeconfig, indent=2))  # JSON is YAML
     path.chmod(0o600)
+    # kwok reads its stages from the state directory, so every checkout starts it the same way.
+    shutil.copyfile(HERE / "kwok-stages.yaml", directory / "kwok-stages.yaml")
 
 
 def _argv(bins: dict[str, Path]) -> dict[str, list[str]]:
@@ -201,16 +237,22 @@ def _argv(bins: dict[str, Path]) -> dict[str, list[str]]:
             "--use-service-account-credentials=false",
             # kwok owns the nodes (and renews their leases); there is no cloud and no pod network.
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
-            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10", "--v=1",
+            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+            # kwok renews each node's Lease every 10 s (a quarter of NODE_LEASE_SECONDS); a node is
+            # NotReady only after this long without one. Set together, so nodes never flap.
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s", "--v=1",
         ],
         "kube-scheduler": [
             str(bins["kube-scheduler"]), f"--kubeconfig={kubeconfig}",
             f"--bind-address={HOST}", f"--secure-port={SCHEDULER_PORT}", "--leader-elect=false", "--v=1",
         ],
         "kwok": [
-            str(bins["kwok"]), f"--kubeconfig={kubeconfig}", f"--config={HERE / 'kwok-stages.yaml'}",
+            str(bins["kwok"]), f"--kubeconfig={kubeconfig}", f"--config={directory / 'kwok-stages.yaml'}",
             "--manage-nodes-with-label-selector=type=kwok", f"--server-address={HOST}:{KWOK_PORT}",
             "--cidr=10.244.0.0/16", f"--node-ip={HOST}",
+            # Without this kwok renews no node Lease, and the node lifecycle controller marks every
+            # node NotReady (and every pod on it Ready=False) about once a minute.
+            f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
         ],
     }
 
@@ -220,7 +262,7 @@ def _ensure_nodes() -> None:
         code, body = _request(f"/api/v1/nodes/{name}")
         if code == 200:
             continue
-        node = {
+        node: dict[str, object] = {
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {
@@ -264,12 +306,17 @@ def up() -> KubeStatus:
     """Start the control plane unless it already runs; build missing binaries first."""
     with file_lock(cache_root() / ".kube.lock"):
         current = status()
-        if current.ready and _nodes_ready():
+        if current.ready and _nodes_ready() and not any(_outdated(n, a) for n, a in _argv(build.cached()).items()):
             return current
         bins = build.binaries()
         _write_credentials()
         argv = _argv(bins)
         started = time.monotonic()
+        # A component started by an older harness (other flags or stages) is restarted; the
+        # cluster's data in etcd is kept.
+        for name in reversed(COMPONENTS):
+            if _pid(name) is not None and _outdated(name, argv[name]):
+                _stop(name)
         for name in COMPONENTS:
             if _pid(name) is not None:
                 continue
@@ -290,16 +337,6 @@ def down(wipe: bool = True) -> None:
     """Stop every component (newest first); with wipe, forget the cluster's data too."""
     with file_lock(cache_root() / ".kube.lock"):
         for name in reversed(COMPONENTS):
-            pid = _pid(name)
-            if pid is None:
-                continue
-            log(f"stopping {name}")
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _pid(name) is not None:
-                time.sleep(0.1)
-            if _pid(name) is not None:
-                os.kill(pid, signal.SIGKILL)
-            (state_dir() / f"{name}.pid").unlink(missing_ok=True)
+            _stop(name)
         if wipe:
             shutil.rmtree(state_dir() / "etcd-data", ignore_errors=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
+from gitops.render import yaml as yaml_loader
 from gitops.render.yaml import Dialect, Limits, load, locate, stringify_key
 
 
@@ -84,12 +86,62 @@ def test_alias_expansion_under_the_limit_is_fine() -> None:
     assert result.diagnostics == []
 
 
-@pytest.mark.parametrize("text", [b"a: " + b"[" * 100_000 + b"]" * 100_000, b"- " * 100_000 + b"x"])
-def test_deep_nesting_is_rejected_without_crashing(text: bytes) -> None:
+def flow(levels: int) -> bytes:
+    return b"a: " + b"[" * levels + b"]" * levels
+
+
+def block(levels: int) -> bytes:
+    return b"- " * levels + b"x"
+
+
+PARSERS = pytest.mark.parametrize("parser", ["libyaml", "pure-python"], indirect=True)
+
+
+@pytest.fixture
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the loader on libyaml (PyYAML's C parser, with limits of its own in libyaml >= 0.2.6)
+    and on PyYAML's pure-Python parser (no limit of its own): the diagnostics must not differ."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(yaml_loader, "CParser", yaml_loader._PurePythonParser)
+    elif yaml_loader.CParser is yaml_loader._PurePythonParser:
+        pytest.skip("PyYAML was built without libyaml")
+    return str(request.param)
+
+
+@PARSERS
+@pytest.mark.parametrize("text", [flow(100_000), block(100_000)], ids=["flow", "block"])
+def test_deep_nesting_is_rejected_without_crashing(parser: str, text: bytes) -> None:
     started = time.perf_counter()
     result = load(text, "deep.yaml")
-    assert [d.code for d in result.diagnostics] == ["too-deep"]
+    [problem] = result.diagnostics
+    assert (problem.code, problem.file, problem.line, problem.document) == ("too-deep", "deep.yaml", 1, 1)
+    assert problem.message.startswith("document nested deeper than")
     assert time.perf_counter() - started < 2
+
+
+@PARSERS
+@pytest.mark.parametrize("shape", [flow, block], ids=["flow", "block"])
+@pytest.mark.parametrize(
+    ("max_depth", "levels"),
+    [(100, 600), (2_000, 3_000)],
+    ids=["our limit below libyaml's (1000)", "our limit above libyaml's"],
+)
+def test_too_deep_is_one_diagnostic_whoever_detects_it(
+    parser: str, shape: Callable[[int], bytes], max_depth: int, levels: int
+) -> None:
+    """Below libyaml's bound our own check finds it; above it, libyaml >= 0.2.6 stops first (older
+    libyaml and the pure-Python parser leave it to our check). Either way: one `too-deep`."""
+    result = load(b"ok: 1\n---\n" + shape(levels), "deep.yaml", limits=Limits(max_depth=max_depth))
+    [problem] = result.diagnostics
+    assert (problem.code, problem.file, problem.line, problem.document) == ("too-deep", "deep.yaml", 3, 2)
+    assert [d.data for d in result.documents] == [{"ok": 1}]
+    if max_depth < 1000:
+        assert f"{max_depth} levels" in problem.message
+
+
+def test_nesting_within_the_limits_loads() -> None:
+    result = load(flow(150), "f.yaml")
+    assert result.diagnostics == []
 
 
 def test_recursive_alias_is_an_error() -> None:
