@@ -112,11 +112,9 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     state = backend.load_state()
     fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune)
     _check_saved(saved, fresh)
-    current = state.current
-    if (not fresh.has_changes and current is not None and current.outcome is Outcome.SUCCEEDED
-            and current.digest == fresh.manifests_digest):
+    if _settled(state, fresh):
         on_event({"event": "no-op", "app": backend.app, "revision": revision})
-        return Result(backend.app, "no-op", fresh, release=current)
+        return Result(backend.app, "no-op", fresh, release=state.current)
     if revision in state.bad_revisions and not options.allow_bad_revision:
         raise GitopsError(f"revision {revision} of app {backend.app} failed before and is marked bad; "
                           "fix it in git, or apply it again with --allow-bad-revision")
@@ -127,16 +125,46 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
         fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
                                  prune=options.prune)
         _check_saved(saved, fresh)
+        if _settled(state, fresh):
+            # Another runner applied this revision while we waited for the lock: nothing to record.
+            on_event({"event": "no-op", "app": backend.app, "revision": revision})
+            return Result(backend.app, "no-op", fresh, release=state.current)
         return _converge(backend, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
+
+
+def _settled(state: AppState, fresh: AppPlan) -> bool:
+    """The revision is applied, its rollout was watched to the end, and nothing drifted since."""
+    current = state.current
+    return (not fresh.has_changes and current is not None and current.outcome is Outcome.SUCCEEDED
+            and current.digest == fresh.manifests_digest)
 
 
 def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
               live: dict[ResourceKey, dict[str, Any] | None], state: AppState, options: Options,
               on_event: Event, success: Outcome, *, rolling_back: bool = False) -> Result:
-    """Apply a plan under the lock, watch it, and on failure roll back (unless rolling back)."""
+    """Apply a plan under the lock, watch it, and on failure roll back (unless rolling back).
+
+    When the newest release is still in progress, a runner died during its apply or its rollout:
+    what it wrote is live but was never watched to the end. The same revision completes that
+    release (same number); another revision records it as interrupted (not as bad: nobody saw it
+    fail). Either way the whole app is watched, not only what this run changes, so a crash-looping
+    workload that the dead runner wrote fails this rollout and is rolled back like any other.
+    """
     desired_keys = [r.key for r in prepared]
+    interrupted = state.current if state.current is not None and state.current.outcome is Outcome.IN_PROGRESS \
+        else None
+    number = state.next_number()
+    if interrupted is not None:
+        if interrupted.revision == app_plan.revision and interrupted.digest == app_plan.manifests_digest:
+            number = interrupted.number
+        else:
+            state = state.with_release(replace(
+                interrupted, outcome=Outcome.FAILED, finished=now(),
+                message=f"interrupted before its rollout finished; superseded by revision {app_plan.revision}"))
+        on_event({"event": "resume", "app": backend.app, "release": interrupted.number,
+                  "revision": interrupted.revision})
     release = Release(
-        number=state.next_number(), revision=app_plan.revision, digest=app_plan.manifests_digest,
+        number=number, revision=app_plan.revision, digest=app_plan.manifests_digest,
         outcome=Outcome.IN_PROGRESS, started=now(),
         inventory=tuple(sorted(set(desired_keys) | state.inventory())),
         manifests=pack_resources(prepared),
@@ -150,11 +178,12 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
     )
     report: rollout.RolloutReport | None = None
     if changeset.ok:
-        on_event({"event": "rollout", "app": backend.app,
-                  "objects": len(prepared) if rolling_back else len(changeset.changed)})
         # A rollback waits for the whole app: objects it did not need to change may still be
-        # settling (e.g. a Swarm service that Swarm itself is rolling back).
-        watched = [r.key for r in prepared] if rolling_back else changeset.changed
+        # settling (e.g. a Swarm service that Swarm itself is rolling back). So does the run that
+        # completes an interrupted release: what the dead runner wrote was never watched.
+        whole_app = rolling_back or interrupted is not None
+        watched = desired_keys if whole_app else changeset.changed
+        on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
         report = rollout.wait(
             backend, watched, timeout=options.timeout, poll=options.poll,
             on_progress=lambda health: on_event({

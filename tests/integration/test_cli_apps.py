@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -142,6 +143,73 @@ def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_p
     assert "failed" in history.stdout and "rolled-back" in history.stdout and "bad revisions" in history.stdout
     again = repo.gitops("apply", app, "--auto-approve")
     assert again.returncode == 1 and "marked bad" in again.stderr
+
+
+def kube_repo(tmp_path: Path, namespace: str, env: dict[str, str]) -> tuple[Repo, str]:
+    app = f"web-{namespace[-6:]}"
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+    return repo, app
+
+
+def kill_during_rollout(repo: Repo, *args: str) -> list[dict[str, Any]]:
+    """Run `gitops apply ... --output json` and SIGKILL it once it is watching the rollout, i.e.
+    after every write of the apply (the events it printed are returned)."""
+    process = subprocess.Popen([sys.executable, "-m", "gitops", "apply", *args, "--output", "json"],
+                               cwd=repo.root, env=repo.env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    events: list[dict[str, Any]] = []
+    for line in process.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "rollout":
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL, events
+    return events
+
+
+@pytest.mark.kube
+def test_a_cli_apply_killed_during_a_crashing_rollout_is_rolled_back_by_the_rerun(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """Killed mid-rollout, the crash-looping revision must not become the 'last good' release."""
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo, app = kube_repo(tmp_path, namespace, env)
+    assert repo.gitops("apply", app, "--auto-approve").returncode == 0
+    repo.edit("k8s/20-deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/crash:1")
+    repo.commit("crashing image")
+    events = kill_during_rollout(repo, app, "--auto-approve")
+    assert any(e["event"] == "change" and "Deployment" in e["object"] for e in events)
+
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    deployment = client.resource_type("apps/v1", "Deployment")
+    assert deployment is not None
+
+    def image() -> str:
+        live = client.get(deployment, namespace, "web")
+        assert live is not None
+        return str(live["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert image() == "gitops-test/crash:1"  # the dead runner's write is live
+    rerun = repo.gitops("apply", app, "--auto-approve", "--output", "json")  # waits for the dead lease
+    assert rerun.returncode == 3, rerun.stdout[-3000:] + rerun.stderr
+    result = json.loads(rerun.stdout.splitlines()[-1])
+    assert result["outcome"] == "rolled-back" and "CrashLoopBackOff" in result["error"]
+    assert image() == "ghcr.io/stefanprodan/podinfo:6.7.1"
+    history = repo.gitops("history", app)
+    assert "bad revisions" in history.stdout
+    again = repo.gitops("apply", app, "--auto-approve")
+    assert again.returncode == 1 and "marked bad" in again.stderr
+    status = repo.gitops("status", app, "--output", "json")
+    [state] = json.loads(status.stdout)
+    assert state["last"]["outcome"] == "rolled-back" and state["health"] == "Healthy"
 
 
 @pytest.mark.swarm

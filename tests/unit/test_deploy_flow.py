@@ -170,3 +170,68 @@ def test_a_cronjob_whose_earlier_run_failed_does_not_fail_the_rollout() -> None:
                                 for k in keys}
     assert deploy.apply_app(fake, app(image="x"), "r2", deploy.Options(timeout=1, poll=0.01,
                                                                        auto_rollback=False)).outcome == "failed"
+
+
+class Killed(BaseException):
+    """The runner dies (kill -9): nothing after this point of the flow runs."""
+
+
+def die_at(moment: str) -> deploy.Event:
+    def on_event(event: dict[str, object]) -> None:
+        if event["event"] == moment:
+            raise Killed
+    return on_event
+
+
+def test_a_runner_killed_during_the_rollout_is_rolled_back_by_the_next_run() -> None:
+    """The dead runner wrote the crash-looping Deployment and died watching it. The re-run plans
+    no change, but must watch the whole app, see the crash and roll back: never record it good."""
+    fake = FakeBackend(failing_images={"crash:1"})
+    deploy.apply_app(fake, app(), "good", FAST)
+    before = dict(fake.objects)
+    with pytest.raises(Killed):
+        deploy.apply_app(fake, app(image="crash:1"), "bad", FAST, on_event=die_at("rollout"))
+    assert fake.state is not None and fake.state.current is not None
+    assert fake.state.current.outcome is Outcome.IN_PROGRESS
+    assert not deploy.plan_app(fake, app(image="crash:1"), "bad")[0].has_changes
+
+    events: list[dict[str, object]] = []
+    result = deploy.apply_app(fake, app(image="crash:1"), "bad", FAST, on_event=events.append)
+    assert result.outcome == "rolled-back" and "CrashLoopBackOff" in result.error
+    assert {"event": "resume", "app": fake.app, "release": 2, "revision": "bad"} in events
+    assert fake.objects == before
+    assert [(r.number, r.revision, r.outcome) for r in fake.state.releases] == [
+        (1, "good", Outcome.SUCCEEDED), (2, "bad", Outcome.FAILED), (3, "good", Outcome.ROLLED_BACK)]
+    assert fake.state.bad_revisions == ("bad",)
+
+
+def test_an_interrupted_release_superseded_by_a_newer_revision_is_not_marked_bad() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    with pytest.raises(Killed):
+        deploy.apply_app(fake, app(image="app:2"), "r2", FAST, on_event=die_at("rollout"))
+    result = deploy.apply_app(fake, app(image="app:3"), "r3", FAST)
+    assert result.outcome == "applied"
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [
+        ("r1", Outcome.SUCCEEDED), ("r2", Outcome.FAILED), ("r3", Outcome.SUCCEEDED)]
+    assert "interrupted" in fake.state.releases[1].message and fake.state.bad_revisions == ()
+
+
+def test_a_runner_that_waited_for_the_lock_and_finds_the_revision_applied_records_nothing() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    real_lock = fake.lock
+
+    def lock_taken_by_another_runner_first(holder: str, ttl_seconds: int, wait: float):  # type: ignore[no-untyped-def]
+        # While we wait for the lock, another runner applies the same revision to the end.
+        fake.lock = real_lock  # type: ignore[method-assign]
+        deploy.apply_app(fake, app(image="app:2"), "r2", deploy.Options(timeout=2, poll=0.01, holder="other"))
+        return real_lock(holder, ttl_seconds, wait)
+
+    fake.lock = lock_taken_by_another_runner_first  # type: ignore[method-assign]
+    result = deploy.apply_app(fake, app(image="app:2"), "r2", FAST)
+    assert result.outcome == "no-op"
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [
+        ("r1", Outcome.SUCCEEDED), ("r2", Outcome.SUCCEEDED)]
