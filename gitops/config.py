@@ -66,6 +66,7 @@ class SyncPolicy:
     prune: bool = False
     self_heal: bool = False
     interval_seconds: float = 60.0
+    auto: bool = True  # the daemon applies new revisions; False: it only reports OutOfSync
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ def _sync(raw: dict[str, Any] | None, base: SyncPolicy) -> SyncPolicy:
         prune=raw.get("prune", base.prune),
         self_heal=raw.get("self_heal", base.self_heal),
         interval_seconds=parse_duration(raw["interval"]) if "interval" in raw else base.interval_seconds,
+        auto=raw.get("auto", base.auto),
     )
 
 

@@ -4,6 +4,7 @@ plan, apply, rollout, rollback, state). The CLI and the daemon call only this mo
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,6 +167,17 @@ def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path
     return Workspace(root, revision, config.load(root), local)
 
 
+def remote_revision(url: str, ref: str | None) -> str:
+    """The commit ``ref`` points at on the remote now (one cheap `ls-remote`, no fetch)."""
+    return source.remote_revision(url, ref)
+
+
+def open_revision(url: str, revision: str, cache_dir: Path | None = None) -> Workspace:
+    """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves."""
+    checkout = source.snapshot(url, revision, cache_dir)
+    return Workspace(checkout.root, revision, config.load(checkout.root), False)
+
+
 def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
     if not names:
         return list(ws.settings.apps)
@@ -213,22 +225,55 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
     return resources, diagnostics
 
 
-def backend_for(ws: Workspace, app: config.App) -> Backend:
+class Session:
+    """What a long-running process keeps from one reconcile to the next: one client per target
+    (its connection pool and API discovery), made on first use and closed with the session.
+    Backends stay cheap per-call views bound to one app and one checkout."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, app: config.App) -> Any:
+        if app.backend == "kubernetes":
+            key = ("kubernetes", app.target.kubeconfig or "", app.target.context or "")
+        else:
+            key = ("swarm", app.target.host or "", "")
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = _new_client(app)
+            return self._clients[key]
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+def _new_client(app: config.App) -> Any:
     if app.backend == "kubernetes":
-        from gitops.backends.kubernetes.backend import KubernetesBackend
         from gitops.backends.kubernetes.client import KubeClient
 
-        client = KubeClient(app.target.kubeconfig, app.target.context)
+        return KubeClient(app.target.kubeconfig, app.target.context)
+    from gitops.backends.swarm.client import SwarmClient
+
+    return SwarmClient(app.target.host)
+
+
+def backend_for(ws: Workspace, app: config.App, session: Session | None = None) -> Backend:
+    client = session.client(app) if session is not None else _new_client(app)
+    if app.backend == "kubernetes":
+        from gitops.backends.kubernetes.backend import KubernetesBackend
+
         return KubernetesBackend(client, app.name, namespace=app.target.namespace)
     from gitops.backends.swarm.backend import SwarmBackend
-    from gitops.backends.swarm.client import SwarmClient
 
     def read_file(path: str) -> bytes:
         resolved = source.resolve_inside(ws.root, os.path.relpath(path, ws.root) if os.path.isabs(path) else path)
         return resolved.read_bytes()
 
-    return SwarmBackend(SwarmClient(app.target.host), app.name, stack=app.target.stack or app.name,
-                        read_file=read_file)
+    return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file)
 
 
 def revision_of(ws: Workspace, app: config.App, resources: Sequence[Resource]) -> str:
@@ -249,13 +294,13 @@ class AppPlanned:
 
 
 def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
-         env: Mapping[str, str] | None = None) -> tuple[Plan, list[Diagnostic]]:
+         env: Mapping[str, str] | None = None, session: Session | None = None) -> tuple[Plan, list[Diagnostic]]:
     plans: list[AppPlan] = []
     warnings: list[Diagnostic] = []
     for app in select_apps(ws, names):
         resources, found = render_app(ws, app, env)
         warnings.extend(found)
-        backend = backend_for(ws, app)
+        backend = backend_for(ws, app, session)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, app, resources), exact=exact,
                                       prune=app.sync.prune)
         warnings.extend(getattr(backend, "warnings", []))
@@ -265,14 +310,14 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
 
 def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None,
           options: deploy.Options | None = None, on_event: deploy.Event | None = None,
-          env: Mapping[str, str] | None = None) -> list[deploy.Result]:
+          env: Mapping[str, str] | None = None, session: Session | None = None) -> list[deploy.Result]:
     """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan)."""
     results: list[deploy.Result] = []
     saved_by_app = {p.app: p for p in saved.apps} if saved else {}
     selected = [ws.settings.app(name) for name in saved_by_app] if saved else select_apps(ws, names)
     for app in selected:
         resources, _ = render_app(ws, app, env)
-        backend = backend_for(ws, app)
+        backend = backend_for(ws, app, session)
         app_options = replace(
             options or deploy.Options(),
             timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
@@ -295,9 +340,9 @@ def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,
                                on_event=on_event or (lambda _e: None))
 
 
-def history(ws: Workspace, name: str) -> AppState:
+def history(ws: Workspace, name: str, session: Session | None = None) -> AppState:
     app = ws.settings.app(name)
-    return backend_for(ws, app).load_state()
+    return backend_for(ws, app, session).load_state()
 
 
 @dataclass
@@ -327,11 +372,12 @@ class AppStatus:
 HEALTH_ORDER = ["Degraded", "Missing", "Unknown", "Progressing", "Suspended", "Healthy"]
 
 
-def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[AppStatus]:
+def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,
+           session: Session | None = None) -> list[AppStatus]:
     out: list[AppStatus] = []
     for app in select_apps(ws, names):
         try:
-            backend = backend_for(ws, app)
+            backend = backend_for(ws, app, session)
             state = backend.load_state()
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, "", ws.revision or "", None, "Unknown", "Unknown",

@@ -27,11 +27,14 @@ __all__ = [
     "Checkout",
     "SourceError",
     "check_url",
+    "current_branch",
     "default_cache_dir",
     "fetch",
     "local",
     "redact",
+    "remote_revision",
     "resolve_inside",
+    "snapshot",
 ]
 
 GIT_TIMEOUT_SECONDS = 600
@@ -201,8 +204,7 @@ def _locked(path: Path) -> Iterator[None]:
 def fetch(url: str, ref: str | None = None, cache_dir: Path | None = None) -> Checkout:
     """Fetch ``ref`` (branch, tag or commit; default HEAD) of ``url`` and check out that commit."""
     check_url(url)
-    if ref is not None and (ref.startswith("-") or not ref or any(ord(c) < 32 for c in ref) or ".." in ref):
-        raise SourceError(f"refusing ref {ref!r}")
+    _check_ref(ref)
     cache = cache_dir or default_cache_dir()
     clean_url = _strip_credentials(url)
     key = hashlib.sha256(clean_url.encode()).hexdigest()[:24]
@@ -225,3 +227,70 @@ def fetch(url: str, ref: str | None = None, cache_dir: Path | None = None) -> Ch
         _git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", revision], cwd=repo)
         _git(["clean", "-ffdxq"], cwd=repo)
     return Checkout(repo, revision, redact(url), ref)
+
+
+def _check_ref(ref: str | None) -> None:
+    if ref is not None and (ref.startswith("-") or not ref or any(ord(c) < 32 for c in ref) or ".." in ref):
+        raise SourceError(f"refusing ref {ref!r}")
+
+
+def remote_revision(url: str, ref: str | None = None) -> str:
+    """The commit ``ref`` (a branch, a tag, or HEAD) points at on the remote, without fetching:
+    one `git ls-remote`, the cheap check a poller makes before deciding to fetch."""
+    check_url(url)
+    _check_ref(ref)
+    if ref and _SHA.match(ref):
+        return ref
+    patterns = [ref, f"refs/heads/{ref}", f"refs/tags/{ref}"] if ref else ["HEAD"]
+    out = _git(["ls-remote", "--", url, *patterns])
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        found[name.strip()] = sha.strip()
+    for name in ([f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref] if ref else ["HEAD"]):
+        if name in found and _SHA.match(found[name]):
+            return found[name]
+    raise SourceError(f"ref {ref or 'HEAD'} not found in {redact(url)}")
+
+
+def snapshot(url: str, revision: str, cache_dir: Path | None = None, *, keep: int = 8) -> Checkout:
+    """A work tree of exactly ``revision`` of ``url`` that no later fetch moves: each revision gets
+    its own directory (a git worktree of the cached clone), so a long-running process can render
+    one revision while it fetches the next. The ``keep`` newest trees are kept; older ones are
+    removed."""
+    if not _SHA.match(revision):
+        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    check_url(url)
+    cache = cache_dir or default_cache_dir()
+    key = hashlib.sha256(_strip_credentials(url).encode()).hexdigest()[:24]
+    repo = cache / "repos" / f"{key}.git"
+    trees = cache / "trees" / key
+    tree = trees / revision
+    with _locked(cache / "repos" / f"{key}.git.lock"):
+        if not (repo / "HEAD").is_file():
+            repo.mkdir(parents=True, exist_ok=True)
+            _git(["init", "--quiet", "--bare", str(repo)])
+        if not (tree / ".git").exists():
+            try:
+                _git(["cat-file", "-e", f"{revision}^{{commit}}"], cwd=repo)
+            except SourceError:
+                _git(["fetch", "--quiet", "--no-tags", "--force", "--", url,
+                      "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], cwd=repo)  # fmt: skip
+            _git(["worktree", "prune"], cwd=repo)
+            trees.mkdir(parents=True, exist_ok=True)
+            _git(["-c", "advice.detachedHead=false", "worktree", "add", "--quiet", "--force", "--detach",
+                  str(tree), revision], cwd=repo)  # fmt: skip
+        os.utime(tree)
+        old = sorted((p for p in trees.iterdir() if p.is_dir() and p != tree), key=lambda p: p.stat().st_mtime)
+        for stale in old[: max(0, len(old) - (keep - 1))]:
+            with contextlib.suppress(SourceError):
+                _git(["worktree", "remove", "--force", str(stale)], cwd=repo)
+    return Checkout(tree, revision, redact(url), None)
+
+
+def current_branch(path: Path) -> str:
+    """The branch a local clone has checked out (what the daemon follows with ``-C DIR``)."""
+    name = _git(["-C", str(path), "symbolic-ref", "--quiet", "--short", "HEAD"]).strip()
+    if not name:
+        raise SourceError(f"{path} has no branch checked out")
+    return name

@@ -1,0 +1,394 @@
+"""The reconcile loop: watch one repository, and keep every app of its gitops.yaml equal to it.
+
+One scheduler thread decides what is due; a bounded pool of workers reconciles apps, never two
+reconciles of one app at once. Per tick, the repository is checked once (``git ls-remote``) for
+all apps, and fetched only when its revision moved. Each app reconciles with the same flow as
+`gitops apply` (lock, in-progress release, waves, rollout watch, whole-app rollback, bad-revision
+quarantine):
+
+* a new revision is applied (``sync.auto``; otherwise the app is only reported OutOfSync);
+* at a revision already applied, a difference is drift: re-applied with ``sync.self_heal``
+  (after a short delay, backing off while it keeps coming back), otherwise reported;
+* a revision that fails validation, or is marked bad, is not retried: the app waits for a newer
+  commit and says so;
+* any other failure (target or git unreachable, a held lock) is retried with capped exponential
+  backoff, and never stops the loop.
+
+Every wait takes the daemon's stop signal and clock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops import deploy, engine
+from gitops.clock import SYSTEM, Clock
+from gitops.daemon.log import Log
+from gitops.daemon.metrics import Metrics
+from gitops.errors import GitopsError
+from gitops.model.plans import Action
+
+BACKOFF_FIRST = 5.0
+BACKOFF_MAX = 300.0
+SELF_HEAL_DELAY = 2.0
+
+
+@dataclass
+class Options:
+    repo: str  # any URL the source layer accepts; a local clone's path with -C
+    ref: str | None = None  # a branch (followed), a tag or a commit; None: the remote's HEAD
+    workers: int = 4
+    holder: str = field(default_factory=deploy.default_holder)
+    env: Mapping[str, str] = field(default_factory=dict)  # what ${VAR} in compose files may read
+    cache_dir: Path | None = None
+    lock_wait: float = 5.0  # a lock held by a CI runner: retried with backoff, not waited out
+    min_poll: float = 0.5  # the scheduler's resolution
+
+
+@dataclass
+class AppRuntime:
+    """What the daemon knows of one app between reconciles (shown by the status API)."""
+
+    name: str
+    backend: str = ""
+    target: str = ""
+    sync: str = "Unknown"  # Synced / OutOfSync / Unknown
+    health: str = "Unknown"
+    revision: str = ""  # the revision last reconciled
+    applied: str = ""  # the revision the target has (last release)
+    result: str = ""  # synced | applied | rolled-back | failed | held | out-of-sync | error
+    message: str = ""
+    last_reconcile: str = ""  # wall clock, ISO
+    next_due: float = 0.0  # monotonic
+    reconciled_once: bool = False
+    failures: int = 0
+    heals: int = 0  # self-heals in a row (drift that keeps coming back)
+    held_revision: str = ""  # waiting for a commit newer than this one
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self, clock: Clock) -> dict[str, Any]:
+        return {
+            "app": self.name, "backend": self.backend, "target": self.target, "sync": self.sync,
+            "health": self.health, "revision": self.revision, "applied": self.applied, "result": self.result,
+            "message": self.message, "last_reconcile": self.last_reconcile,
+            "next_in_seconds": max(0.0, round(self.next_due - clock.monotonic(), 1)),
+            "held_revision": self.held_revision, "problems": self.problems,
+        }
+
+
+class Daemon:
+    def __init__(self, options: Options, *, log: Log | None = None, metrics: Metrics | None = None,
+                 clock: Clock = SYSTEM, stop: threading.Event | None = None) -> None:
+        self.options = options
+        self.log = log or Log()
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.wake = threading.Event()  # a webhook or a manual sync: check the repository now
+        self.session = engine.Session()
+        self.apps: dict[str, AppRuntime] = {}
+        self.workspace: engine.Workspace | None = None
+        self.git_error = ""
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._forced: set[str] = set()
+        self._fetch_due = 0.0
+        self._git_failures = 0
+        self._random = random.Random()  # noqa: S311 (jitter, not security)
+
+    # -- what the HTTP side asks --------------------------------------------------------------
+
+    def trigger(self, app: str | None = None) -> None:
+        """Check the repository now (a webhook), or reconcile one app now (a manual sync)."""
+        with self._lock:
+            if app is not None:
+                self._forced.add(app)
+            self._fetch_due = 0.0
+        self.wake.set()
+
+    def ready(self) -> bool:
+        with self._lock:
+            return bool(self.apps) and all(a.reconciled_once for a in self.apps.values())
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self.apps[name].to_json(self.clock) for name in sorted(self.apps)]
+
+    def app_detail(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            runtime = self.apps.get(name)
+            ws = self.workspace
+            if runtime is None:
+                return None
+            detail = runtime.to_json(self.clock)
+        if ws is not None:
+            try:
+                state = engine.history(ws, name, session=self.session)
+                detail["releases"] = [{k: v for k, v in r.to_json().items() if k != "manifests"}
+                                      for r in state.releases]
+                detail["bad_revisions"] = list(state.bad_revisions)
+            except GitopsError as exc:
+                detail["history_error"] = str(exc)
+        return detail
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Reconcile until the stop signal is set; then finish what runs and return."""
+        self.log("daemon-start", repo=self.options.repo, ref=self.options.ref or "HEAD",
+                 workers=self.options.workers, holder=self.options.holder)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="reconcile") as pool:
+            while not self.stop.is_set():
+                self._tick(pool.submit)
+                self.wake.wait(timeout=self._sleep_for())
+                self.wake.clear()
+            self.log("daemon-stopping", running=sorted(self._running))
+        self.session.close()
+        self.log("daemon-stopped")
+
+    def _sleep_for(self) -> float:
+        now = self.clock.monotonic()
+        with self._lock:
+            due = [a.next_due for a in self.apps.values() if a.name not in self._running]
+        nearest = min([*due, self._fetch_due]) if due else self._fetch_due
+        return min(max(self.options.min_poll, nearest - now), 5.0)
+
+    def _tick(self, submit: Callable[..., Any]) -> None:
+        now = self.clock.monotonic()
+        with self._lock:
+            due_apps = [a.name for a in self.apps.values() if a.next_due <= now or a.name in self._forced]
+            check = not self.apps or bool(due_apps) or self._fetch_due <= now
+        if check:
+            self._check_repository(now)
+        with self._lock:
+            if self.workspace is None:
+                return
+            now = self.clock.monotonic()
+            due = [(a.name, a.name in self._forced) for a in self.apps.values()
+                   if (a.next_due <= now or a.name in self._forced) and a.name not in self._running]
+            for name, _ in due:
+                self._running.add(name)
+                self._forced.discard(name)
+            ws = self.workspace
+        for name, forced in due:
+            submit(self._reconcile_guarded, name, ws, forced)
+
+    def _check_repository(self, now: float) -> None:
+        """One remote check; a fetch (into a work tree of that revision) only when it moved."""
+        started = time.perf_counter()
+        try:
+            revision = engine.remote_revision(self.options.repo, self.options.ref)
+            self.metrics.git_seconds.labels("ls-remote").observe(time.perf_counter() - started)
+            with self._lock:
+                current = self.workspace.revision if self.workspace else None
+            if revision != current:
+                started = time.perf_counter()
+                ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir)
+                self.metrics.git_seconds.labels("fetch").observe(time.perf_counter() - started)
+                self._adopt(ws)
+                self.log("revision", revision=revision, previous=current,
+                         apps=[a.name for a in ws.settings.apps])
+            with self._lock:
+                self.git_error = ""
+                self._git_failures = 0
+                self._fetch_due = now + self._poll_interval()
+        except GitopsError as exc:
+            self.metrics.git_errors.inc()
+            with self._lock:
+                self.git_error = str(exc)
+                self._git_failures += 1
+                delay = _backoff(self._git_failures)
+                self._fetch_due = now + delay
+                for runtime in self.apps.values():
+                    runtime.problems = [f"repository: {exc}"]
+            self.log("git-error", error=str(exc), retry_in=round(delay, 1))
+
+    def _poll_interval(self) -> float:
+        ws = self.workspace
+        if ws is None or not ws.settings.apps:
+            return 60.0
+        return min(app.sync.interval_seconds for app in ws.settings.apps)
+
+    def _adopt(self, ws: engine.Workspace) -> None:
+        """A new revision: every app of it is due now; apps that left gitops.yaml are forgotten."""
+        names = {app.name for app in ws.settings.apps}
+        with self._lock:
+            self.workspace = ws
+            for app in ws.settings.apps:
+                runtime = self.apps.setdefault(app.name, AppRuntime(app.name))
+                runtime.backend = app.backend
+                runtime.next_due = 0.0
+            for name in [n for n in self.apps if n not in names]:
+                del self.apps[name]
+
+    def _reconcile_guarded(self, name: str, ws: engine.Workspace, forced: bool = False) -> None:
+        try:
+            self._reconcile(name, ws, forced)
+        except Exception as exc:  # never let one app's surprise stop the daemon
+            self.log("reconcile-crash", app=name, error=f"{type(exc).__name__}: {exc}")
+            self._finish(name, ws.revision or "", "error", f"{type(exc).__name__}: {exc}", retry=True)
+        finally:
+            with self._lock:
+                self._running.discard(name)
+            self.wake.set()
+
+    def _reconcile(self, name: str, ws: engine.Workspace, forced: bool = False) -> None:
+        started = time.perf_counter()
+        app = ws.settings.app(name)
+        revision = ws.revision or ""
+        with self._lock:
+            runtime = self.apps.get(name)
+            if runtime is None:
+                return
+            if runtime.held_revision and runtime.held_revision == revision and not forced:
+                runtime.next_due = self.clock.monotonic() + app.sync.interval_seconds
+                return
+        self.log("reconcile", app=name, revision=revision)
+        try:
+            resources, _ = engine.render_app(ws, app, self.options.env)
+        except engine.ValidationFailed as exc:
+            self._hold(name, revision, f"revision {revision[:12]} does not validate; waiting for a newer commit: "
+                       f"{exc}")
+            return
+        try:
+            backend = engine.backend_for(ws, app, self.session)
+            state = backend.load_state()
+            app_revision = engine.revision_of(ws, app, resources)
+            with self._lock:
+                runtime.target = backend.target_id()
+                runtime.applied = state.current.revision if state.current else ""
+            if app_revision in state.bad_revisions:
+                self._hold(name, revision, f"revision {revision[:12]} failed before and is marked bad; "
+                           "waiting for a newer commit")
+                return
+            app_plan, _ = deploy.plan_app(backend, resources, app_revision, prune=app.sync.prune)
+            changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
+            current = state.current
+            new_revision = current is None or current.revision != app_revision
+            unfinished = current is not None and not new_revision and current.outcome.value == "in-progress"
+            if not changes and not new_revision and not unfinished:
+                self._observe(name, ws, "synced", "")
+                self.metrics.reconciles.labels(name, "synced").inc()
+                with self._lock:
+                    runtime.heals = 0
+                self._finish(name, revision, "synced", "", retry=False, started=started)
+                return
+            drift = not new_revision and not unfinished
+            if drift:
+                self.metrics.drift.labels(name).inc()
+                self.log("drift", app=name, revision=revision, changes=changes)
+            if not app.sync.auto or (drift and not app.sync.self_heal):
+                why = ("sync.auto is off" if not app.sync.auto else "self_heal is off")
+                with self._lock:
+                    runtime.sync = "OutOfSync"
+                self._observe(name, ws, "out-of-sync", "")
+                self.metrics.reconciles.labels(name, "out-of-sync").inc()
+                self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
+                             started=started)
+                return
+            apply_started = time.perf_counter()
+            options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait)
+            [result] = engine.apply(ws, [name], options=options, env=self.options.env, session=self.session,
+                                    on_event=lambda e: self._on_event(name, e))
+            self.metrics.apply_seconds.labels(name).observe(time.perf_counter() - apply_started)
+        except GitopsError as exc:
+            self.metrics.reconciles.labels(name, "failed").inc()
+            self._finish(name, revision, "failed", str(exc), retry=True, started=started)
+            return
+        outcome = result.outcome
+        if outcome == "applied":
+            self.metrics.syncs.labels(name).inc()
+            if drift:
+                self.metrics.self_heals.labels(name).inc()
+        if outcome == "rolled-back":
+            self.metrics.rollbacks.labels(name).inc()
+        self.metrics.reconciles.labels(name, outcome).inc()
+        self._observe(name, ws, outcome, result.error)
+        if outcome in ("rolled-back", "failed") and result.release is not None:
+            self._hold(name, revision, f"revision {revision[:12]} {outcome}: {result.error}; waiting for a newer "
+                       "commit", result=outcome)
+            return
+        heal_delay = None
+        if drift:
+            # Look again shortly; drift that keeps coming back (another controller owns the field)
+            # is re-applied less and less often, never in a tight loop.
+            with self._lock:
+                runtime.heals += 1
+                heal_delay = min(SELF_HEAL_DELAY * 2 ** (runtime.heals - 1), BACKOFF_MAX)
+        self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
+                     delay=heal_delay)
+
+    def _on_event(self, app: str, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind in ("apply", "failed", "rollback", "done", "resume", "no-op"):
+            fields = {k: v for k, v in event.items() if k not in ("event", "app")}
+            self.log(f"apply-{kind}", app=app, **fields)
+
+    def _observe(self, name: str, ws: engine.Workspace, result: str, message: str) -> None:
+        """Sync and health as `gitops status` reports them, for the API and the gauges."""
+        try:
+            [status] = engine.status(ws, [name], env=self.options.env, session=self.session)
+        except GitopsError as exc:
+            with self._lock:
+                runtime = self.apps[name]
+                runtime.sync, runtime.health, runtime.problems = "Unknown", "Unknown", [str(exc)]
+            return
+        with self._lock:
+            runtime = self.apps[name]
+            runtime.sync, runtime.health, runtime.problems = status.sync, status.health, list(status.problems)
+            runtime.target = status.target
+            runtime.applied = status.applied.revision if status.applied else ""
+        self.metrics.synced.labels(name).set({"Synced": 1, "OutOfSync": 0}.get(status.sync, -1))
+        self.metrics.healthy.labels(name).set(1 if status.health == "Healthy" else 0)
+
+    def _hold(self, name: str, revision: str, message: str, *, result: str = "held") -> None:
+        self.log("held", app=name, revision=revision, message=message)
+        self.metrics.reconciles.labels(name, "held").inc()
+        with self._lock:
+            runtime = self.apps.get(name)
+            if runtime is None:
+                return
+            runtime.held_revision = revision
+            if result == "held":
+                runtime.sync = "OutOfSync"
+        self._finish(name, revision, result, message, retry=False)
+
+    def _finish(self, name: str, revision: str, result: str, message: str, *, retry: bool,
+                started: float | None = None, delay: float | None = None) -> None:
+        with self._lock:
+            runtime = self.apps.get(name)
+            ws = self.workspace
+            if runtime is None or ws is None:
+                return
+            interval = next((a.sync.interval_seconds for a in ws.settings.apps if a.name == name), 60.0)
+            runtime.revision = revision
+            runtime.result = result
+            runtime.message = message
+            runtime.last_reconcile = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            runtime.reconciled_once = True
+            if revision != runtime.held_revision:
+                runtime.held_revision = ""
+            if retry:
+                runtime.failures += 1
+                delay = _backoff(runtime.failures)
+            else:
+                runtime.failures = 0
+                if delay is None:
+                    delay = interval + self._random.uniform(0, min(interval * 0.1, 60.0))
+            runtime.next_due = self.clock.monotonic() + delay
+        if started is not None:
+            self.metrics.reconcile_seconds.labels(name).observe(time.perf_counter() - started)
+        self.log("reconciled", app=name, revision=revision, result=result, message=message or None,
+                 next_in=round(delay, 1))
+
+
+def _backoff(failures: int) -> float:
+    return float(min(BACKOFF_FIRST * 2 ** max(0, failures - 1), BACKOFF_MAX))
+
