@@ -9,6 +9,7 @@ from fakes import FakeBackend, res
 
 from gitops import deploy
 from gitops.errors import GitopsError, LockedError, StalePlanError
+from gitops.model import Failure, Health, HealthStatus
 from gitops.model.plans import Action, AppPlan, Plan
 from gitops.model.releases import Outcome
 
@@ -120,8 +121,7 @@ def test_failed_first_install_is_removed_entirely_like_an_atomic_install() -> No
 
 def test_rollout_timeout_is_a_failure() -> None:
     fake = FakeBackend()
-    fake.health = lambda keys: {k: type("H", (), {"status": "Progressing", "message": "waiting",  # type: ignore
-                                                   "failures": ()})() for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.PROGRESSING, "waiting") for k in keys}  # type: ignore
     result = deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=0.05, poll=0.01, auto_rollback=False))
     assert result.outcome == "failed" and "timed out" in result.error
 
@@ -143,7 +143,7 @@ def test_interrupted_apply_leaves_an_in_progress_release_whose_inventory_is_comp
 def test_a_held_lock_is_reported() -> None:
     fake = FakeBackend(lock_holder="runner-2")
     with pytest.raises(LockedError, match="runner-2"):
-        deploy.apply_app(fake, app(), "r1", FAST)
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=2, poll=0.01, lock_wait=0))
 
 
 def test_rollback_on_demand() -> None:
@@ -159,14 +159,12 @@ def test_rollback_on_demand() -> None:
 
 
 def test_a_cronjob_whose_earlier_run_failed_does_not_fail_the_rollout() -> None:
-    from fakes import FakeFailure, FakeHealth
-
     fake = FakeBackend()
-    fake.health = lambda keys: {k: FakeHealth("Degraded", "earlier run failed",  # type: ignore[method-assign]
-                                              (FakeFailure("LastScheduledRunFailed"),)) for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.DEGRADED, "earlier run failed",  # type: ignore[method-assign]
+                                          (Failure(k, reason="LastScheduledRunFailed"),)) for k in keys}
     assert deploy.apply_app(fake, app(), "r1", FAST).outcome == "applied"
-    fake.health = lambda keys: {k: FakeHealth("Degraded", "crash",  # type: ignore[method-assign]
-                                              (FakeFailure("LastScheduledRunFailed"), FakeFailure("CrashLoopBackOff")))
-                                for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.DEGRADED, "crash",  # type: ignore[method-assign]
+                                          (Failure(k, reason="LastScheduledRunFailed"),
+                                           Failure(k, reason="CrashLoopBackOff"))) for k in keys}
     assert deploy.apply_app(fake, app(image="x"), "r2", deploy.Options(timeout=1, poll=0.01,
                                                                        auto_rollback=False)).outcome == "failed"
