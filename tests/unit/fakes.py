@@ -63,6 +63,7 @@ class FakeBackend:
     warnings: list[Diagnostic] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
     on_write: Callable[[], None] | None = None  # called before each write (tests inject events)
+    renewal_refused: threading.Event = field(default_factory=threading.Event)  # a renewal found it taken
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def target_id(self) -> str:
@@ -152,12 +153,12 @@ class FakeBackend:
         return copy.deepcopy(self.state) if self.state is not None else AppState(app=self.app)
 
     def save_state(self, state: AppState) -> AppState:
+        self._write()
         with self._guard:
             stored = self.state.version if self.state is not None else ""
             if state.version != stored:
                 raise StateConflictError(f"app {self.app}: state changed since it was read "
                                          f"(version {state.version or 'none'}, stored {stored}); run again")
-            self._write()
             self.state = replace(state, version=str(int(stored or 0) + 1))
             return self.state
 
@@ -175,6 +176,7 @@ class FakeBackend:
     def _renew(self, holder: str, ttl: int) -> bool:
         with self._guard:
             if self.lock_holder != holder:
+                self.renewal_refused.set()
                 return False
             self.lock_expires = self.clock() + ttl
             return True

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 
 import pytest
 from fakes import FakeBackend, res
 
 from gitops import deploy
-from gitops.errors import GitopsError, LockedError, StalePlanError
+from gitops.errors import BackendError, GitopsError, LockedError, LockLostError, StalePlanError
 from gitops.model import Failure, Health, HealthStatus
 from gitops.model.plans import Action, AppPlan, Plan
 from gitops.model.releases import Outcome
@@ -168,3 +170,62 @@ def test_a_cronjob_whose_earlier_run_failed_does_not_fail_the_rollout() -> None:
                                            Failure(k, reason="CrashLoopBackOff"))) for k in keys}
     assert deploy.apply_app(fake, app(image="x"), "r2", deploy.Options(timeout=1, poll=0.01,
                                                                        auto_rollback=False)).outcome == "failed"
+
+
+# -- a lost lock stops the writer --------------------------------------------------------------------
+
+
+def _steal_lock_at(fake: FakeBackend, write: int) -> None:
+    """Before write number ``write``, another runner takes the lock over (as after an expiry); the
+    hook returns once the holder's renewer has seen it."""
+    count = 0
+
+    def hook() -> None:
+        nonlocal count
+        count += 1
+        if count == write:
+            fake.lock_holder, fake.lock_expires = "runner-2", float("inf")
+            assert fake.renewal_refused.wait(5), "the renewer never noticed"
+
+    fake.on_write = hook
+
+
+def test_an_apply_that_lost_its_lock_stops_writing_and_reports_lock_lost() -> None:
+    fake = FakeBackend()
+    _steal_lock_at(fake, 1)  # during the in-progress state write
+    with pytest.raises(LockLostError, match="lock was lost"):
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=2, poll=0.01, lock_ttl=1))
+    assert fake.objects == {}, "objects were written after the lock was lost"
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [("r1", Outcome.IN_PROGRESS)]
+    assert fake.lock_holder == "runner-2", "the new holder's lock was released by the old one"
+
+
+def test_a_lock_lost_between_waves_stops_before_the_next_wave_and_does_not_roll_back() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    before = copy.deepcopy(fake.objects)
+    _steal_lock_at(fake, 3)  # state, Namespace's wave... then the ConfigMap/Secret wave
+    with pytest.raises(LockLostError):
+        deploy.apply_app(fake, app(image="app:2", mode="b", password="pw2"), "r2",
+                         deploy.Options(timeout=2, poll=0.01, lock_ttl=1))
+    web = res("Deployment", "web").key
+    assert fake.objects[web] == before[web], "a later wave was written after the lock was lost"
+    assert fake.state is not None and fake.state.current is not None
+    assert fake.state.current.outcome is Outcome.IN_PROGRESS  # no failure recorded, no rollback written
+
+
+def test_a_lock_that_cannot_be_renewed_for_a_ttl_is_lost() -> None:
+    from gitops.backends import locking
+
+    def renew() -> bool:
+        raise BackendError("cannot reach the target")
+
+    with locking.held(app="demo", ttl=0.3, wait=0, acquire=lambda: (True, "me"), renew=renew,
+                      release=lambda: None, where="test") as lease:
+        deadline = time.monotonic() + 5
+        while not lease.lost and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lease.lost
+        with pytest.raises(LockLostError, match="not renewed"):
+            lease.check()
