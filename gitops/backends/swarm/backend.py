@@ -42,7 +42,7 @@ from typing import Any, cast
 
 from gitops.backends import base
 from gitops.backends.base import Comparison, Lease, Live
-from gitops.errors import GitopsError, StateConflictError
+from gitops.errors import AlreadyExistsError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied, FieldChange
@@ -296,7 +296,6 @@ class SwarmBackend:
     def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
         key = resource.key
         self._deferred.pop(key, None)  # desired again: a deferred prune of it is void
-        body = resource.body
         if key.kind == "Service":
             return self._apply_service(resource)
         replaced = False
@@ -305,6 +304,21 @@ class SwarmBackend:
             if current is not None:
                 self._remove(key, current)
                 replaced = True
+        elif key.kind == "Volume" and self._inspect(key) is not None:
+            raise self._immutable(key)  # a volume create of an existing name succeeds and changes nothing
+        try:
+            self._create(resource)
+        except AlreadyExistsError as err:
+            raise self._immutable(key) from err
+        return Applied.REPLACED if replaced else Applied.CREATED
+
+    @staticmethod
+    def _immutable(key: ResourceKey) -> ImmutableFieldError:
+        return ImmutableFieldError(f"{key}: apply failed: it exists and {IMMUTABLE.get(key.kind, 'cannot change')}; "
+                                   "it must be replaced")
+
+    def _create(self, resource: Resource) -> None:
+        key, body = resource.key, resource.body
         if key.kind == "Network":
             self.client.create_network(body)
         elif key.kind == "Config":
@@ -319,7 +333,6 @@ class SwarmBackend:
             self.client.create_volume(body)
         else:
             raise GitopsError(f"{key}: apply failed: unknown Swarm kind {key.kind}")
-        return Applied.REPLACED if replaced else Applied.CREATED
 
     def _apply_service(self, resource: Resource, attempts: int = 3) -> Applied:
         for attempt in range(attempts):
