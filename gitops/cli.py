@@ -28,6 +28,7 @@ Exit codes:
   1  error (bad input, unreachable target, refused plan, ...)
   2  changes present (plan with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
+  With several apps the worst wins: an error (1) outranks a rollback (3).
 """
 
 
