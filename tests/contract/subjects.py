@@ -60,6 +60,11 @@ class Subject:
     def abandon_lock(self, holder: str, ttl: int) -> None:
         raise NotImplementedError
 
+    def steal_lock(self, holder: str) -> None:
+        """Another runner takes the lock over while its holder still renews it (as after a pause
+        longer than the TTL, seen from the other side)."""
+        raise NotImplementedError
+
 
 # -- the fake ----------------------------------------------------------------------------------------
 
@@ -89,6 +94,9 @@ class FakeSubject(Subject):
 
     def abandon_lock(self, holder: str, ttl: int) -> None:
         assert self.fake.try_acquire(holder, ttl) == (True, holder)
+
+    def steal_lock(self, holder: str) -> None:
+        self.fake.lock_holder, self.fake.lock_expires = holder, self.fake.clock() + 30
 
 
 # -- Kubernetes -------------------------------------------------------------------------------------
@@ -140,6 +148,22 @@ class KubeSubject(Subject):
 
     def abandon_lock(self, holder: str, ttl: int) -> None:
         assert self.kb.store.try_acquire(holder, ttl) == (True, holder)
+
+    def steal_lock(self, holder: str) -> None:
+        from gitops.errors import StateConflictError
+
+        store = self.kb.store
+        leases = self.kb.client.resource_type("coordination.k8s.io/v1", "Lease")
+        assert leases is not None
+        for _ in range(20):  # the holder's renewals move the resourceVersion: retry
+            current = self.kb.client.get(leases, store.namespace, store.lease_name)
+            assert current is not None
+            try:
+                self.kb.client.replace(leases, store._lease_body(holder, 30, current["metadata"]["resourceVersion"]))
+                return
+            except StateConflictError:
+                continue
+        raise AssertionError("could not take the lease over")
 
 
 # -- Docker Swarm -----------------------------------------------------------------------------------
@@ -193,6 +217,17 @@ class SwarmSubject(Subject):
 
     def abandon_lock(self, holder: str, ttl: int) -> None:
         assert self.sb.store.try_acquire(holder, ttl) == (True, holder)
+
+    def steal_lock(self, holder: str) -> None:
+        from gitops.backends.swarm.store import newest
+
+        store = self.sb.store
+        for _ in range(20):  # the holder's renewals add links to the chain: retry
+            top = newest(store.entries())
+            assert top is not None
+            if store._create_entry(top.epoch + 1, holder, 30):
+                return
+        raise AssertionError("could not take the lock over")
 
     def cleanup(self) -> None:
         from harness import swarm

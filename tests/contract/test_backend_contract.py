@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from subjects import Subject
+from testsupport import wait_for
 
 from gitops import deploy
-from gitops.errors import ImmutableFieldError, LockedError, StateConflictError
+from gitops.errors import ImmutableFieldError, LockedError, LockLostError, StateConflictError
 from gitops.model import Diagnostic, Failure, HealthStatus
 from gitops.model.plans import Action
 from gitops.model.releases import AppState, Outcome, Release
@@ -142,6 +143,34 @@ def test_a_held_lock_refuses_and_an_unrenewed_one_expires_for_the_next_holder(su
         assert not lease.lost
     with backend.lock("runner-3", 5, 2) as lease:  # released at the end of the block: free at once
         lease.check()
+
+
+def test_a_lock_taken_over_while_held_marks_the_lease_lost(subject: Subject) -> None:
+    backend = subject.backend
+    with backend.lock("runner-1", 1, 5) as lease:
+        lease.check()
+        subject.steal_lock("runner-2")
+        wait_for("the holder to see its lock lost", lambda: lease.lost, timeout=10)
+        with pytest.raises(LockLostError, match="lock was lost"):
+            lease.check()
+    # Leaving the block did not release the new holder's lock.
+    with pytest.raises(LockedError, match="runner-2"), backend.lock("runner-3", 5, 0.3):
+        pass
+
+
+def test_an_apply_whose_lock_was_taken_over_stops_before_its_next_write(subject: Subject) -> None:
+    backend = subject.backend
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["event"] == "apply":  # the in-progress release is recorded; no object written yet
+            subject.steal_lock("runner-2")
+            time.sleep(1.5)  # the holder renews every ttl / 3 and finds the lock taken
+
+    with pytest.raises(LockLostError):
+        deploy.apply_app(backend, subject.app(), "r1", options(lock_ttl=1), on_event=on_event)
+    assert not present(subject, subject.workload), "an object was written after the lock was lost"
+    state = backend.load_state()
+    assert [(r.revision, r.outcome) for r in state.releases] == [("r1", Outcome.IN_PROGRESS)]
 
 
 def test_health_a_good_workload_becomes_healthy_and_a_failing_one_reports_its_failure(subject: Subject) -> None:
