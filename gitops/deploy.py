@@ -163,7 +163,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
         # settling (e.g. a Swarm service that Swarm itself is rolling back).
         watched = [r.key for r in prepared] if rolling_back else changeset.changed
         report = rollout.wait(
-            backend, watched, timeout=options.timeout, poll=options.poll,
+            backend, watched, timeout=options.timeout, poll=options.poll, guard=lease.check,
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),

@@ -63,14 +63,20 @@ def describe(failure: Failure) -> str:
 Progress = Callable[[dict[ResourceKey, Health]], None]
 
 
+def _no_guard() -> None:
+    return None
+
+
 def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll: float = 1.0,
-         on_progress: Progress | None = None) -> RolloutReport:
+         on_progress: Progress | None = None, guard: Callable[[], None] = _no_guard) -> RolloutReport:
     """Poll the health of ``keys`` until all are done (healthy or suspended), one fails, or
-    ``timeout`` passes."""
+    ``timeout`` passes. ``guard()`` runs before each poll and raises to stop the wait
+    (``Lease.check``: a rollout whose lock was lost is no longer ours to watch)."""
     watched = list(dict.fromkeys(keys))
     started = time.monotonic()
     deadline = started + timeout
     while True:
+        guard()
         health = backend.health(watched) if watched else {}
         if on_progress is not None:
             on_progress(health)

@@ -229,3 +229,24 @@ def test_a_lock_that_cannot_be_renewed_for_a_ttl_is_lost() -> None:
         assert lease.lost
         with pytest.raises(LockLostError, match="not renewed"):
             lease.check()
+
+
+def test_a_lock_lost_during_the_rollout_wait_stops_the_wait() -> None:
+    fake = FakeBackend()
+    polls = 0
+
+    def health(keys: object) -> dict:
+        nonlocal polls
+        polls += 1
+        if polls == 2:
+            fake.lock_holder, fake.lock_expires = "runner-2", float("inf")
+            assert fake.renewal_refused.wait(5)
+        return {k: Health(HealthStatus.PROGRESSING, "waiting") for k in keys}  # type: ignore[attr-defined]
+
+    fake.health = health  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(LockLostError):
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=60, poll=0.01, lock_ttl=1))
+    assert time.monotonic() - started < 10, "the rollout wait went on after the lock was lost"
+    assert fake.state is not None and fake.state.current is not None
+    assert fake.state.current.outcome is Outcome.IN_PROGRESS
