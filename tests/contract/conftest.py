@@ -48,19 +48,22 @@ def swarm_cluster() -> Any:
 
 @pytest.fixture
 def kube_subject(kube_cluster: Any, request: pytest.FixtureRequest) -> Iterator[Subject]:
-    subject = KubeSubject(str(kube_cluster.kubeconfig), "x")  # a client first, to make the namespace
-    namespaces = subject.kb.client.resource_type("v1", "Namespace")
+    """A fresh namespace (objects, state and lock of the app live in it), deleted afterwards."""
+    from gitops.backends.kubernetes.client import KubeClient
+
+    admin = KubeClient(str(kube_cluster.kubeconfig))
+    namespaces = admin.resource_type("v1", "Namespace")
     assert namespaces is not None
     name = _unique(request, "c")[:63].rstrip("-")
-    subject.kb.client.create(namespaces, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name, "labels": {"gitops-test": "true"}}})
-    subject.kb.client.close()
+    admin.create(namespaces, {"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": name, "labels": {"gitops-test": "true"}}})
     subject = KubeSubject(str(kube_cluster.kubeconfig), name)
     try:
         yield subject
     finally:
-        subject.kb.client.delete(namespaces, "", name)
         subject.kb.client.close()
+        admin.delete(namespaces, "", name)
+        admin.close()
 
 
 @pytest.fixture
