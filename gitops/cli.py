@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,6 +18,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_ROLLED_BACK = 3
+#: When several apps end differently, the worst decides: an error outranks a rollback, which
+#: outranks success.
+_RANK = (EXIT_OK, EXIT_CHANGES, EXIT_ROLLED_BACK, EXIT_ERROR)
 
 EPILOG = """\b
 Exit codes:
@@ -25,6 +28,7 @@ Exit codes:
   1  error (bad input, unreachable target, refused plan, ...)
   2  changes present (plan with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
+  With several apps the worst wins: an error (1) outranks a rollback (3).
 """
 
 
@@ -42,6 +46,15 @@ def cli() -> None:
 def _exit(code: int) -> NoReturn:
     """End the command with an exit code (click returns it from main, or exits with it)."""
     click.get_current_context().exit(code)
+
+
+def exit_code(*, outcomes: Iterable[str] = (), error: BaseException | None = None) -> int:
+    """The one place exit codes come from: an error (any GitopsError, or a usage error) is 1; the
+    outcomes of apps ("applied", "no-op", "rolled-back", "failed") give 0, 3 or 1, the worst winning."""
+    codes = [EXIT_ERROR] if error is not None else []
+    for outcome in outcomes:
+        codes.append({"failed": EXIT_ERROR, "rolled-back": EXIT_ROLLED_BACK}.get(outcome, EXIT_OK))
+    return max(codes, key=_RANK.index, default=EXIT_OK)
 
 
 def _not_yet(command: str) -> None:
@@ -216,17 +229,12 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
     options = deploy.Options(timeout=timeout or 0.0, auto_rollback=not no_rollback,
                              force_conflicts=force_conflicts, allow_bad_revision=allow_bad_revision)
     results = engine.apply(ws, names, saved=saved, options=options, on_event=_events(output))
-    code = EXIT_OK
     for result in results:
         if output == "json":
             click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True))
         else:
             click.echo(view.result_text(result))
-        if result.outcome == "rolled-back":
-            code = max(code, EXIT_ROLLED_BACK)
-        elif result.outcome == "failed":
-            code = EXIT_ROLLED_BACK if code == EXIT_ROLLED_BACK else EXIT_ERROR
-    _exit(code)
+    _exit(exit_code(outcomes=[r.outcome for r in results]))
 
 
 @cli.command(epilog=EPILOG)
@@ -301,11 +309,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_ERROR)
-    except click.exceptions.Abort:
+        sys.exit(exit_code(error=exc))
+    except click.exceptions.Abort as exc:
         click.echo("Aborted.", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(exit_code(error=exc))
     except GitopsError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(exit_code(error=exc))
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -13,6 +13,8 @@ Guarantees:
 * When an apply or its rollout fails, the revision is recorded as bad and, with automatic
   rollback on, every object goes back to the last good release (objects that only the failed
   revision had are pruned); the result says rolled-back (exit code 3).
+* Every write under the lock (state, objects) first checks the lock's Lease: once the lock is
+  lost, the flow stops writing (no rollback either) and raises LockLostError.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops import apply, plan, rollout
-from gitops.backends.base import Backend
+from gitops.backends.base import Backend, Lease
 from gitops.errors import GitopsError, StalePlanError
-from gitops.model import Resource, ResourceKey
+from gitops.model import HealthStatus, Resource, ResourceKey
 from gitops.model.plans import AppPlan, ChangeSet
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
 
@@ -120,7 +122,7 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
                           "fix it in git, or apply it again with --allow-bad-revision")
 
     on_event({"event": "lock", "app": backend.app, "holder": options.holder})
-    with backend.lock(options.holder, options.lock_ttl, options.lock_wait):
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
         state = backend.load_state()
         fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
                                  prune=options.prune)
@@ -129,7 +131,7 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
             # Another runner applied this revision while we waited for the lock: nothing to record.
             on_event({"event": "no-op", "app": backend.app, "revision": revision})
             return Result(backend.app, "no-op", fresh, release=state.current)
-        return _converge(backend, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
+        return _converge(backend, lease, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
 
 
 def _settled(state: AppState, fresh: AppPlan) -> bool:
@@ -139,7 +141,12 @@ def _settled(state: AppState, fresh: AppPlan) -> bool:
             and current.digest == fresh.manifests_digest)
 
 
-def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
+def _save(backend: Backend, lease: Lease, state: AppState) -> AppState:
+    lease.check()
+    return backend.save_state(state)
+
+
+def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[Resource],
               live: dict[ResourceKey, dict[str, Any] | None], state: AppState, options: Options,
               on_event: Event, success: Outcome, *, rolling_back: bool = False) -> Result:
     """Apply a plan under the lock, watch it, and on failure roll back (unless rolling back).
@@ -169,10 +176,10 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
         inventory=tuple(sorted(set(desired_keys) | state.inventory())),
         manifests=pack_resources(prepared),
     )
-    state = backend.save_state(state.with_release(release))
+    state = _save(backend, lease, state.with_release(release))
     on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
     changeset = apply.run(
-        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts,
+        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts, guard=lease.check,
         on_change=lambda c: on_event({"event": "change", "app": backend.app, "action": c.action.value,
                                       "object": str(c.key)}),
     )
@@ -185,16 +192,16 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
         watched = desired_keys if whole_app else changeset.changed
         on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
         report = rollout.wait(
-            backend, watched, timeout=options.timeout, poll=options.poll,
+            backend, watched, timeout=options.timeout, poll=options.poll, guard=lease.check,
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
-                "pending": sorted(str(k) for k, h in health.items() if str(h.status) != rollout.HEALTHY),
+                "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),
             }),
         )
     if changeset.ok and report is not None and report.ok:
         release = replace(release, outcome=success, finished=now(),
                           inventory=tuple(sorted(set(desired_keys) | set(changeset.failed_deletes))))
-        state = backend.save_state(state.with_release(release))
+        state = _save(backend, lease, state.with_release(release))
         on_event({"event": "done", "app": backend.app, "outcome": success.value})
         outcome = "rolled-back" if rolling_back else "applied"
         return Result(backend.app, outcome, app_plan, changeset, report, release=release)
@@ -202,19 +209,19 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
     why = (f"{changeset.failed}: {changeset.error}" if not changeset.ok
            else report.summary() if report else "unknown failure")
     release = replace(release, outcome=Outcome.FAILED, finished=now(), message=why)
-    state = backend.save_state(state.with_release(release).with_bad_revision(app_plan.revision)
-                               if not rolling_back else state.with_release(release))
+    state = _save(backend, lease, state.with_release(release).with_bad_revision(app_plan.revision)
+                  if not rolling_back else state.with_release(release))
     on_event({"event": "failed", "app": backend.app, "revision": app_plan.revision, "why": why})
     result = Result(backend.app, "failed", app_plan, changeset, report, release=release, error=why)
     if rolling_back or not options.auto_rollback:
         return result
-    result.rollback = _roll_back(backend, state, options, on_event)
+    result.rollback = _roll_back(backend, lease, state, options, on_event)
     if result.rollback.outcome == "rolled-back":
         result.outcome = "rolled-back"
     return result
 
 
-def _roll_back(backend: Backend, state: AppState, options: Options, on_event: Event,
+def _roll_back(backend: Backend, lease: Lease, state: AppState, options: Options, on_event: Event,
                to: Release | None = None) -> Result:
     good = to or state.last_good
     resources = good.resources() if good else []  # no good release yet: back to nothing (atomic install)
@@ -222,7 +229,7 @@ def _roll_back(backend: Backend, state: AppState, options: Options, on_event: Ev
     on_event({"event": "rollback", "app": backend.app, "to": revision})
     prepared = backend.prepare(resources) if resources else []
     rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True)
-    return _converge(backend, rollback_plan, prepared, live, state, options, on_event,
+    return _converge(backend, lease, rollback_plan, prepared, live, state, options, on_event,
                      Outcome.ROLLED_BACK, rolling_back=True)
 
 
@@ -230,7 +237,7 @@ def rollback_app(backend: Backend, options: Options | None = None, *, to_revisio
                  on_event: Event = _quiet) -> Result:
     """`gitops rollback`: return the app to its last good release, or to a given revision."""
     options = options or Options()
-    with backend.lock(options.holder, options.lock_ttl, options.lock_wait):
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
         state = backend.load_state()
         target: Release | None = None
         if to_revision:
@@ -249,4 +256,4 @@ def rollback_app(backend: Backend, options: Options | None = None, *, to_revisio
             if not candidates:
                 raise GitopsError(f"app {backend.app} has no earlier good release to roll back to")
             target = candidates[-1]
-        return _roll_back(backend, state, options, on_event, to=target)
+        return _roll_back(backend, lease, state, options, on_event, to=target)

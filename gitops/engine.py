@@ -17,7 +17,7 @@ from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError
-from gitops.model import Diagnostic, Origin, Resource, Severity
+from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.plans import Action, AppPlan, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
@@ -303,7 +303,7 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
         backend = backend_for(ws, app, session)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, app, resources), exact=exact,
                                       prune=app.sync.prune)
-        warnings.extend(getattr(backend, "warnings", []))
+        warnings.extend(backend.warnings)
         plans.append(app_plan)
     return Plan(tuple(plans)), warnings
 
@@ -353,7 +353,7 @@ class AppStatus:
     revision: str  # of the repository now
     applied: Release | None
     sync: str  # Synced / OutOfSync / Unknown
-    health: str
+    health: HealthStatus
     changes: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -369,7 +369,8 @@ class AppStatus:
         }
 
 
-HEALTH_ORDER = ["Degraded", "Missing", "Unknown", "Progressing", "Suspended", "Healthy"]
+HEALTH_ORDER = [HealthStatus.DEGRADED, HealthStatus.MISSING, HealthStatus.UNKNOWN, HealthStatus.PROGRESSING,
+                HealthStatus.SUSPENDED, HealthStatus.HEALTHY]  # worst first
 
 
 def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,
@@ -380,7 +381,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
             backend = backend_for(ws, app, session)
             state = backend.load_state()
         except GitopsError as exc:
-            out.append(AppStatus(app.name, app.backend, "", ws.revision or "", None, "Unknown", "Unknown",
+            out.append(AppStatus(app.name, app.backend, "", ws.revision or "", None, "Unknown", HealthStatus.UNKNOWN,
                                  problems=[str(exc)]))
             continue
         target = backend.target_id()
@@ -392,11 +393,11 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
             sync = "OutOfSync" if changes else "Synced"
             keys = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
             healths = backend.health(keys)
-            worst = min((str(h.status) for h in healths.values()), key=HEALTH_ORDER.index, default="Healthy")
-            problems = [f"{k}: {h.message}" for k, h in healths.items() if str(h.status) not in ("Healthy",)]
+            worst = min((h.status for h in healths.values()), key=HEALTH_ORDER.index, default=HealthStatus.HEALTHY)
+            problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
             out.append(AppStatus(app.name, app.backend, target, revision, state.current, sync, worst, changes,
                                  problems))
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
-                                 "Unknown", problems=[str(exc)]))
+                                 HealthStatus.UNKNOWN, problems=[str(exc)]))
     return out

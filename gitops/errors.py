@@ -1,4 +1,23 @@
-"""The project's own error types. SDK exceptions are translated into these at the backend edge."""
+"""The project's own error types, one per kind of failure.
+
+SDK and HTTP errors are translated into these once, at each client's edge
+(``gitops/backends/kubernetes/client.py``, ``gitops/backends/swarm/client.py``); everything above
+tells failures apart by type, never by message text. The CLI turns a type into an exit code in one
+place (``gitops.cli.exit_code``).
+
+    GitopsError                 anything the tool reports to a user (exit code 1)
+    ├── NotImplementedYet       a planned command that is not built yet
+    ├── StalePlanError          the plan's base state moved
+    ├── LockedError             another runner holds the app's lock
+    ├── LockLostError           our lock was taken over (or expired) while we held it
+    └── BackendError            a request to a target failed
+        ├── UnreachableError    connection refused, timeout, DNS: the target did not answer
+        ├── NotFoundError       the object does not exist
+        ├── AlreadyExistsError  an object of that name exists (a create lost a race)
+        ├── ConflictError       another field manager owns the fields (--force-conflicts)
+        ├── ImmutableFieldError a field that cannot change in place was changed (replace it)
+        └── StateConflictError  an optimistic write at a stale version lost (state, version index)
+"""
 
 from __future__ import annotations
 
@@ -11,13 +30,42 @@ class NotImplementedYet(GitopsError):
     """A planned command that is not built yet."""
 
 
-class BackendError(GitopsError):
-    """A request to a target failed. Message: ``Kind/namespace/name: verb failed: why``."""
-
-
 class StalePlanError(GitopsError):
     """The target's state moved since the plan was made; plan again."""
 
 
 class LockedError(GitopsError):
     """Another runner holds the app's lock."""
+
+
+class LockLostError(GitopsError):
+    """The app's lock was taken by another runner, or expired unrenewed, while this runner held
+    it: the writer must stop (raised before the next write)."""
+
+
+class BackendError(GitopsError):
+    """A request to a target failed. Message: ``Kind/namespace/name: verb failed: why``."""
+
+
+class UnreachableError(BackendError):
+    """The target did not answer: connection refused, timeout, name resolution failed."""
+
+
+class NotFoundError(BackendError):
+    """The object does not exist."""
+
+
+class AlreadyExistsError(BackendError):
+    """An object of that name already exists."""
+
+
+class ConflictError(BackendError):
+    """Another field manager owns fields this apply sets (Kubernetes server-side apply)."""
+
+
+class ImmutableFieldError(BackendError):
+    """A field that cannot change in place was changed: the object must be replaced."""
+
+
+class StateConflictError(BackendError):
+    """An optimistic write lost: the object (or the app's state) changed since it was read."""

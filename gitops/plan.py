@@ -33,12 +33,11 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
     inventory = state.inventory()
     live = backend.observe([*desired, *(k for k in sorted(inventory) if k not in desired)])
     changes: list[Change] = []
-    compare = getattr(backend, "exact", None) if exact else None
     for key, resource in desired.items():
         current = live.get(key)
         result = backend.compare(resource, current)
-        if compare is not None and result.action in (Action.UPDATE, Action.REPLACE):
-            result = compare(resource, current)
+        if exact and result.action in (Action.UPDATE, Action.REPLACE):
+            result = backend.exact(resource, current)
         changes.append(Change(key, result.action, result.reason, result.fields, backend.wave(key),
                               str(resource.origin)))
     if prune:

@@ -8,15 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops.backends.base import Backend
-from gitops.model import ResourceKey
+from gitops.model import Failure, Health, HealthStatus, ResourceKey
 
 #: Failure reasons that describe an earlier run, not the rollout being watched (a CronJob whose last
 #: scheduled run failed before this apply): they neither fail nor hold up a rollout.
 HISTORICAL_REASONS = frozenset({"LastScheduledRunFailed"})
-
-HEALTHY = "Healthy"
-DEGRADED = "Degraded"
-SUSPENDED = "Suspended"
 
 
 @dataclass
@@ -24,24 +20,22 @@ class RolloutReport:
     ok: bool
     seconds: float
     waited_for: list[ResourceKey] = field(default_factory=list)
-    failed: dict[ResourceKey, Any] = field(default_factory=dict)  # key -> Health
+    failed: dict[ResourceKey, Health] = field(default_factory=dict)
     timed_out: bool = False
-    pending: dict[ResourceKey, Any] = field(default_factory=dict)
+    pending: dict[ResourceKey, Health] = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.ok:
             return f"{len(self.waited_for)} object(s) healthy after {self.seconds:.1f}s"
         if self.timed_out:
-            names = ", ".join(f"{k} ({h.message})" if getattr(h, "message", "") else str(k)
-                              for k, h in self.pending.items())
+            names = ", ".join(f"{k} ({h.message})" if h.message else str(k) for k, h in self.pending.items())
             return f"timed out after {self.seconds:.0f}s waiting for {names}"
         lines: list[str] = []
         for key, health in self.failed.items():
-            failures = getattr(health, "failures", ()) or ()
-            if failures:
-                lines.extend(f"{key}: {describe(f)}" for f in failures)
+            if health.failures:
+                lines.extend(f"{key}: {describe(f)}" for f in health.failures)
             else:
-                lines.append(f"{key}: {getattr(health, 'message', '') or 'degraded'}")
+                lines.append(f"{key}: {health.message or 'degraded'}")
         return "; ".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -49,45 +43,47 @@ class RolloutReport:
             "ok": self.ok, "seconds": round(self.seconds, 3), "timed_out": self.timed_out,
             "waited_for": [str(k) for k in self.waited_for],
             "failed": [
-                {"object": str(k), "message": getattr(h, "message", ""),
-                 "failures": [describe(f) for f in (getattr(h, "failures", ()) or ())]}
+                {"object": str(k), "message": h.message, "failures": [describe(f) for f in h.failures]}
                 for k, h in self.failed.items()
             ],
             "pending": [str(k) for k in self.pending],
         }
 
 
-def describe(failure: Any) -> str:
-    parts = []
-    for name in ("pod", "container"):
-        value = getattr(failure, name, "")
-        if value:
-            parts.append(f"{name} {value}")
-    reason = getattr(failure, "reason", "") or ""
-    message = getattr(failure, "message", "") or ""
+def describe(failure: Failure) -> str:
+    """A failure without its object (the report names the object): ``pod p container c: why``."""
+    parts = [f"pod {failure.pod}"] if failure.pod else []
+    if failure.container:
+        parts.append(f"container {failure.container}")
+    text = f"{failure.reason}: {failure.message}" if failure.message else failure.reason
     where = " ".join(parts)
-    text = f"{reason}: {message}" if message else reason
     return f"{where}: {text}" if where else text
 
 
-Progress = Callable[[dict[ResourceKey, Any]], None]
+Progress = Callable[[dict[ResourceKey, Health]], None]
+
+
+def _no_guard() -> None:
+    return None
 
 
 def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll: float = 1.0,
-         on_progress: Progress | None = None) -> RolloutReport:
-    """Poll the health of ``keys`` until all are healthy, one fails, or ``timeout`` passes."""
+         on_progress: Progress | None = None, guard: Callable[[], None] = _no_guard) -> RolloutReport:
+    """Poll the health of ``keys`` until all are done (healthy or suspended), one fails, or
+    ``timeout`` passes. ``guard()`` runs before each poll and raises to stop the wait
+    (``Lease.check``: a rollout whose lock was lost is no longer ours to watch)."""
     watched = list(dict.fromkeys(keys))
     started = time.monotonic()
     deadline = started + timeout
     while True:
+        guard()
         health = backend.health(watched) if watched else {}
         if on_progress is not None:
             on_progress(health)
-        failed = {k: h for k, h in health.items() if str(h.status) == DEGRADED and not _historical(h)}
+        failed = {k: h for k, h in health.items() if h.status is HealthStatus.DEGRADED and not historical(h)}
         if failed:
             return RolloutReport(False, time.monotonic() - started, watched, failed)
-        pending = {k: h for k, h in health.items()
-                   if str(h.status) not in (HEALTHY, SUSPENDED) and not _historical(h)}
+        pending = {k: h for k, h in health.items() if not h.done and not historical(h)}
         if not pending:
             return RolloutReport(True, time.monotonic() - started, watched)
         if time.monotonic() >= deadline:
@@ -95,7 +91,7 @@ def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll:
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
-def _historical(health: Any) -> bool:
-    failures = getattr(health, "failures", ()) or ()
-    return bool(failures) and str(health.status) == DEGRADED and all(
-        getattr(f, "reason", "") in HISTORICAL_REASONS for f in failures)
+def historical(health: Health) -> bool:
+    """Degraded only by failures of earlier runs (see HISTORICAL_REASONS)."""
+    return (health.status is HealthStatus.DEGRADED and bool(health.failures)
+            and all(f.reason in HISTORICAL_REASONS for f in health.failures))

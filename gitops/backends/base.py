@@ -2,21 +2,28 @@
 
 The engine never imports `kubernetes` or `docker`; it talks to a target through this protocol.
 A backend is bound to one app on one target (it knows the app's name, for ownership labels,
-state and lock).
+state and lock). Every member is typed; the core never probes a backend with ``getattr``.
+
+Failures are raised as the types of :mod:`gitops.errors` (mapped once, at each client's edge):
+``apply`` raises ConflictError / ImmutableFieldError, ``save_state`` StateConflictError, ``lock``
+LockedError, anything that cannot reach the target UnreachableError. The same contract tests
+(``tests/contract``) run on the in-memory fake and on both real backends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gitops.model import Resource, ResourceKey
+from gitops.errors import LockLostError
+from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
-from gitops.model.plans import Action, FieldChange
+from gitops.model.plans import Action, Applied, FieldChange
 from gitops.model.releases import AppState
 
 Live = Mapping[ResourceKey, dict[str, Any] | None]
@@ -31,9 +38,37 @@ class Comparison:
     fields: tuple[FieldChange, ...] = ()
 
 
+class Lease:
+    """A held lock, as the block holding it sees it (``with backend.lock(...) as lease``).
+
+    The backend's renewer marks it lost when another runner took the lock over, or when it could
+    not renew it for a whole TTL; the flow calls :meth:`check` before every write."""
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self._lost = threading.Event()
+        self._why = ""
+
+    def lose(self, why: str) -> None:
+        self._why = why
+        self._lost.set()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def check(self) -> None:
+        """Raise LockLostError when the lock is no longer ours: the writer must stop."""
+        if self._lost.is_set():
+            raise LockLostError(f"app {self.app}: the lock was lost ({self._why}); stopped before the next write")
+
+
 class Backend(Protocol):
-    name: str
+    name: str  # "kubernetes", "swarm", ...
     app: str
+    #: Problems that do not stop a deploy, found by the last ``prepare`` (and the writes since);
+    #: the engine shows them to the user.
+    warnings: list[Diagnostic]
 
     def target_id(self) -> str:
         """A stable name of the target (server URL, engine), for plans and messages."""
@@ -52,6 +87,12 @@ class Backend(Protocol):
         """The action and field differences that would bring ``live`` to ``resource``."""
         ...
 
+    def exact(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
+        """Like ``compare``, but the target's own answer where it can give one (Kubernetes: a
+        server-side dry-run apply); ``plan --exact`` asks it for each update and replace. A target
+        without a dry run answers as ``compare`` does."""
+        ...
+
     def owned(self, key: ResourceKey, live: dict[str, Any]) -> bool:
         """Whether a live object was created by this app (may be pruned)."""
         ...
@@ -64,10 +105,14 @@ class Backend(Protocol):
         """Apply order: lower waves first; prune runs in reverse."""
         ...
 
-    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
+        """Create or update one object (``replace``: delete and re-create it); returns what the
+        target did. Raises ConflictError (fields owned by another manager, unless
+        ``force_conflicts``) and ImmutableFieldError (a change that needs ``replace``)."""
         ...
 
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
+        """Delete one object that ``owned`` said is ours (the plan checked it)."""
         ...
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
@@ -75,14 +120,18 @@ class Backend(Protocol):
         ...
 
     def load_state(self) -> AppState:
+        """The app's state as stored, with the store's ``version`` (empty when none is stored)."""
         ...
 
     def save_state(self, state: AppState) -> AppState:
-        """Write the app's state (optimistically, on ``state.version``); return it as stored."""
+        """Write the app's state optimistically, on ``state.version``; return it as stored, with
+        its new version. Raises StateConflictError when the stored version moved since."""
         ...
 
-    def lock(self, holder: str, ttl_seconds: int, wait: float) -> AbstractContextManager[None]:
-        """Hold the app's lock on the target for the duration of the block; raises LockedError."""
+    def lock(self, holder: str, ttl_seconds: int, wait: float) -> AbstractContextManager[Lease]:
+        """Hold the app's lock on the target for the block, renewing it every ``ttl / 3``; raises
+        LockedError when another holder keeps it for ``wait`` seconds. A holder that stops
+        renewing loses the lock ``ttl_seconds`` later; the block's :class:`Lease` tells it."""
         ...
 
 

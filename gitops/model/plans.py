@@ -170,6 +170,15 @@ class Plan:
         return cls(apps=tuple(AppPlan.from_json(a) for a in data.get("apps", [])))
 
 
+class Applied(enum.StrEnum):
+    """What a backend's apply did to one object (fluxcd/pkg ssa: created / configured / unchanged)."""
+
+    CREATED = "created"
+    CONFIGURED = "configured"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+
+
 @dataclass
 class ChangeSet:
     """What an apply did, object by object (the fluxcd/pkg ssa idea)."""
@@ -186,6 +195,10 @@ class ChangeSet:
     @property
     def ok(self) -> bool:
         return self.failed is None
+
+    def record(self, key: ResourceKey, applied: Applied) -> None:
+        {Applied.CREATED: self.created, Applied.CONFIGURED: self.configured, Applied.REPLACED: self.replaced,
+         Applied.UNCHANGED: self.unchanged}[applied].append(key)
 
     @property
     def changed(self) -> list[ResourceKey]:

@@ -1,39 +1,51 @@
-"""An in-memory Backend for unit tests of the deploy flow. The same scenarios run against the
-real backends in tests/integration, so this fake cannot drift far from reality unnoticed."""
+"""An in-memory Backend for unit tests of the deploy flow.
+
+It behaves like the real backends wherever the contract says so, and tests/contract runs the same
+contract tests on it and on both real backends, so it cannot drift from reality unnoticed:
+typed health (``Health`` / ``HealthStatus`` / ``Failure``), what ``apply`` did (``Applied``),
+an immutable field that the "server" refuses to change in place (ImmutableFieldError), versions
+on the state with optimistic writes (StateConflictError), and a lock with a TTL held through the
+same renewal loop the real backends use (``gitops.backends.locking``), on a clock tests may move.
+"""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops import diff
-from gitops.backends.base import Comparison, Live
-from gitops.errors import BackendError, LockedError
-from gitops.model import Origin, Resource, ResourceKey
-from gitops.model.plans import Action
+from gitops.backends import locking
+from gitops.backends.base import Comparison, Lease, Live
+from gitops.errors import BackendError, ImmutableFieldError, StateConflictError
+from gitops.model import Diagnostic, Failure, Health, HealthStatus, Origin, Resource, ResourceKey
+from gitops.model.plans import Action, Applied, FieldChange
 from gitops.model.releases import AppState
 
 LABEL = "fake/app"
 
 
-@dataclass
-class FakeHealth:
-    status: str
-    message: str = ""
-    failures: tuple[Any, ...] = ()
+def _frozen_paths(live: dict[str, Any]) -> tuple[str, ...]:
+    """Fields that cannot change in place (as on Kubernetes): a selector, the data of an immutable object."""
+    paths = ("/spec/selector",)
+    if live.get("immutable") is True:
+        paths = (*paths, "/data", "/immutable")
+    return paths
 
 
-@dataclass
-class FakeFailure:
-    reason: str
-    message: str = ""
-    pod: str = ""
-    container: str = ""
+def _frozen_change(fields: Iterable[FieldChange], live: dict[str, Any]) -> str:
+    for change in fields:
+        for prefix in _frozen_paths(live):
+            if change.path == prefix or change.path.startswith(prefix + "/"):
+                return prefix
+    return ""
 
 
 @dataclass
@@ -45,11 +57,22 @@ class FakeBackend:
     writes: int = 0
     failing_images: set[str] = field(default_factory=set)
     fail_apply_of: set[ResourceKey] = field(default_factory=set)
-    lock_holder: str = ""
+    lock_holder: str = ""  # set at construction: held by that runner, which never lets go
+    lock_expires: float = math.inf  # on ``clock``
     applied: list[ResourceKey] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    on_write: Callable[[], None] | None = None  # called before each write (tests inject events)
+    renewal_refused: threading.Event = field(default_factory=threading.Event)  # a renewal found it taken
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def target_id(self) -> str:
         return "fake:memory"
+
+    def _write(self) -> None:
+        if self.on_write is not None:
+            self.on_write()
+        self.writes += 1
 
     def prepare(self, resources: list[Resource]) -> list[Resource]:
         out = []
@@ -62,15 +85,23 @@ class FakeBackend:
     def observe(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, dict[str, Any] | None]:
         return {k: copy.deepcopy(self.objects.get(k)) for k in keys}
 
+    def _fields(self, resource: Resource, live: dict[str, Any]) -> list[FieldChange]:
+        return diff.fields(live, resource.body, lambda p: resource.key.kind == "Secret" and p.startswith("/data"))
+
     def compare(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
         if live is None:
             return Comparison(Action.CREATE)
-        fields = diff.fields(live, resource.body, lambda p: resource.key.kind == "Secret" and p.startswith("/data"))
+        fields = self._fields(resource, live)
         if not fields:
             return Comparison(Action.NOOP)
-        if any(f.path.startswith("/spec/selector") for f in fields):
-            return Comparison(Action.REPLACE, "/spec/selector cannot change in place", tuple(fields))
+        frozen = _frozen_change(fields, live)
+        if frozen:
+            return Comparison(Action.REPLACE, f"{frozen} cannot change in place", tuple(fields))
         return Comparison(Action.UPDATE, "", tuple(fields))
+
+    def exact(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
+        result = self.compare(resource, live)
+        return replace(result, reason=result.reason or "server dry-run")
 
     def owned(self, key: ResourceKey, live: dict[str, Any]) -> bool:
         return bool(live.get("metadata", {}).get("labels", {}).get(LABEL) == self.app)
@@ -82,47 +113,86 @@ class FakeBackend:
     def wave(self, key: ResourceKey) -> int:
         return {"Namespace": 0, "ConfigMap": 1, "Secret": 1, "Deployment": 2}.get(key.kind, 3)
 
-    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
-        self.writes += 1
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
+        self._write()
         if resource.key in self.fail_apply_of:
             raise BackendError(f"{resource.key}: apply failed: injected")
+        live = self.objects.get(resource.key)
+        if live is not None and not replace:
+            frozen = _frozen_change(self._fields(resource, live), live)
+            if frozen:
+                raise ImmutableFieldError(f"{resource.key}: apply failed: {frozen}: field is immutable")
         self.objects[resource.key] = copy.deepcopy(resource.body)
         self.applied.append(resource.key)
+        if live is None:
+            return Applied.CREATED
+        if replace:
+            return Applied.REPLACED
+        return Applied.UNCHANGED if live == resource.body else Applied.CONFIGURED
 
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
-        self.writes += 1
+        self._write()
         self.objects.pop(key, None)
 
-    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Any]:
-        out: dict[ResourceKey, Any] = {}
+    def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
+        out: dict[ResourceKey, Health] = {}
         for key in keys:
             obj = self.objects.get(key)
             if obj is None:
-                out[key] = FakeHealth("Missing", "not found")
+                out[key] = Health(HealthStatus.MISSING, "not found")
             elif obj.get("image") in self.failing_images:
-                out[key] = FakeHealth("Degraded", "crash", (FakeFailure("CrashLoopBackOff", "boom", pod="p-1"),))
+                out[key] = Health(HealthStatus.PROGRESSING).with_failures(
+                    [Failure(key, pod="p-1", container="app", reason="CrashLoopBackOff", message="boom")])
             else:
-                out[key] = FakeHealth("Healthy")
+                out[key] = Health(HealthStatus.HEALTHY)
         return out
 
+    # -- state: optimistic writes on a version, like a resourceVersion or a config sequence ---------
+
     def load_state(self) -> AppState:
-        return self.state or AppState(app=self.app)
+        return copy.deepcopy(self.state) if self.state is not None else AppState(app=self.app)
 
     def save_state(self, state: AppState) -> AppState:
-        self.writes += 1
-        self.state = state
-        return state
+        self._write()
+        with self._guard:
+            stored = self.state.version if self.state is not None else ""
+            if state.version != stored:
+                raise StateConflictError(f"app {self.app}: state changed since it was read "
+                                         f"(version {state.version or 'none'}, stored {stored}); run again")
+            self.state = replace(state, version=str(int(stored or 0) + 1))
+            return self.state
+
+    # -- lock: a TTL, renewed by the shared loop ---------------------------------------------------
+
+    def try_acquire(self, holder: str, ttl: int) -> tuple[bool, str]:
+        """One atomic attempt (like the real stores): take a free, expired or own lock."""
+        with self._guard:
+            if self.lock_holder and self.lock_holder != holder and self.clock() < self.lock_expires:
+                return False, self.lock_holder
+            self.lock_holder, self.lock_expires = holder, self.clock() + ttl
+            self.writes += 1
+            return True, holder
+
+    def _renew(self, holder: str, ttl: int) -> bool:
+        with self._guard:
+            if self.lock_holder != holder:
+                self.renewal_refused.set()
+                return False
+            self.lock_expires = self.clock() + ttl
+            return True
+
+    def _release(self, holder: str) -> None:
+        with self._guard:
+            if self.lock_holder == holder:
+                self.lock_holder, self.lock_expires = "", math.inf
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int, wait: float) -> Iterator[None]:
-        if self.lock_holder and self.lock_holder != holder:
-            raise LockedError(f"app {self.app} is locked by {self.lock_holder}")
-        self.writes += 1
-        self.lock_holder = holder
-        try:
-            yield
-        finally:
-            self.lock_holder = ""
+    def lock(self, holder: str, ttl_seconds: int, wait: float) -> Iterator[Lease]:
+        with locking.held(app=self.app, ttl=ttl_seconds, wait=wait,
+                          acquire=lambda: self.try_acquire(holder, ttl_seconds),
+                          renew=lambda: self._renew(holder, ttl_seconds), release=lambda: self._release(holder),
+                          where="fake lock") as lease:
+            yield lease
 
 
 def res(kind: str, name: str, **body: Any) -> Resource:

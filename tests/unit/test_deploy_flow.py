@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 
 import pytest
 from fakes import FakeBackend, res
 
 from gitops import deploy
-from gitops.errors import GitopsError, LockedError, StalePlanError
+from gitops.errors import BackendError, GitopsError, LockedError, LockLostError, StalePlanError
+from gitops.model import Failure, Health, HealthStatus
 from gitops.model.plans import Action, AppPlan, Plan
 from gitops.model.releases import Outcome
 
@@ -120,8 +123,7 @@ def test_failed_first_install_is_removed_entirely_like_an_atomic_install() -> No
 
 def test_rollout_timeout_is_a_failure() -> None:
     fake = FakeBackend()
-    fake.health = lambda keys: {k: type("H", (), {"status": "Progressing", "message": "waiting",  # type: ignore
-                                                   "failures": ()})() for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.PROGRESSING, "waiting") for k in keys}  # type: ignore
     result = deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=0.05, poll=0.01, auto_rollback=False))
     assert result.outcome == "failed" and "timed out" in result.error
 
@@ -143,7 +145,7 @@ def test_interrupted_apply_leaves_an_in_progress_release_whose_inventory_is_comp
 def test_a_held_lock_is_reported() -> None:
     fake = FakeBackend(lock_holder="runner-2")
     with pytest.raises(LockedError, match="runner-2"):
-        deploy.apply_app(fake, app(), "r1", FAST)
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=2, poll=0.01, lock_wait=0))
 
 
 def test_rollback_on_demand() -> None:
@@ -159,15 +161,13 @@ def test_rollback_on_demand() -> None:
 
 
 def test_a_cronjob_whose_earlier_run_failed_does_not_fail_the_rollout() -> None:
-    from fakes import FakeFailure, FakeHealth
-
     fake = FakeBackend()
-    fake.health = lambda keys: {k: FakeHealth("Degraded", "earlier run failed",  # type: ignore[method-assign]
-                                              (FakeFailure("LastScheduledRunFailed"),)) for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.DEGRADED, "earlier run failed",  # type: ignore[method-assign]
+                                          (Failure(k, reason="LastScheduledRunFailed"),)) for k in keys}
     assert deploy.apply_app(fake, app(), "r1", FAST).outcome == "applied"
-    fake.health = lambda keys: {k: FakeHealth("Degraded", "crash",  # type: ignore[method-assign]
-                                              (FakeFailure("LastScheduledRunFailed"), FakeFailure("CrashLoopBackOff")))
-                                for k in keys}
+    fake.health = lambda keys: {k: Health(HealthStatus.DEGRADED, "crash",  # type: ignore[method-assign]
+                                          (Failure(k, reason="LastScheduledRunFailed"),
+                                           Failure(k, reason="CrashLoopBackOff"))) for k in keys}
     assert deploy.apply_app(fake, app(image="x"), "r2", deploy.Options(timeout=1, poll=0.01,
                                                                        auto_rollback=False)).outcome == "failed"
 
@@ -235,3 +235,83 @@ def test_a_runner_that_waited_for_the_lock_and_finds_the_revision_applied_record
     assert fake.state is not None
     assert [(r.revision, r.outcome) for r in fake.state.releases] == [
         ("r1", Outcome.SUCCEEDED), ("r2", Outcome.SUCCEEDED)]
+
+
+# -- a lost lock stops the writer --------------------------------------------------------------------
+
+
+def _steal_lock_at(fake: FakeBackend, write: int) -> None:
+    """Before write number ``write``, another runner takes the lock over (as after an expiry); the
+    hook returns once the holder's renewer has seen it."""
+    count = 0
+
+    def hook() -> None:
+        nonlocal count
+        count += 1
+        if count == write:
+            fake.lock_holder, fake.lock_expires = "runner-2", float("inf")
+            assert fake.renewal_refused.wait(5), "the renewer never noticed"
+
+    fake.on_write = hook
+
+
+def test_an_apply_that_lost_its_lock_stops_writing_and_reports_lock_lost() -> None:
+    fake = FakeBackend()
+    _steal_lock_at(fake, 1)  # during the in-progress state write
+    with pytest.raises(LockLostError, match="lock was lost"):
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=2, poll=0.01, lock_ttl=1))
+    assert fake.objects == {}, "objects were written after the lock was lost"
+    assert fake.state is not None
+    assert [(r.revision, r.outcome) for r in fake.state.releases] == [("r1", Outcome.IN_PROGRESS)]
+    assert fake.lock_holder == "runner-2", "the new holder's lock was released by the old one"
+
+
+def test_a_lock_lost_between_waves_stops_before_the_next_wave_and_does_not_roll_back() -> None:
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "r1", FAST)
+    before = copy.deepcopy(fake.objects)
+    _steal_lock_at(fake, 3)  # state, Namespace's wave... then the ConfigMap/Secret wave
+    with pytest.raises(LockLostError):
+        deploy.apply_app(fake, app(image="app:2", mode="b", password="pw2"), "r2",
+                         deploy.Options(timeout=2, poll=0.01, lock_ttl=1))
+    web = res("Deployment", "web").key
+    assert fake.objects[web] == before[web], "a later wave was written after the lock was lost"
+    assert fake.state is not None and fake.state.current is not None
+    assert fake.state.current.outcome is Outcome.IN_PROGRESS  # no failure recorded, no rollback written
+
+
+def test_a_lock_that_cannot_be_renewed_for_a_ttl_is_lost() -> None:
+    from gitops.backends import locking
+
+    def renew() -> bool:
+        raise BackendError("cannot reach the target")
+
+    with locking.held(app="demo", ttl=0.3, wait=0, acquire=lambda: (True, "me"), renew=renew,
+                      release=lambda: None, where="test") as lease:
+        deadline = time.monotonic() + 5
+        while not lease.lost and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lease.lost
+        with pytest.raises(LockLostError, match="not renewed"):
+            lease.check()
+
+
+def test_a_lock_lost_during_the_rollout_wait_stops_the_wait() -> None:
+    fake = FakeBackend()
+    polls = 0
+
+    def health(keys: object) -> dict:
+        nonlocal polls
+        polls += 1
+        if polls == 2:
+            fake.lock_holder, fake.lock_expires = "runner-2", float("inf")
+            assert fake.renewal_refused.wait(5)
+        return {k: Health(HealthStatus.PROGRESSING, "waiting") for k in keys}  # type: ignore[attr-defined]
+
+    fake.health = health  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(LockLostError):
+        deploy.apply_app(fake, app(), "r1", deploy.Options(timeout=60, poll=0.01, lock_ttl=1))
+    assert time.monotonic() - started < 10, "the rollout wait went on after the lock was lost"
+    assert fake.state is not None and fake.state.current is not None
+    assert fake.state.current.outcome is Outcome.IN_PROGRESS

@@ -19,14 +19,13 @@ from gitops.backends.swarm.backend import API_VERSION, SwarmBackend, compose_res
 from gitops.backends.swarm.client import SwarmAPIError, SwarmConflict, SwarmNotFound
 from gitops.backends.swarm.store import (
     LockEntry,
-    StateConflict,
     SwarmStore,
     decode_state,
     encode_state,
     engine_time,
     object_name,
 )
-from gitops.errors import GitopsError, LockedError
+from gitops.errors import GitopsError, LockedError, StateConflictError
 from gitops.model import HealthStatus, Origin, Resource, ResourceKey
 from gitops.model.plans import Action
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
@@ -223,10 +222,10 @@ def test_state_is_a_chain_of_configs_and_a_stale_writer_is_refused() -> None:
     assert store.load() == third and third.version == "3"
     assert api.names() == ["gitops-state-demo-2", "gitops-state-demo-3"]  # the newest two are kept
     # A runner that read version 2 writes after version 3 exists: its create of 3 collides.
-    with pytest.raises(StateConflict, match="another runner"):
+    with pytest.raises(StateConflictError, match="another runner"):
         store.save(second.with_release(release(9)))
     # One that read nothing at all while the chain moved on: its write lands below, is withdrawn.
-    with pytest.raises(StateConflict, match="newer state"):
+    with pytest.raises(StateConflictError, match="newer state"):
         store.save(AppState(app="demo").with_release(release(9)))
     assert api.names() == ["gitops-state-demo-2", "gitops-state-demo-3"]
     assert store.load() == third

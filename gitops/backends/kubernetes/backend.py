@@ -11,14 +11,14 @@ from typing import Any
 
 from gitops import diff
 from gitops.backends import base
-from gitops.backends.base import Comparison, Live
+from gitops.backends.base import Comparison, Lease, Live
 from gitops.backends.kubernetes import health, kinds, normalize
-from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
+from gitops.backends.kubernetes.client import KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
-from gitops.errors import BackendError
-from gitops.model import Resource, ResourceKey
+from gitops.errors import BackendError, ImmutableFieldError
+from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
-from gitops.model.plans import Action
+from gitops.model.plans import Action, Applied
 from gitops.model.releases import AppState
 
 MANAGER = "gitops"
@@ -40,7 +40,9 @@ class KubernetesBackend:
         self.app = app
         self.namespace = namespace
         self.store = ClusterStore(client, app, state_namespace)
+        self.warnings: list[Diagnostic] = []  # none yet: the API server's warnings are not collected
         self._types: dict[ResourceKey, ResourceType] = {}
+        self._versions: dict[ResourceKey, str] = {}  # resourceVersion last observed, to see a no-op apply
         self._crd_scopes: dict[tuple[str, str], bool] = {}
 
     def target_id(self) -> str:
@@ -121,6 +123,11 @@ class KubernetesBackend:
         with ThreadPoolExecutor(max_workers=8) as pool:
             for part in pool.map(read, groups.items()):
                 found.update(part)
+        for key, obj in found.items():
+            if obj is None:
+                self._versions.pop(key, None)
+            else:
+                self._versions[key] = str((obj.get("metadata") or {}).get("resourceVersion", ""))
         return found
 
     def owned(self, key: ResourceKey, live: dict[str, Any]) -> bool:
@@ -159,11 +166,9 @@ class KubernetesBackend:
         if rtype is None or live is None:
             return self.compare(resource, live)
         try:
-            dry = self.client.apply(rtype, resource.body, MANAGER, force=True, dry_run=True)
-        except ApiError as err:
-            if err.status == 422 and "immutable" in str(err):
-                return Comparison(Action.REPLACE, str(err).split("failed: ", 1)[-1])
-            raise
+            _, dry = self.client.apply(rtype, resource.body, MANAGER, force=True, dry_run=True)
+        except ImmutableFieldError as err:
+            return Comparison(Action.REPLACE, f"the server refuses it in place: {err}")
         before = normalize.strip_bookkeeping(live)
         after = normalize.strip_bookkeeping(dry)
         kind = resource.key.kind
@@ -173,7 +178,7 @@ class KubernetesBackend:
 
     # -- write ------------------------------------------------------------------------------
 
-    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
         rtype = self._resolve(resource.key, resource.api_version)
         if rtype is None:
             self.client.forget_discovery()
@@ -181,20 +186,23 @@ class KubernetesBackend:
         if rtype is None:
             raise BackendError(f"{resource.key}: apply failed: the cluster has no kind "
                                f"{resource.key.kind} in {resource.api_version}")
+        replaced = False
         if replace:
             live = self.client.get(rtype, resource.key.namespace, resource.key.name)
             if live is not None:
                 self._delete_and_wait(rtype, resource.key, live)
-        try:
-            self.client.apply(rtype, resource.body, MANAGER, force=force_conflicts)
-        except ApiError as err:
-            if err.status == 409 and err.reason == "Conflict":
-                raise BackendError(f"{err} (another field manager owns these fields; "
-                                   f"use --force-conflicts to take them over)") from err
-            raise
+                replaced = True
+        created, stored = self.client.apply(rtype, resource.body, MANAGER, force=force_conflicts)
         if resource.key.kind == "CustomResourceDefinition":
             self._wait_established(rtype, resource.key.name)
             self.client.forget_discovery()
+        version = str((stored.get("metadata") or {}).get("resourceVersion", ""))
+        before = self._versions.pop(resource.key, None)
+        if replaced:
+            return Applied.REPLACED
+        if created:
+            return Applied.CREATED
+        return Applied.UNCHANGED if before is not None and before == version else Applied.CONFIGURED
 
     def _delete_and_wait(self, rtype: ResourceType, key: ResourceKey, live: dict[str, Any],
                          timeout: float = 120) -> None:
@@ -272,9 +280,9 @@ class KubernetesBackend:
         return self.store.save(state)
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[None]:
-        with self.store.lock(holder, ttl_seconds, wait):
-            yield
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[Lease]:
+        with self.store.lock(holder, ttl_seconds, wait) as lease:
+            yield lease
 
 
 def _controller_uid(obj: dict[str, Any]) -> str:

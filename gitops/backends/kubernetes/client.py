@@ -3,8 +3,24 @@
 It is used for what it does well — reading kubeconfig (contexts, tokens, client certificates,
 exec plugins) and keeping an authenticated HTTPS connection pool — while requests and responses
 stay raw JSON: the SDK's model deserialisation costs milliseconds per object, which a plan of
-thousands of objects cannot afford. SDK exceptions are translated here into
-:class:`gitops.errors.BackendError` with the message ``Kind/namespace/name: verb failed: why``.
+thousands of objects cannot afford.
+
+This is the edge where failures get their types (:mod:`gitops.errors`), once, with the message
+``Kind/namespace/name: verb failed: why`` (:func:`KubeClient.translate`):
+
+| the API says                                             | raised                |
+|----------------------------------------------------------|-----------------------|
+| no answer: connection refused, timeout, DNS, TLS          | UnreachableError      |
+| 404                                                      | NotFoundError         |
+| 409 ``AlreadyExists`` (a create)                          | AlreadyExistsError    |
+| 409 ``Conflict`` on a server-side apply                   | ConflictError         |
+| 409 ``Conflict`` otherwise (a write at a stale resourceVersion) | StateConflictError |
+| 422 with a cause saying the field is immutable            | ImmutableFieldError   |
+| anything else                                            | ApiError (status kept) |
+
+The API server has no machine-readable reason for an immutable field (it is a ``FieldValueInvalid``
+cause whose message says "field is immutable"): reading that cause here is the only place a message
+is looked at; everything above tests types.
 """
 
 from __future__ import annotations
@@ -22,9 +38,18 @@ from urllib3.exceptions import HTTPError
 
 from gitops.backends.kubernetes import kubeconfig as kubeconfig_loader
 from gitops.backends.kubernetes.kubeconfig import Connection
-from gitops.errors import BackendError
+from gitops.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConflictError,
+    ImmutableFieldError,
+    NotFoundError,
+    StateConflictError,
+    UnreachableError,
+)
 
 JSON = dict[str, Any]
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class ResourceType:
 
 
 class ApiError(BackendError):
-    """A failed API request, with the HTTP status and the API's Status reason."""
+    """A failed API request that has no type of its own, with the HTTP status and the Status reason."""
 
     def __init__(self, message: str, status: int, reason: str = "", details: JSON | None = None) -> None:
         super().__init__(message)
@@ -76,7 +101,9 @@ class KubeClient:
         except (kubeconfig_loader.KubeconfigError, OSError, TypeError, ValueError, yaml.YAMLError) as err:
             raise BackendError(f"cannot load {where}: {err}") from err
         except Exception as err:  # the SDK's ConfigException, without importing the SDK up front
-            if type(err).__name__ == "ConfigException":
+            from kubernetes.config.config_exception import ConfigException
+
+            if isinstance(err, ConfigException):
                 raise BackendError(f"cannot load {where}: {err}") from err
             raise
         self._conn = conn
@@ -113,6 +140,13 @@ class KubeClient:
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Any = None, content_type: str = "application/json", what: str = "",
                 verb: str = "") -> JSON:
+        return self.send(method, path, query=query, body=body, content_type=content_type, what=what,
+                         verb=verb)[1]
+
+    def send(self, method: str, path: str, *, query: dict[str, str] | None = None,
+             body: Any = None, content_type: str = "application/json", what: str = "",
+             verb: str = "") -> tuple[int, JSON]:
+        """One request; (HTTP status, parsed body). Failures raise the types of the table above."""
         url = self.server + path + ("?" + urlencode(query) if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         if method != "GET":
@@ -121,17 +155,19 @@ class KubeClient:
             response = self._pool.request(method, url, body=payload, headers=self._headers(content_type),
                                           timeout=urllib3.Timeout(connect=10, read=120), retries=False)
         except (HTTPError, OSError) as err:
-            raise BackendError(f"{what or path}: {verb or method.lower()} failed: "
-                               f"cannot reach {self.server}: {err}") from err
+            raise UnreachableError(f"{what or path}: {verb or method.lower()} failed: "
+                                   f"cannot reach {self.server}: {err}") from err
         if response.status >= 300:
-            raise self._translate(response.status, response.data, what or path, verb or method.lower())
+            raise self.translate(response.status, response.data, what or path, verb or method.lower(),
+                                 apply=content_type == APPLY_PATCH)
         if not response.data:
-            return {}
+            return response.status, {}
         parsed: JSON = json.loads(response.data)
-        return parsed
+        return response.status, parsed
 
     @staticmethod
-    def _translate(status: int, body: bytes, what: str, verb: str) -> ApiError:
+    def translate(status: int, body: bytes, what: str, verb: str, *, apply: bool = False) -> BackendError:
+        """The error type of a failed response (the module's table)."""
         reason, message, details = "", f"HTTP {status}", None
         try:
             decoded = json.loads(body or b"{}")
@@ -140,7 +176,19 @@ class KubeClient:
             details = decoded.get("details")
         except (ValueError, TypeError, AttributeError):
             pass
-        return ApiError(f"{what}: {verb} failed: {message}", status, reason, details)
+        text = f"{what}: {verb} failed: {message}"
+        if status == 404:
+            return NotFoundError(text)
+        if status == 409 and reason == "AlreadyExists":
+            return AlreadyExistsError(text)
+        if status == 409 and apply:
+            return ConflictError(f"{text} (another field manager owns these fields; "
+                                 "use --force-conflicts to take them over)")
+        if status == 409:
+            return StateConflictError(text)
+        if status == 422 and _immutable(details):
+            return ImmutableFieldError(text)
+        return ApiError(text, status, reason, details)
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -162,7 +210,7 @@ class KubeClient:
                 path = f"/apis/{group_name}/{version}" if group_name else f"/api/{version}"
                 try:
                     listing = self.request("GET", path, verb="discover")
-                except ApiError:
+                except (ApiError, NotFoundError):
                     continue  # an aggregated API that is down does not stop the others
                 for res in listing.get("resources", []):
                     if "/" in res["name"]:
@@ -203,10 +251,8 @@ class KubeClient:
         try:
             return self.request("GET", rtype.path(namespace, name), what=_what(rtype, namespace, name),
                                 verb="get")
-        except ApiError as err:
-            if err.status == 404:
-                return None
-            raise
+        except NotFoundError:
+            return None
 
     def list(self, rtype: ResourceType, namespace: str = "", label_selector: str = "") -> list[JSON]:
         """Every object of a type (in a namespace, or everywhere), following continue tokens."""
@@ -227,16 +273,17 @@ class KubeClient:
             query["continue"] = token
 
     def apply(self, rtype: ResourceType, body: JSON, manager: str, *, force: bool = False,
-              dry_run: bool = False) -> JSON:
-        """Server-side apply of one object with our field manager."""
+              dry_run: bool = False) -> tuple[bool, JSON]:
+        """Server-side apply of one object with our field manager; (created, the object as stored)."""
         metadata = body.get("metadata", {})
         namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
         query = {"fieldManager": manager, "force": "true" if force else "false"}
         if dry_run:
             query["dryRun"] = "All"
-        return self.request("PATCH", rtype.path(namespace if rtype.namespaced else "", name), query=query,
-                            body=body, content_type="application/apply-patch+yaml",
-                            what=_what(rtype, namespace, name), verb="dry-run apply" if dry_run else "apply")
+        status, stored = self.send("PATCH", rtype.path(namespace if rtype.namespaced else "", name), query=query,
+                                   body=body, content_type=APPLY_PATCH, what=_what(rtype, namespace, name),
+                                   verb="dry-run apply" if dry_run else "apply")
+        return status == 201, stored
 
     def create(self, rtype: ResourceType, body: JSON) -> JSON:
         metadata = body.get("metadata", {})
@@ -259,11 +306,15 @@ class KubeClient:
         try:
             self.request("DELETE", rtype.path(namespace, name), body=body,
                          what=_what(rtype, namespace, name), verb="delete")
-        except ApiError as err:
-            if err.status == 404:
-                return False
-            raise
+        except NotFoundError:
+            return False
         return True
+
+
+def _immutable(details: Any) -> bool:
+    """Whether a 422's Status details name a field that cannot change (see the module doc)."""
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return any("immutable" in str(cause.get("message", "")) for cause in causes or [] if isinstance(cause, dict))
 
 
 def _what(rtype: ResourceType, namespace: str, name: str) -> str:

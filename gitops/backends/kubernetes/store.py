@@ -14,12 +14,14 @@ import base64
 import gzip
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gitops.backends import locking
-from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
+from gitops.backends.base import Lease
+from gitops.backends.kubernetes.client import KubeClient, ResourceType
+from gitops.errors import AlreadyExistsError, BackendError, StateConflictError
 from gitops.model.releases import AppState
 
 STATE_KEY = "state.json.gz"
@@ -58,14 +60,14 @@ class ClusterStore:
         if self._secret_type is None:
             found = self.client.resource_type("v1", "Secret")
             if found is None:
-                raise ApiError("Secret: discover failed: the cluster has no v1 Secret", 404)
+                raise BackendError("Secret: discover failed: the cluster has no v1 Secret")
             self._secret_type = found
         return self._secret_type
 
     def _leases(self) -> ResourceType:
         found = self.client.resource_type("coordination.k8s.io/v1", "Lease")
         if found is None:
-            raise ApiError("Lease: discover failed: the cluster has no coordination.k8s.io/v1 Lease", 404)
+            raise BackendError("Lease: discover failed: the cluster has no coordination.k8s.io/v1 Lease")
         return found
 
     @property
@@ -80,12 +82,9 @@ class ClusterStore:
         namespaces = self.client.resource_type("v1", "Namespace")
         assert namespaces is not None
         if self.client.get(namespaces, "", self.namespace) is None:
-            try:
+            with suppress(AlreadyExistsError):  # another runner made it
                 self.client.create(namespaces, {"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": self.namespace, "labels": {LABEL: "gitops"}}})
-            except ApiError as err:
-                if err.status != 409:
-                    raise
 
     # -- state ----------------------------------------------------------------------------
 
@@ -109,12 +108,16 @@ class ClusterStore:
                          "labels": {LABEL: "gitops", "gitops.dev/app": self.app}},
             "data": {STATE_KEY: payload},
         }
-        if state.version:
-            body["metadata"]["resourceVersion"] = state.version
-            stored = self.client.replace(self._secrets(), body)
-        else:
-            self.ensure_namespace()
-            stored = self.client.create(self._secrets(), body)
+        try:
+            if state.version:
+                body["metadata"]["resourceVersion"] = state.version
+                stored = self.client.replace(self._secrets(), body)
+            else:
+                self.ensure_namespace()
+                stored = self.client.create(self._secrets(), body)
+        except (StateConflictError, AlreadyExistsError) as err:
+            raise StateConflictError(f"app {self.app}: state changed since it was read (another runner wrote "
+                                     f"Secret {self.namespace}/{self.secret_name}); run again") from err
         return AppState(app=state.app, releases=state.releases, bad_revisions=state.bad_revisions,
                         version=stored["metadata"]["resourceVersion"])
 
@@ -142,10 +145,8 @@ class ClusterStore:
             try:
                 self.client.create(leases, self._lease_body(holder, ttl))
                 return True, holder
-            except ApiError as err:
-                if err.status == 409:
-                    return False, "another runner"
-                raise
+            except AlreadyExistsError:
+                return False, "another runner"
         spec = current.get("spec") or {}
         owner = spec.get("holderIdentity") or ""
         renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
@@ -156,10 +157,8 @@ class ClusterStore:
         try:
             self.client.replace(leases, self._lease_body(holder, ttl, current["metadata"]["resourceVersion"]))
             return True, holder
-        except ApiError as err:
-            if err.status == 409:
-                return False, owner or "another runner"
-            raise
+        except StateConflictError:
+            return False, owner or "another runner"
 
     def release(self, holder: str) -> None:
         leases = self._leases()
@@ -168,15 +167,12 @@ class ClusterStore:
             return
         body = self._lease_body("", 1, current["metadata"]["resourceVersion"])
         body["spec"].pop("holderIdentity")
-        try:
+        with suppress(StateConflictError):  # someone took it meanwhile: not ours to release
             self.client.replace(leases, body)
-        except ApiError as err:
-            if err.status != 409:
-                raise
 
     @contextmanager
-    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[None]:
+    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[Lease]:
         with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
                           renew=lambda: self.try_acquire(holder, ttl)[0], release=lambda: self.release(holder),
-                          where=f"Lease {self.namespace}/{self.lease_name}"):
-            yield
+                          where=f"Lease {self.namespace}/{self.lease_name}") as lease:
+            yield lease

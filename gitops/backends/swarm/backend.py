@@ -14,7 +14,8 @@ Identity: ``ResourceKey("swarm", kind, <stack>, <full object name>)`` for kind `
   Re-creating a secret whose bytes this process never read (a rollback to a release whose secret
   object was pruned since) fails with "secret X was pruned; re-apply that revision from git".
 * **compare** diffs daemon-default-normalized specs (:mod:`normalize`); services update in place,
-  networks / configs / secrets / volumes cannot change and are replaced.
+  networks / configs / secrets / volumes cannot change and are replaced. **exact** is the same
+  compare: the Engine API has no dry run, and the normalized diff already is what it would do.
 * **apply** creates, or updates a service at its current ``Version.Index`` (keeping its
   ``ForceUpdate``); a no-op plan makes no call at all.
 * **prune timing**: deleting a config or secret is deferred until the rollout of the release that
@@ -40,11 +41,11 @@ from dataclasses import replace
 from typing import Any, cast
 
 from gitops.backends import base
-from gitops.backends.base import Comparison, Live
-from gitops.errors import GitopsError
+from gitops.backends.base import Comparison, Lease, Live
+from gitops.errors import AlreadyExistsError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
-from gitops.model.plans import Action, FieldChange
+from gitops.model.plans import Action, Applied, FieldChange
 from gitops.model.releases import AppState, Outcome
 
 from . import normalize
@@ -283,22 +284,41 @@ class SwarmBackend:
                               changes)
         return Comparison(Action.UPDATE, "", changes)
 
+    def exact(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
+        """No dry run on the Engine API: the normalized compare is the exact answer."""
+        return self.compare(resource, live)
+
     def _can_create_secret(self, resource: Resource) -> bool:
         return resource.key.name in self._secret_data or bool(resource.body.get("Driver"))
 
     # -- write ------------------------------------------------------------------------------
 
-    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> None:
+    def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
         key = resource.key
         self._deferred.pop(key, None)  # desired again: a deferred prune of it is void
-        body = resource.body
         if key.kind == "Service":
-            self._apply_service(resource)
-            return
+            return self._apply_service(resource)
+        replaced = False
         if replace:
             current = self._inspect(key)
             if current is not None:
                 self._remove(key, current)
+                replaced = True
+        elif key.kind == "Volume" and self._inspect(key) is not None:
+            raise self._immutable(key)  # a volume create of an existing name succeeds and changes nothing
+        try:
+            self._create(resource)
+        except AlreadyExistsError as err:
+            raise self._immutable(key) from err
+        return Applied.REPLACED if replaced else Applied.CREATED
+
+    @staticmethod
+    def _immutable(key: ResourceKey) -> ImmutableFieldError:
+        return ImmutableFieldError(f"{key}: apply failed: it exists and {IMMUTABLE.get(key.kind, 'cannot change')}; "
+                                   "it must be replaced")
+
+    def _create(self, resource: Resource) -> None:
+        key, body = resource.key, resource.body
         if key.kind == "Network":
             self.client.create_network(body)
         elif key.kind == "Config":
@@ -314,27 +334,28 @@ class SwarmBackend:
         else:
             raise GitopsError(f"{key}: apply failed: unknown Swarm kind {key.kind}")
 
-    def _apply_service(self, resource: Resource, attempts: int = 3) -> None:
+    def _apply_service(self, resource: Resource, attempts: int = 3) -> Applied:
         for attempt in range(attempts):
             live = self._inspect(resource.key)
             if live is None:
                 self.client.create_service(resource.body)
                 self._remember_written(resource.key)
-                return
+                return Applied.CREATED
             spec = copy.deepcopy(resource.body)
             force = ((live.get("Spec") or {}).get("TaskTemplate") or {}).get("ForceUpdate")
             if force:
                 spec.setdefault("TaskTemplate", {})["ForceUpdate"] = force
             try:
                 warnings = self.client.update_service(str(live["ID"]), int(live["Version"]["Index"]), spec)
-            except SwarmAPIError as err:
+            except StateConflictError:
                 # The orchestrator writes UpdateStatus too, which moves the version under us: read again.
-                if "out of sequence" in str(err) and attempt + 1 < attempts:
+                if attempt + 1 < attempts:
                     continue
                 raise
             self.warnings.extend(Diagnostic(Severity.WARNING, w, resource=str(resource.key)) for w in warnings)
             self._remember_written(resource.key)
-            return
+            return Applied.CONFIGURED
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _remember_written(self, key: ResourceKey) -> None:
         """The task template as the daemon stored what we wrote: a native rollback changes it."""
@@ -428,6 +449,6 @@ class SwarmBackend:
         return self.store.save(state)
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[None]:
-        with self.store.lock(holder, ttl_seconds, wait):
-            yield
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[Lease]:
+        with self.store.lock(holder, ttl_seconds, wait) as lease:
+            yield lease

@@ -3,7 +3,19 @@
 A thin adapter over ``docker.APIClient`` (the low-level client): it sends the exact Engine API
 payloads built by :mod:`gitops.backends.swarm.translate`, reads objects back raw (``GET
 /services/{id}`` without ``insertDefaults``, which is what :mod:`normalize` expects), and turns the
-SDK's exceptions into :class:`SwarmAPIError` with the message ``Kind/stack/name: verb failed: why``.
+SDK's exceptions into the error types of :mod:`gitops.errors` with the message
+``Kind/stack/name: verb failed: why``. This is the one place where they get their types:
+
+| the Engine says                                           | raised                                  |
+|-----------------------------------------------------------|-----------------------------------------|
+| no answer (socket missing, connection refused, timeout)    | SwarmUnreachable (UnreachableError)     |
+| 404                                                       | SwarmNotFound (NotFoundError)           |
+| 409: an object of that name exists                        | SwarmConflict (AlreadyExistsError)      |
+| "update out of sequence": an update at a stale ``Version.Index`` | SwarmOutOfSequence (StateConflictError) |
+| anything else                                             | SwarmAPIError (BackendError)            |
+
+The Engine (API 1.41) answers a stale ``Version.Index`` with HTTP 500 and the swarmkit message
+``update out of sequence``: reading that message here is the only place one is looked at.
 
 Secret payloads are passed straight to the API and never put into an error message.
 """
@@ -16,24 +28,36 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 
-from gitops.errors import GitopsError
+from gitops.errors import AlreadyExistsError, BackendError, NotFoundError, StateConflictError, UnreachableError
 
 from .translate import STACK_LABEL, SecretObject
 
 API_VERSION = "1.41"
 
 
-class SwarmAPIError(GitopsError):
+class SwarmAPIError(BackendError):
     """An Engine API call failed."""
 
 
-class SwarmNotFound(SwarmAPIError):
+class SwarmUnreachable(SwarmAPIError, UnreachableError):
+    """The Engine did not answer."""
+
+
+class SwarmNotFound(SwarmAPIError, NotFoundError):
     """The object does not exist."""
 
 
-class SwarmConflict(SwarmAPIError):
-    """An object of that name already exists (HTTP 409), or an update was out of sequence."""
+class SwarmConflict(SwarmAPIError, AlreadyExistsError):
+    """An object of that name already exists (HTTP 409)."""
+
+
+class SwarmOutOfSequence(SwarmAPIError, StateConflictError):
+    """An update at a ``Version.Index`` that is no longer the object's: read it again."""
+
+
+OUT_OF_SEQUENCE = "update out of sequence"  # swarmkit's ErrSequenceConflict, sent as HTTP 500
 
 
 @contextmanager
@@ -44,10 +68,14 @@ def _errors(kind: str, name: str, verb: str, stack: str = "") -> Iterator[None]:
     except docker.errors.NotFound as err:
         raise SwarmNotFound(f"{where}: {verb} failed: not found") from err
     except docker.errors.APIError as err:
-        why = err.explanation or str(err)
+        why = str(err.explanation or err)
         if err.status_code == 409:
             raise SwarmConflict(f"{where}: {verb} failed: {why}") from err
+        if OUT_OF_SEQUENCE in why:
+            raise SwarmOutOfSequence(f"{where}: {verb} failed: {why}") from err
         raise SwarmAPIError(f"{where}: {verb} failed: {why}") from err
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+        raise SwarmUnreachable(f"{where}: {verb} failed: cannot reach the Docker Engine: {err}") from err
     except docker.errors.DockerException as err:
         raise SwarmAPIError(f"{where}: {verb} failed: {err}") from err
 

@@ -8,7 +8,7 @@ like a compare-and-swap on a version.
 * **State** (``gitops-state-<app>-<seq>``, label ``gitops.dev/state=<app>``; :func:`object_name`
   shortens long app names): the data is gzip(JSON of ``AppState.to_json()``). Reading takes the
   highest ``seq`` (``AppState.version`` is that ``seq``); saving creates ``seq + 1``. A name
-  clash means another runner wrote first (:class:`StateConflict`); a write that lands below a
+  clash means another runner wrote first (:class:`gitops.errors.StateConflictError`); a write that lands below a
   newer one is withdrawn and refused the same way. The newest :data:`KEEP_STATES` configs are
   kept, older ones deleted. Release manifests never hold secret data (the backend strips it
   before they are packed), so plain configs are fine. A config holds at most 500 KiB: manifests
@@ -41,7 +41,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops.backends import locking
-from gitops.errors import GitopsError
+from gitops.backends.base import Lease
+from gitops.errors import GitopsError, StateConflictError
 from gitops.model.releases import AppState
 
 from .client import SwarmClient, SwarmConflict, SwarmNotFound
@@ -62,8 +63,6 @@ STATE_BUDGET = 300_000  # bytes of packed manifests kept; a config holds at most
 MAX_CONFIG_BYTES = 500 * 1024
 
 
-class StateConflict(GitopsError):
-    """Another runner wrote the app's state since it was read."""
 
 
 # -- pure parts ------------------------------------------------------------------------------------
@@ -139,7 +138,6 @@ class SwarmStore:
     def __init__(self, client: SwarmClient, app: str) -> None:
         self.client = client
         self.app = app
-        self.lost_lock = False  # set when a renewal found that someone else took the lock
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -177,12 +175,12 @@ class SwarmStore:
         try:
             created = self.client.create_config(spec)
         except SwarmConflict as err:
-            raise StateConflict(f"app {self.app}: state changed since it was read (another runner wrote "
+            raise StateConflictError(f"app {self.app}: state changed since it was read (another runner wrote "
                                 f"release state {seq}); run again") from err
         states = self._states()
         if states and states[-1][0] > seq:
             self.client.remove("Config", created)
-            raise StateConflict(f"app {self.app}: state changed since it was read (a newer state "
+            raise StateConflictError(f"app {self.app}: state changed since it was read (a newer state "
                                 f"{states[-1][0]} exists); run again")
         for old_seq, config in states[:-KEEP_STATES]:
             if old_seq < seq:
@@ -266,13 +264,9 @@ class SwarmStore:
         self.transition(holder, "", 0)
 
     @contextmanager
-    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[None]:
-        self.lost_lock = False
-
-        def lost() -> None:
-            self.lost_lock = True
-
+    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[Lease]:
+        """Hold the lock; the Lease is marked lost when a renewal finds it taken over."""
         with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
                           renew=lambda: self.renew(holder, ttl), release=lambda: self.release(holder),
-                          where=f"Swarm configs {LOCK_LABEL}={self.app}", on_lost=lost):
-            yield
+                          where=f"Swarm configs {LOCK_LABEL}={self.app}") as lease:
+            yield lease
