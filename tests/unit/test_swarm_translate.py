@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 from testsupport import CORPORA, unavailable
 
 from gitops.backends.swarm import translate as tr
@@ -452,7 +452,7 @@ def load_corpus_file(relative: str) -> tuple[dict[str, Any], Path]:
     if not CORPORA.is_dir():
         unavailable(f"test corpora not found at {CORPORA}")
     path = CORPORA / "awesome-compose" / relative
-    return interpolate(YAML(typ="safe").load(path.read_text())), path.parent
+    return interpolate(yaml.safe_load(path.read_text())), path.parent
 
 
 @pytest.mark.parametrize("relative", SWARM_ACCEPTED)
