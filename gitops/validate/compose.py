@@ -6,7 +6,8 @@
 2. What Docker's loader checks after the schema: volume and port short syntax, durations.
 3. What a deploy needs: every service has an ``image:`` (Swarm does not build), references to
    networks, volumes, secrets and configs are declared, ``file:`` sources exist in the repository.
-4. Keys that ``docker stack deploy`` ignores are warnings.
+4. The compose rule table (:mod:`gitops.validate.compose_rules`, which the Swarm translator reads
+   too): keys Swarm ignores are warnings, keys and combinations it refuses are errors.
 """
 
 from __future__ import annotations
@@ -23,18 +24,10 @@ import jsonschema
 from gitops.model import Diagnostic, Severity
 from gitops.render.compose import ComposeFile, dotted
 from gitops.render.yaml import escape_pointer
+from gitops.validate import compose_rules
 
 __all__ = ["check"]
 
-# docker/cli stack loader: options it ignores (with a warning) in Swarm mode.
-IGNORED_KEYS = (
-    "build", "cgroupns_mode", "cgroup_parent", "devices", "domainname", "external_links", "ipc", "links",
-    "mac_address", "network_mode", "pid", "privileged", "restart", "security_opt", "shm_size", "userns_mode",
-)  # fmt: skip
-DEPRECATED_KEYS = {
-    "container_name": "setting the container name is not supported",
-    "expose": "exposing ports is unnecessary: services on the same network reach each other on any port",
-}
 _GO_DURATION = re.compile(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$")
 
 
@@ -199,13 +192,17 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
         report(Severity.ERROR, f"unsupported Compose file version: {version} (docker stack needs 3.x)", "/version",
                "compose-version")  # fmt: skip
         return 0
+    table = compose_rules.check(data, file=file, document=1)
+    # A key the table refuses is reported once, with the table's reason, not again by the schema.
+    seen: set[tuple[str, str]] = {(d.pointer, "") for d in table if d.severity is Severity.ERROR}
     errors = list(_validator().iter_errors(data))
-    seen: set[tuple[str, str]] = set()
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         for pointer, message in _describe(error):
-            if (pointer, message) not in seen:
+            refused_by_table = error.validator == "additionalProperties" and (pointer, "") in seen
+            if (pointer, message) not in seen and not refused_by_table:
                 seen.add((pointer, message))
                 report(Severity.ERROR, message, pointer, "compose-schema")
+    diagnostics.extend(table)
     services = data.get("services")
     if not isinstance(services, dict):
         return 0
@@ -220,14 +217,6 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
             report(Severity.ERROR, f"service {name} {why} Swarm runs only images from a registry; build and push "
                    "the image, then set image:", f"{base}/image" if "image" in service else base,
                    "swarm-no-image")  # fmt: skip
-        for key in IGNORED_KEYS:
-            if key in service and not (key == "build" and not service.get("image")):
-                report(Severity.WARNING, f"services.{name}.{key} is ignored by docker stack deploy "
-                       "(not supported in Swarm mode)", f"{base}/{key}", "swarm-ignored")  # fmt: skip
-        for key, why in DEPRECATED_KEYS.items():
-            if key in service:
-                report(Severity.WARNING, f"services.{name}.{key} is ignored by docker stack deploy: {why}",
-                       f"{base}/{key}", "swarm-ignored")  # fmt: skip
         volumes = service.get("volumes")
         for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
             pointer = f"{base}/volumes/{index}"

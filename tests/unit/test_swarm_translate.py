@@ -348,8 +348,7 @@ def test_networks_created_are_those_services_use() -> None:
         "Labels": {"tier": "front", "com.docker.stack.namespace": "st"}, "Options": {"encrypted": ""},
         "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}}
     assert result.networks["ext"].external
-    assert ("/networks/unused", "network is not used by any service; docker stack deploy does not create it") \
-        in messages(result, Severity.WARNING)
+    assert [(d.pointer, d.code) for d in result.diagnostics.warnings] == [("/networks/unused", "swarm-ignored")]
 
 
 def test_volume_objects() -> None:
@@ -365,14 +364,14 @@ def test_volume_objects() -> None:
 # -- diagnostics -----------------------------------------------------------------------------------
 
 DIAGNOSTICS: list[tuple[str, dict[str, Any], Severity, str, str]] = [
-    ("build", {"build": "."}, Severity.WARNING, "/services/web/build", "ignored by Swarm"),
+    ("build", {"build": "."}, Severity.WARNING, "/services/web/build", "ignored by docker stack deploy"),
     ("container_name", {"container_name": "x"}, Severity.WARNING, "/services/web/container_name", "ignored"),
     ("depends_on", {"depends_on": ["db"]}, Severity.WARNING, "/services/web/depends_on", "ignored"),
     ("links", {"links": ["db"]}, Severity.WARNING, "/services/web/links", "ignored"),
     ("expose", {"expose": [80]}, Severity.WARNING, "/services/web/expose", "ignored"),
-    ("unknown key", {"frobnicate": 1}, Severity.WARNING, "/services/web/frobnicate", "unknown service key"),
-    ("restart no", {"restart": "no"}, Severity.WARNING, "/services/web/restart", "no effect in Swarm"),
-    ("host ip", {"ports": ["127.0.0.1:80:80"]}, Severity.WARNING, "/services/web/ports/0", "host IP"),
+    ("unknown key", {"frobnicate": 1}, Severity.ERROR, "/services/web/frobnicate", "Additional property frobnicate"),
+    ("restart no", {"restart": "no"}, Severity.WARNING, "/services/web/restart", "restart by default"),
+    ("host ip", {"ports": ["127.0.0.1:80:80"]}, Severity.WARNING, "/services/web/ports/0", "every interface"),
     ("start_interval", {"healthcheck": {"test": "true", "start_interval": "1s"}}, Severity.WARNING,
      "/services/web/healthcheck/start_interval", "1.44"),
     ("ipv4_address", {"networks": {"front": {"ipv4_address": "10.0.0.9"}}}, Severity.WARNING,
@@ -388,7 +387,7 @@ DIAGNOSTICS: list[tuple[str, dict[str, Any], Severity, str, str]] = [
     ("test with disable", {"healthcheck": {"test": "x", "disable": True}}, Severity.ERROR,
      "/services/web/healthcheck", "cannot both"),
     ("dnsrr with ingress port", {"ports": ["80:80"], "deploy": {"endpoint_mode": "dnsrr"}}, Severity.ERROR,
-     "/services/web/ports", "dnsrr"),
+     "/services/web/ports/0", "dnsrr"),
     ("bad cpus", {"deploy": {"resources": {"limits": {"cpus": "lots"}}}}, Severity.ERROR,
      "/services/web/deploy/resources/limits/cpus", "invalid cpus"),
 ]
