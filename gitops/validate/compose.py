@@ -25,17 +25,17 @@ from gitops.model import Diagnostic, Severity
 from gitops.render.compose import ComposeFile, dotted
 from gitops.render.yaml import escape_pointer
 from gitops.validate import compose_rules
+from gitops.validate.units import duration_ns
 
 __all__ = ["check"]
 
-_GO_DURATION = re.compile(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$")
 
 
 @cache
 def _validator() -> Any:
     text = resources.files("gitops").joinpath("schemas/compose-swarm.schema.json").read_text(encoding="utf-8")
     checker = jsonschema.FormatChecker(formats=())
-    checker.checks("duration")(lambda value: not isinstance(value, str) or bool(_GO_DURATION.match(value)))
+    checker.checks("duration", raises=ValueError)(lambda value: not isinstance(value, str) or duration_ns(value) >= 0)
     return jsonschema.Draft7Validator(json.loads(text), format_checker=checker)
 
 
@@ -124,41 +124,6 @@ def _parse_volume(spec: str) -> str | None:
     return None
 
 
-_PORT = re.compile(
-    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?:(?P<published>[0-9]*(?:-[0-9]+)?):)?"
-    r"(?P<target>[^:/]+)(?:/(?P<proto>[a-zA-Z]+))?$"
-)
-
-
-def _port_range(text: str) -> bool:
-    first, _, last = text.partition("-")
-    try:
-        low = int(first)
-        high = int(last) if last else low
-    except ValueError:
-        return False
-    return 0 <= low <= 65535 and 0 <= high <= 65535 and low <= high
-
-
-def _parse_port(spec: Any) -> str | None:
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        return None if 0 < spec <= 65535 else f"Invalid containerPort: {spec}"
-    if not isinstance(spec, str):
-        return None
-    match = _PORT.match(spec)
-    if not match:
-        return f"Invalid port specification: {spec!r}"
-    if not _port_range(match.group("target")):
-        return f"Invalid containerPort: {match.group('target')}"
-    published = match.group("published")
-    if published and not _port_range(published):
-        return f"Invalid hostPort: {published}"
-    proto = match.group("proto")
-    if proto and proto.lower() not in ("tcp", "udp", "sctp"):
-        return f"Invalid proto: {proto}"
-    return None
-
-
 def _names(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [str(k) for k in value]
@@ -193,16 +158,20 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
                "compose-version")  # fmt: skip
         return 0
     table = compose_rules.check(data, file=file, document=1)
-    # A key the table refuses is reported once, with the table's reason, not again by the schema.
-    seen: set[tuple[str, str]] = {(d.pointer, "") for d in table if d.severity is Severity.ERROR}
+    # One error per field: a key the table refuses is reported with the table's reason (not again
+    # as the schema's additionalProperties error); a value the schema refuses, by the schema.
+    refused = {d.pointer for d in table if d.severity is Severity.ERROR}
+    seen: set[tuple[str, str]] = set()
     errors = list(_validator().iter_errors(data))
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         for pointer, message in _describe(error):
-            refused_by_table = error.validator == "additionalProperties" and (pointer, "") in seen
-            if (pointer, message) not in seen and not refused_by_table:
+            if error.validator == "additionalProperties" and pointer in refused:
+                continue
+            if (pointer, message) not in seen:
                 seen.add((pointer, message))
                 report(Severity.ERROR, message, pointer, "compose-schema")
-    diagnostics.extend(table)
+    schema_pointers = {pointer for pointer, _ in seen}
+    diagnostics.extend(d for d in table if d.severity is not Severity.ERROR or d.pointer not in schema_pointers)
     services = data.get("services")
     if not isinstance(services, dict):
         return 0
@@ -238,12 +207,6 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
             ):
                 report(Severity.ERROR, f'service {name} refers to undefined volume "{volume["source"]}"',
                            pointer, "compose-reference")  # fmt: skip
-        ports = service.get("ports")
-        for index, port in enumerate(ports if isinstance(ports, list) else []):
-            problem = _parse_port(port)
-            if problem:
-                report(Severity.ERROR, f"services.{name}.ports.{index}: {problem}", f"{base}/ports/{index}",
-                       "compose-port")  # fmt: skip
         networks = service.get("networks")
         for network in _names(networks):
             if network != "default" and network not in declared["networks"]:

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gitops.model import Diagnostic, Severity
 from gitops.render.compose import dotted
 from gitops.render.yaml import escape_pointer
+from gitops.validate.units import nano_cpus, size_bytes
 
-__all__ = ["FEATURES", "KEYS", "Rule", "Support", "check"]
+__all__ = ["DEFAULT_NETWORK", "FEATURES", "KEYS", "Rule", "Support", "bind_source", "check", "used_networks"]
 
 
 class Support(enum.StrEnum):
@@ -193,11 +195,109 @@ FEATURES: dict[str, Rule] = {
     "local-network": Rule(Support.CAUTION, "the driver makes a node-local network; Swarm services need overlay",
                           "swarm-network-driver"),
     "external-name": Rule(Support.CAUTION, "external.name is deprecated; use name:", "compose-deprecated"),
+    "replicas-global": Rule(Support.REFUSED, "replicas can only be used with replicated or replicated-job mode",
+                            "compose-value"),
+    "test-and-disable": Rule(Support.REFUSED, "test and disable cannot both be set", "compose-value"),
+    "nocopy-bind": Rule(Support.REFUSED, "nocopy applies to named volumes only", "compose-value"),
+    "propagation-volume": Rule(Support.REFUSED, "propagation applies to bind mounts only", "compose-value"),
+    "options-type": Rule(Support.REFUSED, "these options do not match the mount's type", "compose-value"),
+    "tmpfs-source": Rule(Support.REFUSED, "a tmpfs mount has no source", "compose-value"),
+    "preference-spread": Rule(Support.REFUSED, "a placement preference needs spread:", "compose-value"),
+    "extra-host": Rule(Support.REFUSED, "extra_hosts entries are host:ip (or host=ip)", "compose-value"),
+    "volume-mode-unknown": Rule(Support.REFUSED, "unknown volume mode (ro, rw, nocopy, a propagation, or one "
+                                "Swarm ignores)", "compose-value"),
 }
 
-LOCAL_NETWORK_DRIVERS = frozenset({"bridge", "host", "none", "macvlan", "ipvlan"})
+PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
+VOLUME_MODES = frozenset({"ro", "rw", "nocopy"})
 VOLUME_MODES_IGNORED = frozenset({"z", "Z", "consistent", "cached", "delegated"})
+RESTART = {"no": None, "false": None, "": None, "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
+"""A service-level ``restart:`` (before an optional ``:max-attempts``) -> the restart condition."""
+
+#: The values a field may take, where Docker's schema only asks for a string; (place, key) -> values.
+VALUES: dict[tuple[str, str], frozenset[str]] = {
+    ("deploy", "mode"): frozenset({"replicated", "global", "replicated-job", "global-job"}),
+    ("deploy", "endpoint_mode"): frozenset({"vip", "dnsrr"}),
+    ("restart_policy", "condition"): frozenset({"none", "on-failure", "any"}),
+    ("update_config", "failure_action"): frozenset({"pause", "continue", "rollback"}),
+    ("update_config", "order"): frozenset({"start-first", "stop-first"}),
+    ("port", "mode"): frozenset({"ingress", "host"}),
+    ("mount", "type"): frozenset({"volume", "bind", "tmpfs"}),
+    ("bind", "propagation"): PROPAGATIONS,
+    ("service", "restart"): frozenset(RESTART),
+}
+#: Values compared without regard to case (as docker stack deploy does).
+CASELESS = frozenset({("deploy", "endpoint_mode")})
+LOCAL_NETWORK_DRIVERS = frozenset({"bridge", "host", "none", "macvlan", "ipvlan"})
 DEFAULT_NETWORK = "default"
+
+
+_HOST_IP = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[0-9.]*)$")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A short-syntax port, ``[[ip:]published[-end]:]target[-end][/protocol]``."""
+
+    target: tuple[int, int]
+    published: tuple[int, int] | None
+    protocol: str
+    host_ip: str
+
+
+def port_range(text: str) -> tuple[int, int] | None:
+    """``80`` or ``8000-8010`` as (first, last); None when it is not a port range."""
+    first, sep, last = text.partition("-")
+    try:
+        low, high = int(first), int(last) if sep else int(first)
+    except ValueError:
+        return None
+    return (low, high) if 0 <= low <= high <= 65535 else None
+
+
+def parse_port(spec: object) -> PortSpec:
+    """A short-syntax port as docker/cli reads it; ``ValueError`` with Docker's message if it is not one."""
+    if isinstance(spec, int | float) and not isinstance(spec, bool):
+        if not 0 < spec <= 65535 or spec != int(spec):
+            raise ValueError(f"Invalid containerPort: {spec}")
+        return PortSpec((int(spec), int(spec)), None, "tcp", "")
+    text = str(spec)
+    body, slash, proto = text.rpartition("/") if "/" in text else (text, "", "tcp")
+    if body.startswith("["):  # [ipv6]:published:target
+        host, _, rest = body.partition("]:")
+        parts = [host + "]", *rest.split(":", 1)]
+    else:
+        parts = body.rsplit(":", 2)
+    host_ip = parts[0] if len(parts) == 3 else ""
+    published_text = parts[-2] if len(parts) >= 2 else ""
+    if not _HOST_IP.match(host_ip) or not parts[-1]:
+        raise ValueError(f"Invalid port specification: {text!r}")
+    target = port_range(parts[-1])
+    if target is None:
+        raise ValueError(f"Invalid containerPort: {parts[-1]}")
+    published = None
+    if published_text:
+        published = port_range(published_text)
+        if published is None:
+            raise ValueError(f"Invalid hostPort: {published_text}")
+        if target[1] - target[0] != published[1] - published[0] and target[0] != target[1]:
+            raise ValueError(f"Invalid ranges specified for container and host Ports: {parts[-1]} and "
+                             f"{published_text}")
+    protocol = proto.lower()
+    if protocol not in ("tcp", "udp", "sctp") or (slash and not proto):
+        raise ValueError(f"Invalid proto: {proto}")
+    return PortSpec(target, published, protocol, host_ip.strip("[]"))
+
+
+def allowed(place: str, key: str, value: object) -> bool:
+    """Whether ``value`` is one the table allows for ``key`` at ``place`` (any, when it lists none)."""
+    values = VALUES.get((place, key))
+    if values is None or value is None:
+        return True
+    text = str(value).lower() if (place, key) in CASELESS else str(value)
+    if (place, key) == ("service", "restart"):
+        text = text.partition(":")[0]
+    return text in values
 
 
 def _pointer(*parts: object) -> str:
@@ -225,6 +325,10 @@ def _keys(place: str, value: Any, *where: object) -> Iterator[Finding]:
     table = KEYS[place]
     for key in value:
         name = str(key)
+        if not allowed(place, name, value[key]):
+            options = ", ".join(sorted(v for v in VALUES[(place, name)] if v))
+            yield (Rule(Support.REFUSED, code="compose-value"), _pointer(*where, name),
+                   f"{dotted(_pointer(*where, name))} must be one of {options}")
         rule = table.get(name)
         if rule is None:
             if place in EXTENSIBLE and name.startswith("x-"):
@@ -238,6 +342,17 @@ def _keys(place: str, value: Any, *where: object) -> Iterator[Finding]:
         else:
             message = f"{dotted(pointer)} is ignored by docker stack deploy"
         yield rule, pointer, message + (f": {rule.reason}" if rule.reason else "")
+
+
+def _parsed(parse: Callable[[object], int], value: object, *where: object) -> Iterator[Finding]:
+    """A value the translator converts with ``parse`` (the same parsers, so the same verdict)."""
+    if value is None:
+        return
+    try:
+        parse(value)
+    except ValueError as err:
+        pointer = _pointer(*where)
+        yield Rule(Support.REFUSED, code="compose-value"), pointer, f"{dotted(pointer)}: {err}"
 
 
 def _feature(name: str, pointer: str, subject: str = "") -> Finding:
@@ -281,6 +396,20 @@ def _service(name: str, service: Mapping[str, Any], *, relative_binds: bool,
     resources = _mapping(deploy.get("resources"))
     for key in ("limits", "reservations"):
         yield from _keys(key, resources.get(key), *at, "deploy", "resources", key)
+        amounts = _mapping(resources.get(key))
+        yield from _parsed(nano_cpus, amounts.get("cpus"), *at, "deploy", "resources", key, "cpus")
+        yield from _parsed(size_bytes, amounts.get("memory"), *at, "deploy", "resources", key, "memory")
+    for index, host in _items(service.get("extra_hosts")):
+        if not any(sep in str(host) for sep in "=:"):
+            yield _feature("extra-host", _pointer(*at, "extra_hosts", index))
+    if str(deploy.get("mode") or "") in ("global", "global-job") and deploy.get("replicas") is not None:
+        yield _feature("replicas-global", _pointer(*at, "deploy", "replicas"))
+    for index, preference in _items(_mapping(deploy.get("placement")).get("preferences")):
+        if not _mapping(preference).get("spread"):
+            yield _feature("preference-spread", _pointer(*at, "deploy", "placement", "preferences", index))
+    health = _mapping(service.get("healthcheck"))
+    if health.get("disable") is True and health.get("test"):
+        yield _feature("test-and-disable", _pointer(*at, "healthcheck"))
     yield from _keys("healthcheck", service.get("healthcheck"), *at, "healthcheck")
     yield from _keys("logging", service.get("logging"), *at, "logging")
     for key, attachment in _mapping(service.get("networks")).items():
@@ -304,22 +433,45 @@ def _ports(service: Mapping[str, Any], at: tuple[str, str], *, dnsrr: bool) -> I
         pointer = _pointer(*at, "ports", index)
         if isinstance(port, Mapping):
             yield from _keys("port", port, *at, "ports", index)
+            published = port.get("published")
+            if published not in (None, "") and port_range(str(published)) is None:
+                yield (Rule(Support.REFUSED, code="compose-port"), _pointer(*at, "ports", index, "published"),
+                       f"{dotted(_pointer(*at, 'ports', index, 'published'))}: Invalid hostPort: {published}")
             if str(port.get("mode") or "ingress") == "ingress":
                 ingress.append(pointer)
         elif isinstance(port, (str, int)) and not isinstance(port, bool):
             ingress.append(pointer)
-            body = str(port).rsplit("/", 1)[0]
-            if body.startswith("[") or body.count(":") == 2:
+            try:
+                spec = parse_port(port)
+            except ValueError as err:
+                yield Rule(Support.REFUSED, code="compose-port"), pointer, f"{dotted(pointer)}: {err}"
+                continue
+            if spec.host_ip:
                 yield _feature("host-ip", pointer)
     if dnsrr and ingress:
         yield _feature("dnsrr-ingress", ingress[0])
 
 
-def _bind_source(source: str, pointer: str, *, relative_binds: bool, home_binds: bool) -> Iterator[Finding]:
+BindSource = enum.Enum("BindSource", "HOME RELATIVE ABSOLUTE")
+
+
+def is_path(source: str) -> bool:
+    """Whether the source of a short-syntax volume is a host path (a bind) rather than a volume name."""
+    return source.startswith(("/", ".", "~"))
+
+
+def bind_source(source: str) -> BindSource:
+    """``~`` (the deploying user's home), relative (to the project directory), or absolute."""
     if source == "~" or source.startswith("~/"):
-        if not home_binds:
-            yield _feature("home-bind", pointer)
-    elif not posixpath.isabs(source) and not relative_binds:
+        return BindSource.HOME
+    return BindSource.ABSOLUTE if posixpath.isabs(source) else BindSource.RELATIVE
+
+
+def _bind_source(source: str, pointer: str, *, relative_binds: bool, home_binds: bool) -> Iterator[Finding]:
+    kind = bind_source(source)
+    if kind is BindSource.HOME and not home_binds:
+        yield _feature("home-bind", pointer)
+    elif kind is BindSource.RELATIVE and not relative_binds:
         yield _feature("relative-bind", pointer)
 
 
@@ -331,28 +483,48 @@ def _mounts(service: Mapping[str, Any], at: tuple[str, str], *, relative_binds: 
             parts = volume.split(":")
             if len(parts) < 2 or len(parts) > 3:
                 continue
-            if parts[0].startswith(("/", ".", "~")):
+            if is_path(parts[0]):
                 yield from _bind_source(parts[0], pointer, relative_binds=relative_binds, home_binds=home_binds)
-            if len(parts) == 3 and VOLUME_MODES_IGNORED & set(parts[2].split(",")):
+            modes = set(parts[2].split(",")) if len(parts) == 3 else set()
+            if modes & VOLUME_MODES_IGNORED:
                 yield _feature("volume-mode", pointer)
+            if modes - VOLUME_MODES - PROPAGATIONS - VOLUME_MODES_IGNORED:
+                yield _feature("volume-mode-unknown", pointer)
+            if "nocopy" in modes and is_path(parts[0]):
+                yield _feature("nocopy-bind", pointer)
+            if modes & PROPAGATIONS and not is_path(parts[0]):
+                yield _feature("propagation-volume", pointer)
         elif isinstance(volume, Mapping):
             yield from _keys("mount", volume, *at, "volumes", index)
+            kind = str(volume.get("type") or "volume")
             for key, place in (("bind", "bind"), ("volume", "volume_options"), ("tmpfs", "tmpfs")):
                 yield from _keys(place, volume.get(key), *at, "volumes", index, key)
-            if str(volume.get("type") or "volume") == "bind" and volume.get("source"):
+                if volume.get(key) is not None and key != kind:
+                    yield _feature("options-type", _pointer(*at, "volumes", index, key))
+            size = _mapping(volume.get("tmpfs")).get("size")
+            yield from _parsed(size_bytes, size, *at, "volumes", index, "tmpfs", "size")
+            if kind == "tmpfs" and volume.get("source"):
+                yield _feature("tmpfs-source", _pointer(*at, "volumes", index, "source"))
+            if kind == "bind" and volume.get("source"):
                 yield from _bind_source(str(volume["source"]), _pointer(*at, "volumes", index, "source"),
                                         relative_binds=relative_binds, home_binds=home_binds)
 
 
-def _networks(doc: Mapping[str, Any], services: Mapping[str, Any]) -> Iterator[Finding]:
-    networks = _mapping(doc.get("networks"))
+def used_networks(services: Mapping[str, Any]) -> set[str]:
+    """The networks the services attach to (``default`` for a service that names none)."""
     used: set[str] = set()
     for service in services.values():
         attached = _mapping(service).get("networks")
         if not attached:
             used.add(DEFAULT_NETWORK)
-        elif isinstance(attached, (Mapping, list)):
+        elif isinstance(attached, (Mapping, list, tuple)):
             used.update(str(k) for k in attached)
+    return used
+
+
+def _networks(doc: Mapping[str, Any], services: Mapping[str, Any]) -> Iterator[Finding]:
+    networks = _mapping(doc.get("networks"))
+    used = used_networks(services)
     for key in sorted(networks, key=str):
         pointer = _pointer("networks", key)
         config = _mapping(networks[key])

@@ -142,3 +142,55 @@ def test_every_rule_that_is_not_plain_support_says_why() -> None:
     for rule in rules:
         if rule.support is not Support.SUPPORTED:
             assert rule.reason and rule.code and rule.severity is not None, rule
+
+
+# Values and combinations the translator cannot convert: each is a validation error at the same
+# field, and the translator reports the same finding (it no longer checks them itself).
+REFUSED_FRAGMENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("volume mode", {"volumes": ["/a:/b:bogus"]}, "/services/web/volumes/0"),
+    ("nocopy on a bind", {"volumes": ["/a:/b:nocopy"]}, "/services/web/volumes/0"),
+    ("propagation on a volume", {"volumes": ["data:/b:rshared"]}, "/services/web/volumes/0"),
+    ("endpoint mode", {"deploy": {"endpoint_mode": "rr"}}, "/services/web/deploy/endpoint_mode"),
+    ("port mode", {"ports": [{"target": 80, "mode": "x"}]}, "/services/web/ports/0/mode"),
+    ("published range", {"ports": [{"target": 80, "published": "90-x"}]}, "/services/web/ports/0/published"),
+    ("restart condition", {"deploy": {"restart_policy": {"condition": "sometimes"}}},
+     "/services/web/deploy/restart_policy/condition"),
+    ("failure action", {"deploy": {"update_config": {"failure_action": "explode"}}},
+     "/services/web/deploy/update_config/failure_action"),
+    ("global with replicas", {"deploy": {"mode": "global", "replicas": 2}}, "/services/web/deploy/replicas"),
+    ("test and disable", {"healthcheck": {"test": "x", "disable": True}}, "/services/web/healthcheck"),
+    ("preference without spread", {"deploy": {"placement": {"preferences": [{}]}}},
+     "/services/web/deploy/placement/preferences/0"),
+    ("deploy mode", {"deploy": {"mode": "sometimes"}}, "/services/web/deploy/mode"),
+    ("tmpfs with a source", {"volumes": [{"type": "tmpfs", "source": "x", "target": "/t"}]},
+     "/services/web/volumes/0/source"),
+    ("options of another type", {"volumes": [{"type": "volume", "source": "data", "target": "/t",
+                                              "bind": {"propagation": "shared"}}]}, "/services/web/volumes/0/bind"),
+    ("mount type", {"volumes": [{"type": "npipe", "source": "x", "target": "/t"}]}, "/services/web/volumes/0/type"),
+    ("extra host", {"extra_hosts": ["nocolon"]}, "/services/web/extra_hosts/0"),
+    ("port ranges", {"ports": ["80-81:90-92"]}, "/services/web/ports/0"),
+    ("port protocol", {"ports": ["80/foo"]}, "/services/web/ports/0"),
+    ("restart", {"restart": "sometimes"}, "/services/web/restart"),
+    ("cpus", {"deploy": {"resources": {"limits": {"cpus": "lots"}}}}, "/services/web/deploy/resources/limits/cpus"),
+    ("memory", {"deploy": {"resources": {"reservations": {"memory": "lots"}}}},
+     "/services/web/deploy/resources/reservations/memory"),
+    ("tmpfs size", {"volumes": [{"type": "tmpfs", "target": "/t", "tmpfs": {"size": "big"}}]},
+     "/services/web/volumes/0/tmpfs/size"),
+    ("duration", {"stop_grace_period": "10"}, "/services/web/stop_grace_period"),
+]
+
+
+@pytest.mark.parametrize(("fragment", "pointer"), [c[1:] for c in REFUSED_FRAGMENTS],
+                         ids=[c[0] for c in REFUSED_FRAGMENTS])
+def test_a_value_the_translator_cannot_convert_is_a_validation_error(
+        tmp_path: Path, fragment: dict[str, Any], pointer: str) -> None:
+    doc = {"services": {"web": {"image": "app:1", **fragment}}, "volumes": {"data": None}}
+    root = _repo(tmp_path, json.dumps(doc))
+    validated, translated = both(rendered(root, "compose.yaml"), root)
+    errors = {d.pointer for d in validated if d.severity is Severity.ERROR}
+    # the field itself; at most the schema's error on its parent besides
+    assert pointer in errors and all(pointer.startswith(p) for p in errors), validated
+    assert pointer in {d.pointer for d in translated if d.severity is Severity.ERROR}, translated
+    report = engine.validate(["compose.yaml"], cwd=root, env={})
+    [error] = [e for e in report.errors if e.pointer == pointer]
+    assert (error.file, error.line) == ("compose.yaml", 1)  # the JSON document is one line

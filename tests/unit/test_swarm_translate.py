@@ -11,8 +11,8 @@ import yaml
 from testsupport import CORPORA, unavailable
 
 from gitops.backends.swarm import translate as tr
-from gitops.backends.swarm.units import duration_ns, nano_cpus, size_bytes
 from gitops.model import Severity
+from gitops.validate.units import duration_ns, nano_cpus, size_bytes
 
 STACK = "st"
 
@@ -380,7 +380,7 @@ DIAGNOSTICS: list[tuple[str, dict[str, Any], Severity, str, str]] = [
     ("undefined volume", {"volumes": ["nope:/x"]}, Severity.ERROR, "/services/web/volumes/0", "undefined volume"),
     ("undefined secret", {"secrets": ["nope"]}, Severity.ERROR, "/services/web/secrets/0", "undefined secret"),
     ("relative bind", {"volumes": ["./data:/data"]}, Severity.ERROR, "/services/web/volumes/0", "relative bind"),
-    ("bad port", {"ports": ["80-81:90-92"]}, Severity.ERROR, "/services/web/ports/0", "ranges differ"),
+    ("bad port", {"ports": ["80-81:90-92"]}, Severity.ERROR, "/services/web/ports/0", "Invalid ranges"),
     ("bad duration", {"stop_grace_period": "10"}, Severity.ERROR, "/services/web/stop_grace_period", "duration"),
     ("replicas with global", {"deploy": {"mode": "global", "replicas": 2}}, Severity.ERROR,
      "/services/web/deploy/replicas", "replicas can only"),

@@ -14,12 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gitops.model import Diagnostic, Diagnostics, Severity
-
-from .units import duration_ns
+from gitops.validate.units import duration_ns
 
 STACK_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "com.docker.stack.image"
-DEFAULT_NETWORK = "default"
 DEFAULT_NETWORK_DRIVER = "overlay"
 DEFAULT_FILE_MODE = 0o444
 HASH_LENGTH = 10

@@ -3,8 +3,12 @@ policy, placement, and the rolling update and rollback configs."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
+
+from gitops.validate.compose_rules import RESTART
+from gitops.validate.units import nano_cpus, size_bytes
 
 from . import types as t
 from .compose import (
@@ -14,7 +18,6 @@ from .compose import (
     read_mapping,
     read_string_list,
 )
-from .units import nano_cpus, size_bytes
 
 
 def update_config(ctx: Context, value: object, *where: object) -> t.UpdateConfig | None:
@@ -27,10 +30,7 @@ def update_config(ctx: Context, value: object, *where: object) -> t.UpdateConfig
     if delay:
         result["Delay"] = delay
     if config.get("failure_action"):
-        action = str(config["failure_action"])
-        if action not in ("pause", "continue", "rollback"):
-            ctx.error("failure_action must be pause, continue or rollback", *where, "failure_action")
-        result["FailureAction"] = action
+        result["FailureAction"] = str(config["failure_action"])  # its values: the compose rule table
     monitor = read_duration(ctx, config.get("monitor"), *where, "monitor")
     if monitor:
         result["Monitor"] = monitor
@@ -41,10 +41,7 @@ def update_config(ctx: Context, value: object, *where: object) -> t.UpdateConfig
         else:
             ctx.error("max_failure_ratio must be a number", *where, "max_failure_ratio")
     if config.get("order"):
-        order = str(config["order"])
-        if order not in ("start-first", "stop-first"):
-            ctx.error("order must be start-first or stop-first", *where, "order")
-        result["Order"] = order
+        result["Order"] = str(config["order"])
     return result
 
 
@@ -55,10 +52,7 @@ def restart_policy(ctx: Context, deploy: Mapping[str, Any], restart: object,
         config = read_mapping(ctx, policy, *where, "deploy", "restart_policy")
         at = (*where, "deploy", "restart_policy")
         result: t.RestartPolicy = {}
-        condition = str(config.get("condition") or "any")
-        if condition not in ("none", "on-failure", "any"):
-            ctx.error("condition must be none, on-failure or any", *at, "condition")
-        result["Condition"] = condition
+        result["Condition"] = str(config.get("condition") or "any")
         delay = read_duration(ctx, config.get("delay"), *at, "delay")
         if delay is not None:
             result["Delay"] = delay
@@ -73,16 +67,10 @@ def restart_policy(ctx: Context, deploy: Mapping[str, Any], restart: object,
         return None
     # Like docker stack deploy: the legacy service-level restart becomes a restart policy.
     name, _, count = str(restart).partition(":")
-    if name in ("no", "false", ""):
-        return None  # tasks restart by default in Swarm (the compose rule table warns)
-    legacy: t.RestartPolicy
-    if name in ("always", "unless-stopped"):
-        legacy = {"Condition": "any"}
-    elif name == "on-failure":
-        legacy = {"Condition": "on-failure"}
-    else:
-        ctx.error(f"unknown restart policy {name!r}", *where, "restart")
-        return None
+    condition = RESTART.get(name)
+    if condition is None:
+        return None  # no (tasks restart by default in Swarm), or a value the compose rule table refuses
+    legacy: t.RestartPolicy = {"Condition": condition}
     if count:
         attempts = read_int(ctx, count, *where, "restart")
         if attempts:
@@ -121,20 +109,13 @@ def resources(ctx: Context, value: object, *where: object) -> t.ResourceRequirem
 
 
 def _cpu_memory(ctx: Context, source: Mapping[str, Any], target: dict[str, Any], *where: object) -> None:
-    if source.get("cpus") is not None:
-        try:
-            cpus = nano_cpus(source["cpus"])
-            if cpus:
-                target["NanoCPUs"] = cpus
-        except ValueError as err:
-            ctx.error(str(err), *where, "cpus")
-    if source.get("memory") is not None:
-        try:
-            memory = size_bytes(source["memory"])
-            if memory:
-                target["MemoryBytes"] = memory
-        except ValueError as err:
-            ctx.error(str(err), *where, "memory")
+    # A value that does not parse is refused by the compose rule table (with the same parsers).
+    with contextlib.suppress(ValueError):
+        if source.get("cpus") is not None and (cpus := nano_cpus(source["cpus"])):
+            target["NanoCPUs"] = cpus
+    with contextlib.suppress(ValueError):
+        if source.get("memory") is not None and (memory := size_bytes(source["memory"])):
+            target["MemoryBytes"] = memory
 
 
 def placement(ctx: Context, value: object, *where: object) -> t.Placement | None:
@@ -148,10 +129,8 @@ def placement(ctx: Context, value: object, *where: object) -> t.Placement | None
     preferences: list[t.PlacementPreference] = []
     for index, item in enumerate(config.get("preferences") or []):
         pref = read_mapping(ctx, item, *where, "preferences", index)
-        if pref.get("spread"):
+        if pref.get("spread"):  # one without: refused by the compose rule table
             preferences.append({"Spread": {"SpreadDescriptor": str(pref["spread"])}})
-        else:
-            ctx.error("a placement preference needs spread:", *where, "preferences", index)
     if preferences:
         result["Preferences"] = preferences
     max_replicas = read_int(ctx, config.get("max_replicas_per_node"), *where, "max_replicas_per_node")
@@ -163,15 +142,11 @@ def placement(ctx: Context, value: object, *where: object) -> t.Placement | None
 def mode(ctx: Context, deploy: Mapping[str, Any], *where: object) -> t.ServiceMode:
     mode = str(deploy.get("mode") or "replicated")
     replicas = read_int(ctx, deploy.get("replicas"), *where, "replicas")
-    if mode in ("global", "global-job"):
-        if replicas is not None:
-            ctx.error("replicas can only be used with replicated or replicated-job mode", *where, "replicas")
+    if mode in ("global", "global-job"):  # with replicas: refused by the compose rule table
         return {"Global": {}} if mode == "global" else {"GlobalJob": {}}
     if mode == "replicated-job":
         job: t.ReplicatedJob = {}
         if replicas is not None:
             job = {"MaxConcurrent": replicas, "TotalCompletions": replicas}
         return {"ReplicatedJob": job}
-    if mode != "replicated":
-        ctx.error(f"unknown mode {mode!r}", *where, "mode")
     return {"Replicated": {"Replicas": 1 if replicas is None else replicas}}

@@ -4,11 +4,13 @@ them (``docker/cli`` ``cli/compose/convert/volume.go``)."""
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.validate.compose_rules import VOLUME_MODES_IGNORED
+from gitops.validate.compose_rules import PROPAGATIONS, BindSource, bind_source, is_path
+from gitops.validate.units import size_bytes
 
 from . import types as t
 from .compose import (
@@ -22,23 +24,17 @@ from .compose import (
     scope,
     with_stack_label,
 )
-from .units import size_bytes
-
-_PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
-
-
-def _is_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~"))
 
 
 def _bind_source(ctx: Context, source: str, *where: object) -> str:
-    if source == "~" or source.startswith("~/"):
+    kind = bind_source(source)
+    if kind is BindSource.HOME:
         if ctx.home_dir is None:
             return source  # refused by the compose rule table
         ctx.warning(f"~ in bind source {source!r} expanded to {ctx.home_dir!r}; it names a path on every node",
                     *where)
         return posixpath.normpath(ctx.home_dir + source[1:])
-    if posixpath.isabs(source):
+    if kind is BindSource.ABSOLUTE:
         return source  # verbatim, as docker stack deploy sends it (a trailing slash stays)
     if ctx.project_dir is None:
         return source  # refused by the compose rule table
@@ -94,20 +90,13 @@ def _short_volume(ctx: Context, spec: str, volumes: Mapping[str, Any], used: set
             pass
         elif mode == "nocopy":
             nocopy = True
-        elif mode in _PROPAGATIONS:
+        elif mode in PROPAGATIONS:
             mount["BindOptions"] = {"Propagation": mode}
-        elif mode in VOLUME_MODES_IGNORED:
-            pass
-        else:
-            ctx.error(f"unknown volume mode {mode!r}", *where)
-    if _is_path(source):
-        mount = {"Type": "bind", "Source": _bind_source(ctx, source, *where), **mount}
-        if nocopy:
-            ctx.error("nocopy applies to named volumes only", *where)
-        return mount
-    if "BindOptions" in mount:
-        ctx.error("propagation applies to bind mounts only", *where)
-        del mount["BindOptions"]
+        # other modes: ignored or refused by the compose rule table, as are nocopy on a bind and a
+        # propagation on a named volume
+    if is_path(source):
+        return {"Type": "bind", "Source": _bind_source(ctx, source, *where), **mount}
+    mount.pop("BindOptions", None)
     mount = {"Type": "volume", **mount}
     if not _named_volume(ctx, mount, source, volumes, used, nocopy, *where):
         return None
@@ -125,9 +114,6 @@ def _long_volume(ctx: Context, spec: Mapping[str, Any], volumes: Mapping[str, An
     if read_bool(ctx, spec.get("read_only"), *where, "read_only"):
         mount["ReadOnly"] = True
     source = spec.get("source")
-    for option in ("bind", "volume", "tmpfs"):
-        if spec.get(option) is not None and option != kind:
-            ctx.error(f"{option} options are incompatible with type {kind}", *where, option)
     if kind == "bind":
         if not source:
             ctx.error("a bind mount needs source:", *where)
@@ -148,15 +134,11 @@ def _long_volume(ctx: Context, spec: Mapping[str, Any], volumes: Mapping[str, An
             return None
         return mount
     if kind == "tmpfs":
-        if source:
-            ctx.error("a tmpfs mount has no source", *where, "source")
         tmpfs = read_mapping(ctx, spec.get("tmpfs"), *where, "tmpfs")
         options_tmpfs: t.TmpfsOptions = {}
         if tmpfs.get("size") is not None:
-            try:
+            with contextlib.suppress(ValueError):  # refused by the compose rule table
                 options_tmpfs["SizeBytes"] = size_bytes(tmpfs["size"])
-            except ValueError as err:
-                ctx.error(str(err), *where, "tmpfs", "size")
         if tmpfs.get("mode") is not None:
             mode = read_file_mode(ctx, tmpfs["mode"], *where, "tmpfs", "mode")
             if mode is not None:
@@ -164,8 +146,7 @@ def _long_volume(ctx: Context, spec: Mapping[str, Any], volumes: Mapping[str, An
         if options_tmpfs:
             mount["TmpfsOptions"] = options_tmpfs
         return mount
-    ctx.error(f"volume type {kind!r} is not supported (volume, bind or tmpfs)", *where, "type")
-    return None
+    return None  # another type: refused by the compose rule table
 
 
 def service_mounts(ctx: Context, value: object, volumes: Mapping[str, Any], used: set[str],

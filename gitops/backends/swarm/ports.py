@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gitops.validate.compose_rules import parse_port, port_range
+
 from . import types as t
 from .compose import (
     Context,
@@ -14,33 +16,13 @@ from .compose import (
 )
 
 
-def _port_range(text: str) -> tuple[int, int]:
-    start, sep, end = text.partition("-")
-    first = int(start)
-    last = int(end) if sep else first
-    if not (0 <= first <= last <= 65535):
-        raise ValueError(f"invalid port range {text!r}")
-    return first, last
-
-
-def _short_ports(ctx: Context, spec: str, *where: object) -> list[t.PortConfig]:
-    """``[[ip:]published[-end]:]target[-end][/protocol]`` as the CLI reads it."""
-    protocol = "tcp"
-    body = spec
-    if "/" in spec:
-        body, protocol = spec.rsplit("/", 1)
-    parts = body.rsplit(":", 2) if not body.startswith("[") else None
-    if parts is None:  # [ipv6]:published:target
-        host, _, rest = body[1:].partition("]:")
-        parts = [host, *rest.split(":", 1)]
-    if len(parts) == 3:  # a host IP: ignored (the compose rule table says so)
-        parts = parts[1:]
+def _short_ports(spec: object) -> list[t.PortConfig]:
+    """The ports of a short-syntax spec; none for one the compose rule table refuses."""
     try:
-        target = _port_range(parts[-1])
-        published = _port_range(parts[0]) if len(parts) == 2 and parts[0] else None
+        parsed = parse_port(spec)
     except ValueError:
-        ctx.error(f"invalid port {spec!r}", *where)
         return []
+    protocol, target, published = parsed.protocol, parsed.target, parsed.published
     ports: list[t.PortConfig] = []
     if published is None:
         for port in range(target[0], target[1] + 1):
@@ -49,12 +31,10 @@ def _short_ports(ctx: Context, spec: str, *where: object) -> list[t.PortConfig]:
         for offset in range(target[1] - target[0] + 1):
             ports.append({"Protocol": protocol, "TargetPort": target[0] + offset,
                           "PublishedPort": published[0] + offset, "PublishMode": "ingress"})
-    elif target[0] == target[1]:
+    else:  # one target published on a range of ports
         for port in range(published[0], published[1] + 1):
             ports.append({"Protocol": protocol, "TargetPort": target[0], "PublishedPort": port,
                           "PublishMode": "ingress"})
-    else:
-        ctx.error(f"invalid port {spec!r}: published and target ranges differ in size", *where)
     return ports
 
 
@@ -68,17 +48,13 @@ def _long_port(ctx: Context, port: Mapping[str, Any], *where: object) -> list[t.
         "TargetPort": target,
         "PublishMode": str(port.get("mode") or "ingress"),
     }
-    if entry["PublishMode"] not in ("ingress", "host"):
-        ctx.error("mode must be ingress or host", *where, "mode")
     published = port.get("published")
     if published is None or published == "":
         return [entry]
-    try:
-        first, last = _port_range(str(published))
-    except ValueError:
-        ctx.error(f"invalid published port {published!r}", *where, "published")
-        return [entry]
-    return [{**entry, "PublishedPort": p} for p in range(first, last + 1)]
+    span = port_range(str(published))
+    if span is None:
+        return [entry]  # refused by the compose rule table
+    return [{**entry, "PublishedPort": p} for p in range(span[0], span[1] + 1)]
 
 
 def _port_sort_key(port: t.PortConfig) -> tuple[int, int, str, str]:
@@ -95,7 +71,7 @@ def endpoint_ports(ctx: Context, value: object, *where: object) -> list[t.PortCo
         return ports
     for index, item in enumerate(value):
         if isinstance(item, (str, int)) and not isinstance(item, bool):
-            ports.extend(_short_ports(ctx, str(item), *where, index))
+            ports.extend(_short_ports(item))
         elif isinstance(item, Mapping):
             ports.extend(_long_port(ctx, item, *where, index))
         else:

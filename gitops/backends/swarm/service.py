@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gitops.validate.compose_rules import DEFAULT_NETWORK
+
 from . import deploy_settings
 from . import types as t
 from .compose import (
-    DEFAULT_NETWORK,
     IMAGE_LABEL,
     STACK_LABEL,
     Context,
@@ -80,9 +81,7 @@ def _healthcheck(ctx: Context, value: object, *where: object) -> t.HealthConfig 
     check = read_mapping(ctx, value, *where)
     disable = read_bool(ctx, check.get("disable"), *where, "disable")
     test = check.get("test")
-    if disable:
-        if test:
-            ctx.error("test and disable cannot both be set", *where)
+    if disable:  # with a test too: refused by the compose rule table
         return {"Test": ["NONE"]}
     result: t.HealthConfig = {}
     if isinstance(test, str):
@@ -120,14 +119,13 @@ def _extra_hosts(ctx: Context, value: object, *where: object) -> list[str]:
         items = [(str(k), stringify(v)) for k, v in value.items()]
     elif isinstance(value, (list, tuple)):
         items = []
-        for index, entry in enumerate(value):
+        for entry in value:
             text = str(entry)
             host, sep, address = text.partition("=")
             if not sep:
                 host, sep, address = text.partition(":")
             if not sep:
-                ctx.error("extra_hosts entries are host:ip", *where, index)
-                continue
+                continue  # refused by the compose rule table
             items.append((host, address))
     else:
         ctx.error("must be a list or a mapping", *where)
@@ -258,10 +256,7 @@ def service_object(ctx: Context, key: str, raw: object, networks: Mapping[str, A
         spec["RollbackConfig"] = rollback
     endpoint: t.EndpointSpec = {}
     if deploy.get("endpoint_mode"):
-        endpoint_mode = str(deploy["endpoint_mode"]).lower()
-        if endpoint_mode not in ("vip", "dnsrr"):
-            ctx.error("endpoint_mode must be vip or dnsrr", *where, "deploy", "endpoint_mode")
-        endpoint["Mode"] = endpoint_mode
+        endpoint["Mode"] = str(deploy["endpoint_mode"]).lower()  # its values: the compose rule table
     ports = endpoint_ports(ctx, service.get("ports"), *where, "ports")
     if ports:
         endpoint["Ports"] = ports

@@ -32,11 +32,11 @@ from typing import Any
 
 from gitops.errors import GitopsError
 from gitops.validate import compose_rules
+from gitops.validate.compose_rules import DEFAULT_NETWORK
 
 from . import types as t
 from .compose import (
     DEFAULT_FILE_MODE,
-    DEFAULT_NETWORK,
     DEFAULT_NETWORK_DRIVER,
     IMAGE_LABEL,
     MAX_OBJECT_NAME,
@@ -71,19 +71,6 @@ __all__ = [
 ]
 
 # -- top-level objects -----------------------------------------------------------------------------
-
-
-def _used_networks(ctx: Context, services: Mapping[str, Any]) -> set[str]:
-    used: set[str] = set()
-    for service in services.values():
-        if not isinstance(service, Mapping):
-            continue
-        nets = service.get("networks")
-        if not nets:
-            used.add(DEFAULT_NETWORK)
-        elif isinstance(nets, (Mapping, list, tuple)):
-            used.update(str(k) for k in nets)
-    return used
 
 
 def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict[str, NetworkObject]:
@@ -267,7 +254,7 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
         obj = service_object(ctx, key, raw, networks, volumes, used_volumes)
         if obj is not None:
             service_objects[obj.name] = obj
-    network_objects = _networks(ctx, networks, _used_networks(ctx, services))
+    network_objects = _networks(ctx, networks, compose_rules.used_networks(services))
     volume_objects = _volume_objects(ctx, volumes, used_volumes)
     return Translation(
         stack=stack,
