@@ -355,9 +355,9 @@ def _parsed(parse: Callable[[object], int], value: object, *where: object) -> It
         yield Rule(Support.REFUSED, code="compose-value"), pointer, f"{dotted(pointer)}: {err}"
 
 
-def _feature(name: str, pointer: str, subject: str = "") -> Finding:
+def _feature(name: str, pointer: str) -> Finding:
     rule = FEATURES[name]
-    return rule, pointer, f"{subject or dotted(pointer)}: {rule.reason}"
+    return rule, pointer, f"{dotted(pointer)}: {rule.reason}"
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

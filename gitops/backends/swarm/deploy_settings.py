@@ -86,7 +86,7 @@ def resources(ctx: Context, value: object, *where: object) -> t.ResourceRequirem
     limits = read_mapping(ctx, config.get("limits"), *where, "limits")
     if limits:
         limit: t.Limit = {}
-        _cpu_memory(ctx, limits, limit, *where, "limits")  # type: ignore[arg-type]
+        _cpu_memory(limits, limit)  # type: ignore[arg-type]
         pids = read_int(ctx, limits.get("pids"), *where, "limits", "pids")
         if pids:
             limit["Pids"] = pids
@@ -94,7 +94,7 @@ def resources(ctx: Context, value: object, *where: object) -> t.ResourceRequirem
     reservations = read_mapping(ctx, config.get("reservations"), *where, "reservations")
     if reservations:
         reservation: t.ResourceObject = {}
-        _cpu_memory(ctx, reservations, reservation, *where, "reservations")  # type: ignore[arg-type]
+        _cpu_memory(reservations, reservation)  # type: ignore[arg-type]
         generic: list[t.GenericResource] = []
         for index, item in enumerate(reservations.get("generic_resources") or []):
             at = (*where, "reservations", "generic_resources", index)
@@ -108,7 +108,7 @@ def resources(ctx: Context, value: object, *where: object) -> t.ResourceRequirem
     return result
 
 
-def _cpu_memory(ctx: Context, source: Mapping[str, Any], target: dict[str, Any], *where: object) -> None:
+def _cpu_memory(source: Mapping[str, Any], target: dict[str, Any]) -> None:
     # A value that does not parse is refused by the compose rule table (with the same parsers).
     with contextlib.suppress(ValueError):
         if source.get("cpus") is not None and (cpus := nano_cpus(source["cpus"])):
