@@ -1,16 +1,27 @@
 """Field-level differences between two normalized JSON values, with sensitive values masked.
 
-Backends normalize both sides first (projecting live objects onto the fields we manage, dropping
-server defaults, canonicalizing quantities, keying lists by their merge keys); this module only
+The one diff engine and the one masking rule of every backend. A backend brings two things: its
+normalization (projecting live objects onto the fields we manage, dropping server defaults,
+canonicalizing quantities, keying lists by their merge keys; see ``backends/*/normalize.py``) and
+which paths hold secret values (a :data:`Sensitive` predicate, usually :func:`under`). This module
 walks the two values and reports each differing leaf or subtree.
 
 Paths are JSON pointers (RFC 6901). An element of a list keyed by a merge key is addressed by that
 key, e.g. ``/spec/template/spec/containers/[name=app]/image``.
+
+Walking: mappings recurse by key; lists of mappings of equal length recurse by index; anything
+else (scalars, lists of scalars, lists whose length changed) is compared whole. ``True`` and ``1``
+differ. With ``absent_is_empty`` (what an API server that drops null, ``{}`` and ``[]`` needs), a
+field that is absent on one side and empty on the other is no change.
+
+Masking (:func:`mask`): a change is sensitive when its path is sensitive or when a sensitive path
+lies inside its values (adding a whole ``/data`` map of a Secret, or a whole ``Env`` holding a
+secret variable); a sensitive change keeps only the fact that it changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitops.model.plans import MASK, FieldChange
@@ -18,8 +29,19 @@ from gitops.model.plans import MASK, FieldChange
 Sensitive = Callable[[str], bool]
 
 
-def _never(_: str) -> bool:
+def nothing(_: str) -> bool:
+    """No path is sensitive."""
     return False
+
+
+def under(*pointers: str) -> Sensitive:
+    """Each of ``pointers`` and every path below it are sensitive."""
+    prefixes = tuple(p + "/" for p in pointers)
+
+    def check(path: str) -> bool:
+        return path in pointers or path.startswith(prefixes)
+
+    return check
 
 
 def escape(segment: str) -> str:
@@ -27,53 +49,70 @@ def escape(segment: str) -> str:
 
 
 def is_empty(value: Any) -> bool:
-    """Null, {} and [] are what an API server drops on the way in: absent equals empty."""
+    """Null, {} and [] are what an API server drops on the way in."""
     return value is None or value == {} or value == []
 
 
-def fields(before: Any, after: Any, sensitive: Sensitive = _never, path: str = "") -> list[FieldChange]:
+def fields(before: Any, after: Any, sensitive: Sensitive = nothing, *, absent_is_empty: bool = True,
+           path: str = "") -> list[FieldChange]:
     """Every difference between ``before`` and ``after``, deepest first-differing paths only."""
     changes: list[FieldChange] = []
-    _walk(before, after, path, sensitive, changes)
+    _walk(before, after, path, sensitive, absent_is_empty, changes)
     return changes
 
 
-def _walk(before: Any, after: Any, path: str, sensitive: Sensitive, out: list[FieldChange]) -> None:
+def _walk(before: Any, after: Any, path: str, sensitive: Sensitive, absent_is_empty: bool,
+          out: list[FieldChange]) -> None:
     if isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(set(before) | set(after), key=str):
             child = f"{path}/{escape(str(key))}"
             if key not in before:
-                if not is_empty(after[key]):
+                if not (absent_is_empty and is_empty(after[key])):
                     out.append(_change(child, None, after[key], sensitive, absent_before=True))
             elif key not in after:
-                if not is_empty(before[key]):
+                if not (absent_is_empty and is_empty(before[key])):
                     out.append(_change(child, before[key], None, sensitive, absent_after=True))
             else:
-                _walk(before[key], after[key], child, sensitive, out)
+                _walk(before[key], after[key], child, sensitive, absent_is_empty, out)
         return
     if (isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
             and all(isinstance(b, dict) and isinstance(a, dict) for b, a in zip(before, after, strict=True))):
         for index, (b, a) in enumerate(zip(before, after, strict=True)):
-            _walk(b, a, f"{path}/{index}", sensitive, out)
+            _walk(b, a, f"{path}/{index}", sensitive, absent_is_empty, out)
         return
-    if before == after or (is_empty(before) and is_empty(after)):
-        return
-    if _same_number(before, after):
+    if _same(before, after) or (absent_is_empty and is_empty(before) and is_empty(after)):
         return
     out.append(_change(path or "/", before, after, sensitive))
 
 
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
+
+
 def _change(path: str, before: Any, after: Any, sensitive: Sensitive, *, absent_before: bool = False,
             absent_after: bool = False) -> FieldChange:
-    """A change; a sensitive one never holds the values, only the fact that they differ."""
-    if sensitive(path):
-        before = None if absent_before else MASK
-        after = None if absent_after else MASK
-        return FieldChange(path, before, after, absent_before, absent_after, sensitive=True)
-    return FieldChange(path, before, after, absent_before, absent_after)
+    change = FieldChange(path, before, after, absent_before, absent_after)
+    if any(sensitive(p) for p in _paths(path, before, after)):
+        return mask(change)
+    return change
 
 
-def _same_number(a: Any, b: Any) -> bool:
-    numeric = (int, float)
-    return (isinstance(a, numeric) and isinstance(b, numeric)
-            and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+def mask(change: FieldChange) -> FieldChange:
+    """The change without its values: only the fact that it changed (the one masking rule)."""
+    return FieldChange(change.path, None if change.absent_before else MASK, None if change.absent_after else MASK,
+                       change.absent_before, change.absent_after, sensitive=True)
+
+
+def _paths(path: str, *values: Any) -> Iterator[str]:
+    """``path`` and the path of everything inside ``values``."""
+    yield path
+    for value in values:
+        yield from _inner(path if path != "/" else "", value)
+
+
+def _inner(path: str, value: Any) -> Iterator[str]:
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        child = f"{path}/{escape(str(key))}"
+        yield child
+        yield from _inner(child, item)

@@ -118,12 +118,6 @@ def resolve_inside(root: Path, relative: str) -> Path:
     return target
 
 
-def is_inside(root: Path, path: Path) -> bool:
-    base = root.resolve()
-    target = path.resolve()
-    return target == base or base in target.parents
-
-
 def local(path: Path) -> Checkout:
     """A directory on disk; its commit is reported when it is a git work tree."""
     root = path.resolve()

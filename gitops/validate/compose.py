@@ -6,7 +6,8 @@
 2. What Docker's loader checks after the schema: volume and port short syntax, durations.
 3. What a deploy needs: every service has an ``image:`` (Swarm does not build), references to
    networks, volumes, secrets and configs are declared, ``file:`` sources exist in the repository.
-4. Keys that ``docker stack deploy`` ignores are warnings.
+4. The compose rule table (:mod:`gitops.validate.compose_rules`, which the Swarm translator reads
+   too): keys Swarm ignores are warnings, keys and combinations it refuses are errors.
 """
 
 from __future__ import annotations
@@ -23,26 +24,18 @@ import jsonschema
 from gitops.model import Diagnostic, Severity
 from gitops.render.compose import ComposeFile, dotted
 from gitops.render.yaml import escape_pointer
+from gitops.validate import compose_rules
+from gitops.validate.units import duration_ns
 
 __all__ = ["check"]
 
-# docker/cli stack loader: options it ignores (with a warning) in Swarm mode.
-IGNORED_KEYS = (
-    "build", "cgroupns_mode", "cgroup_parent", "devices", "domainname", "external_links", "ipc", "links",
-    "mac_address", "network_mode", "pid", "privileged", "restart", "security_opt", "shm_size", "userns_mode",
-)  # fmt: skip
-DEPRECATED_KEYS = {
-    "container_name": "setting the container name is not supported",
-    "expose": "exposing ports is unnecessary: services on the same network reach each other on any port",
-}
-_GO_DURATION = re.compile(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$")
 
 
 @cache
 def _validator() -> Any:
     text = resources.files("gitops").joinpath("schemas/compose-swarm.schema.json").read_text(encoding="utf-8")
     checker = jsonschema.FormatChecker(formats=())
-    checker.checks("duration")(lambda value: not isinstance(value, str) or bool(_GO_DURATION.match(value)))
+    checker.checks("duration", raises=ValueError)(lambda value: not isinstance(value, str) or duration_ns(value) >= 0)
     return jsonschema.Draft7Validator(json.loads(text), format_checker=checker)
 
 
@@ -131,41 +124,6 @@ def _parse_volume(spec: str) -> str | None:
     return None
 
 
-_PORT = re.compile(
-    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?:(?P<published>[0-9]*(?:-[0-9]+)?):)?"
-    r"(?P<target>[^:/]+)(?:/(?P<proto>[a-zA-Z]+))?$"
-)
-
-
-def _port_range(text: str) -> bool:
-    first, _, last = text.partition("-")
-    try:
-        low = int(first)
-        high = int(last) if last else low
-    except ValueError:
-        return False
-    return 0 <= low <= 65535 and 0 <= high <= 65535 and low <= high
-
-
-def _parse_port(spec: Any) -> str | None:
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        return None if 0 < spec <= 65535 else f"Invalid containerPort: {spec}"
-    if not isinstance(spec, str):
-        return None
-    match = _PORT.match(spec)
-    if not match:
-        return f"Invalid port specification: {spec!r}"
-    if not _port_range(match.group("target")):
-        return f"Invalid containerPort: {match.group('target')}"
-    published = match.group("published")
-    if published and not _port_range(published):
-        return f"Invalid hostPort: {published}"
-    proto = match.group("proto")
-    if proto and proto.lower() not in ("tcp", "udp", "sctp"):
-        return f"Invalid proto: {proto}"
-    return None
-
-
 def _names(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [str(k) for k in value]
@@ -199,13 +157,21 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
         report(Severity.ERROR, f"unsupported Compose file version: {version} (docker stack needs 3.x)", "/version",
                "compose-version")  # fmt: skip
         return 0
-    errors = list(_validator().iter_errors(data))
+    table = compose_rules.check(data, file=file, document=1)
+    # One error per field: a key the table refuses is reported with the table's reason (not again
+    # as the schema's additionalProperties error); a value the schema refuses, by the schema.
+    refused = {d.pointer for d in table if d.severity is Severity.ERROR}
     seen: set[tuple[str, str]] = set()
+    errors = list(_validator().iter_errors(data))
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         for pointer, message in _describe(error):
+            if error.validator == "additionalProperties" and pointer in refused:
+                continue
             if (pointer, message) not in seen:
                 seen.add((pointer, message))
                 report(Severity.ERROR, message, pointer, "compose-schema")
+    schema_pointers = {pointer for pointer, _ in seen}
+    diagnostics.extend(d for d in table if d.severity is not Severity.ERROR or d.pointer not in schema_pointers)
     services = data.get("services")
     if not isinstance(services, dict):
         return 0
@@ -220,14 +186,6 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
             report(Severity.ERROR, f"service {name} {why} Swarm runs only images from a registry; build and push "
                    "the image, then set image:", f"{base}/image" if "image" in service else base,
                    "swarm-no-image")  # fmt: skip
-        for key in IGNORED_KEYS:
-            if key in service and not (key == "build" and not service.get("image")):
-                report(Severity.WARNING, f"services.{name}.{key} is ignored by docker stack deploy "
-                       "(not supported in Swarm mode)", f"{base}/{key}", "swarm-ignored")  # fmt: skip
-        for key, why in DEPRECATED_KEYS.items():
-            if key in service:
-                report(Severity.WARNING, f"services.{name}.{key} is ignored by docker stack deploy: {why}",
-                       f"{base}/{key}", "swarm-ignored")  # fmt: skip
         volumes = service.get("volumes")
         for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
             pointer = f"{base}/volumes/{index}"
@@ -249,12 +207,6 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
             ):
                 report(Severity.ERROR, f'service {name} refers to undefined volume "{volume["source"]}"',
                            pointer, "compose-reference")  # fmt: skip
-        ports = service.get("ports")
-        for index, port in enumerate(ports if isinstance(ports, list) else []):
-            problem = _parse_port(port)
-            if problem:
-                report(Severity.ERROR, f"services.{name}.ports.{index}: {problem}", f"{base}/ports/{index}",
-                       "compose-port")  # fmt: skip
         networks = service.get("networks")
         for network in _names(networks):
             if network != "default" and network not in declared["networks"]:

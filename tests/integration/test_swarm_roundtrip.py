@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from harness import swarm
-from ruamel.yaml import YAML
 
 from gitops.backends.swarm.client import SwarmClient
 from gitops.backends.swarm.normalize import (
-    FieldDiff,
     diff_config,
     diff_network,
     diff_secret,
@@ -28,6 +27,8 @@ from gitops.backends.swarm.normalize import (
     normalize_service,
 )
 from gitops.backends.swarm.translate import Translation, translate
+from gitops.model.plans import FieldChange
+from gitops.views.plans import field_line
 
 pytestmark = pytest.mark.swarm
 
@@ -154,7 +155,7 @@ def create(client: SwarmClient, tr: Translation) -> None:
         client.create_service(service.spec)
 
 
-def service_diffs(client: SwarmClient, tr: Translation) -> dict[str, list[FieldDiff]]:
+def service_diffs(client: SwarmClient, tr: Translation) -> dict[str, list[FieldChange]]:
     ids = client.network_ids()
     result = {}
     for name, service in tr.services.items():
@@ -163,8 +164,8 @@ def service_diffs(client: SwarmClient, tr: Translation) -> dict[str, list[FieldD
     return result
 
 
-def object_diffs(client: SwarmClient, tr: Translation) -> list[FieldDiff]:
-    found: list[FieldDiff] = []
+def object_diffs(client: SwarmClient, tr: Translation) -> list[FieldChange]:
+    found: list[FieldChange] = []
     for name, network in tr.networks.items():
         if network.spec is not None:
             found += diff_network(network.spec, client.inspect_network(name))
@@ -182,7 +183,7 @@ def client(docker_api: Any) -> SwarmClient:
     return SwarmClient(api=docker_api)
 
 
-def paths(diffs: list[FieldDiff]) -> list[str]:
+def paths(diffs: list[FieldChange]) -> list[str]:
     return [d.path for d in diffs]
 
 
@@ -231,7 +232,7 @@ def test_one_change_gives_exactly_one_field(client: SwarmClient, stack: str, tmp
     diffs = service_diffs(client, tr2)[f"{stack}_web"]
     assert set(paths(diffs)) == expected, diffs
     for entry in diffs:
-        assert entry.op == "change"
+        assert not entry.absent_before and not entry.absent_after, entry
 
     # Applying the change makes the diff empty again (the new config is a new object).
     for name, config in tr2.configs.items():
@@ -267,7 +268,7 @@ def test_secret_values_never_show_in_a_diff(client: SwarmClient, stack: str, tmp
     tr2 = do_translate(web_compose(port), stack, tmp_path)
     diffs = service_diffs(client, tr2)[f"{stack}_web"]
     assert paths(diffs) == ["/TaskTemplate/ContainerSpec/Secrets/token/SecretName"]
-    text = " ".join(str(d) for d in diffs) + repr(tr2.secrets)
+    text = " ".join(field_line(d) for d in diffs) + repr(tr2.secrets)
     assert "s3cret" not in text
 
 
@@ -276,10 +277,8 @@ def test_secret_values_never_show_in_a_diff(client: SwarmClient, stack: str, tmp
 
 def stack_deploy(directory: Path, doc: dict[str, Any], stack: str) -> None:
     compose = directory / "compose.yaml"
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
     with compose.open("w") as handle:
-        yaml.dump(doc, handle)
+        yaml.safe_dump(doc, handle, default_flow_style=False)
     docker = shutil.which("docker")
     assert docker, "the docker CLI is needed for the parity test"
     result = subprocess.run(
@@ -358,7 +357,7 @@ def test_awesome_compose_matches_docker_stack_deploy(client: SwarmClient, stack:
     folder = tmp_path / sample
     shutil.copytree(corpora / "awesome-compose" / sample, folder)
     source = next(folder.glob("compose.y*ml"))
-    doc = _offline(interpolate(YAML(typ="safe").load(source.read_text())), random.randrange(30000, 32000, 100))
+    doc = _offline(interpolate(yaml.safe_load(source.read_text())), random.randrange(30000, 32000, 100))
     if sample == "elasticsearch-logstash-kibana":
         # driver: bridge gives a node-local network that Swarm refuses for services (we warn).
         doc["networks"]["elastic"]["driver"] = "overlay"

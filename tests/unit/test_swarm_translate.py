@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 from testsupport import CORPORA, unavailable
 
 from gitops.backends.swarm import translate as tr
-from gitops.backends.swarm.units import duration_ns, nano_cpus, size_bytes
 from gitops.model import Severity
+from gitops.validate.units import duration_ns, nano_cpus, size_bytes
 
 STACK = "st"
 
@@ -348,8 +348,7 @@ def test_networks_created_are_those_services_use() -> None:
         "Labels": {"tier": "front", "com.docker.stack.namespace": "st"}, "Options": {"encrypted": ""},
         "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}}
     assert result.networks["ext"].external
-    assert ("/networks/unused", "network is not used by any service; docker stack deploy does not create it") \
-        in messages(result, Severity.WARNING)
+    assert [(d.pointer, d.code) for d in result.diagnostics.warnings] == [("/networks/unused", "swarm-ignored")]
 
 
 def test_volume_objects() -> None:
@@ -365,14 +364,14 @@ def test_volume_objects() -> None:
 # -- diagnostics -----------------------------------------------------------------------------------
 
 DIAGNOSTICS: list[tuple[str, dict[str, Any], Severity, str, str]] = [
-    ("build", {"build": "."}, Severity.WARNING, "/services/web/build", "ignored by Swarm"),
+    ("build", {"build": "."}, Severity.WARNING, "/services/web/build", "ignored by docker stack deploy"),
     ("container_name", {"container_name": "x"}, Severity.WARNING, "/services/web/container_name", "ignored"),
     ("depends_on", {"depends_on": ["db"]}, Severity.WARNING, "/services/web/depends_on", "ignored"),
     ("links", {"links": ["db"]}, Severity.WARNING, "/services/web/links", "ignored"),
     ("expose", {"expose": [80]}, Severity.WARNING, "/services/web/expose", "ignored"),
-    ("unknown key", {"frobnicate": 1}, Severity.WARNING, "/services/web/frobnicate", "unknown service key"),
-    ("restart no", {"restart": "no"}, Severity.WARNING, "/services/web/restart", "no effect in Swarm"),
-    ("host ip", {"ports": ["127.0.0.1:80:80"]}, Severity.WARNING, "/services/web/ports/0", "host IP"),
+    ("unknown key", {"frobnicate": 1}, Severity.ERROR, "/services/web/frobnicate", "Additional property frobnicate"),
+    ("restart no", {"restart": "no"}, Severity.WARNING, "/services/web/restart", "restart by default"),
+    ("host ip", {"ports": ["127.0.0.1:80:80"]}, Severity.WARNING, "/services/web/ports/0", "every interface"),
     ("start_interval", {"healthcheck": {"test": "true", "start_interval": "1s"}}, Severity.WARNING,
      "/services/web/healthcheck/start_interval", "1.44"),
     ("ipv4_address", {"networks": {"front": {"ipv4_address": "10.0.0.9"}}}, Severity.WARNING,
@@ -381,14 +380,14 @@ DIAGNOSTICS: list[tuple[str, dict[str, Any], Severity, str, str]] = [
     ("undefined volume", {"volumes": ["nope:/x"]}, Severity.ERROR, "/services/web/volumes/0", "undefined volume"),
     ("undefined secret", {"secrets": ["nope"]}, Severity.ERROR, "/services/web/secrets/0", "undefined secret"),
     ("relative bind", {"volumes": ["./data:/data"]}, Severity.ERROR, "/services/web/volumes/0", "relative bind"),
-    ("bad port", {"ports": ["80-81:90-92"]}, Severity.ERROR, "/services/web/ports/0", "ranges differ"),
+    ("bad port", {"ports": ["80-81:90-92"]}, Severity.ERROR, "/services/web/ports/0", "Invalid ranges"),
     ("bad duration", {"stop_grace_period": "10"}, Severity.ERROR, "/services/web/stop_grace_period", "duration"),
     ("replicas with global", {"deploy": {"mode": "global", "replicas": 2}}, Severity.ERROR,
      "/services/web/deploy/replicas", "replicas can only"),
     ("test with disable", {"healthcheck": {"test": "x", "disable": True}}, Severity.ERROR,
      "/services/web/healthcheck", "cannot both"),
     ("dnsrr with ingress port", {"ports": ["80:80"], "deploy": {"endpoint_mode": "dnsrr"}}, Severity.ERROR,
-     "/services/web/ports", "dnsrr"),
+     "/services/web/ports/0", "dnsrr"),
     ("bad cpus", {"deploy": {"resources": {"limits": {"cpus": "lots"}}}}, Severity.ERROR,
      "/services/web/deploy/resources/limits/cpus", "invalid cpus"),
 ]
@@ -452,7 +451,7 @@ def load_corpus_file(relative: str) -> tuple[dict[str, Any], Path]:
     if not CORPORA.is_dir():
         unavailable(f"test corpora not found at {CORPORA}")
     path = CORPORA / "awesome-compose" / relative
-    return interpolate(YAML(typ="safe").load(path.read_text())), path.parent
+    return interpolate(yaml.safe_load(path.read_text())), path.parent
 
 
 @pytest.mark.parametrize("relative", SWARM_ACCEPTED)

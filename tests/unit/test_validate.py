@@ -212,11 +212,11 @@ def test_compose_schema_messages_like_docker(tmp_path: Path) -> None:
         "    build: .\n", "    image: x\n    platform: linux\n"
     )
     report = check(tmp_path, text, name="compose.yaml")
-    messages = {e.message for e in report.errors}
-    assert messages == {
-        'services.web.deploy.update_config.order must be one of the following: "start-first", "stop-first"',
-        "services.builder Additional property platform is not allowed",
-    }
+    messages = sorted(e.message for e in report.errors)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("services.builder Additional property platform is not allowed: use deploy.")
+    assert messages[1] == (
+        'services.web.deploy.update_config.order must be one of the following: "start-first", "stop-first"')
 
 
 def test_compose_interpolation(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gitops import diff
+
 #: Fields in the live object that are bookkeeping, never part of a diff.
 METADATA_NOISE = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp",
                   "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
@@ -81,9 +83,12 @@ def quantity(value: Any) -> Any:
     return format(amount.normalize(), "f")
 
 
+_SECRET_VALUES = diff.under("/data", "/stringData")
+
+
 def is_sensitive(kind: str, path: str) -> bool:
-    """Whether a field path of an object of ``kind`` holds a secret value."""
-    return kind == "Secret" and (path.startswith(("/data", "/stringData")))
+    """Whether a field path of an object of ``kind`` holds a secret value (rule 5)."""
+    return kind == "Secret" and _SECRET_VALUES(path)
 
 
 def fold_string_data(body: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from gitops.backends.base import Comparison, Lease, Live
 from gitops.errors import AlreadyExistsError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
-from gitops.model.plans import Action, Applied, FieldChange
+from gitops.model.plans import Action, Applied
 from gitops.model.releases import AppState, Outcome
 
 from . import normalize
@@ -86,13 +86,6 @@ def _labels(kind: str, live: Mapping[str, Any]) -> Mapping[str, Any]:
     if kind in ("Service", "Config", "Secret"):
         return (live.get("Spec") or {}).get("Labels") or {}
     return live.get("Labels") or {}
-
-
-def _field_change(entry: normalize.FieldDiff) -> FieldChange:
-    if entry.sensitive:
-        return FieldChange(entry.path, None, None, entry.op == "add", entry.op == "remove", sensitive=True)
-    return FieldChange(entry.path, entry.before, entry.after, absent_before=entry.op == "add",
-                       absent_after=entry.op == "remove")
 
 
 class SwarmBackend:
@@ -273,7 +266,7 @@ class SwarmBackend:
             diffs = normalize.diff_secret(body, live)
         else:
             diffs = normalize.diff_volume(body, live)
-        changes = tuple(_field_change(d) for d in diffs)
+        changes = tuple(diffs)
         if not changes:
             self._written.pop(resource.key, None)  # live is as desired: nothing of ours to be reverted
             return Comparison(Action.NOOP)

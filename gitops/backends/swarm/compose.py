@@ -14,12 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gitops.model import Diagnostic, Diagnostics, Severity
-
-from .units import duration_ns
+from gitops.validate.units import duration_ns
 
 STACK_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "com.docker.stack.image"
-DEFAULT_NETWORK = "default"
 DEFAULT_NETWORK_DRIVER = "overlay"
 DEFAULT_FILE_MODE = 0o444
 HASH_LENGTH = 10
@@ -28,7 +26,6 @@ MAX_OBJECT_NAME = 64  # Swarm refuses longer config and secret names
 ReadFile = Callable[[str], bytes]
 """Reads a file named by the compose file (relative to the compose file's directory)."""
 
-LOCAL_NETWORK_DRIVERS = frozenset({"bridge", "host", "none", "macvlan", "ipvlan"})
 USER_DEFINED_EXCLUDED = frozenset({"default", "bridge", "host", "none"})
 
 
@@ -194,8 +191,7 @@ def read_external(ctx: Context, key: str, config: Mapping[str, Any], *where: obj
     """``external: true`` or the legacy ``external: {name: x}``; returns (external, explicit name)."""
     external = config.get("external")
     name = config.get("name")
-    if isinstance(external, Mapping):
-        ctx.warning("external.name is deprecated; use name:", *where, "external")
+    if isinstance(external, Mapping):  # deprecated: the compose rule table warns
         return True, str(external.get("name") or name or key)
     flag = read_bool(ctx, external, *where, "external")
     if flag:

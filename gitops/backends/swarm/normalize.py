@@ -1,4 +1,4 @@
-"""Desired vs live Swarm objects in one comparable form, and field-level diffs with secrets masked.
+"""Desired vs live Swarm objects in one comparable form, and which of their fields are secret.
 
 The daemon stores what it is sent, plus a few defaults; the Docker CLI sends some empty values we
 never send; and the live object names networks by ID and images by digest. Comparing payloads
@@ -19,8 +19,10 @@ built by :mod:`translate`, or live, ``GET /services/{id}`` -> ``Spec`` *without*
    such a value is meaningful (``Replicas: 0``, ``Parallelism: 0``, ``Init: false`` ...) and
    inside string maps (labels, env, options), where an empty string is a value.
 
-An unchanged stack then diffs as empty; :func:`diff` lists the remaining differences as
-``(JSON pointer, before, after)``, masking values that are secret.
+An unchanged stack then diffs as empty; the ``diff_*`` functions list the remaining differences
+with :func:`gitops.diff.fields` (the field diff and the mask every backend shares), naming which
+paths are secret: the values of ``Env`` variables the caller marks sensitive, and a secret's
+``Data``.
 
 Daemon facts these tables rely on (Docker 20.10, API 1.41): a missing ``UpdateConfig`` /
 ``RollbackConfig`` means parallelism 1, failure action pause, monitor 5s, order stop-first, but a
@@ -39,7 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-MASK = "<sensitive>"
+from gitops import diff
+from gitops.model.plans import FieldChange
 
 # -- the rule table --------------------------------------------------------------------------------
 
@@ -159,10 +162,6 @@ IGNORED_LABEL_PREFIXES: tuple[tuple[str, str], ...] = (
 
 
 # -- pointer helpers -------------------------------------------------------------------------------
-
-
-def _escape(part: object) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
 
 
 def _split(path: str) -> list[str]:
@@ -393,114 +392,44 @@ def normalize_volume(volume: Mapping[str, Any]) -> dict[str, Any]:
     return {} if pruned is _EMPTY else dict(pruned)
 
 
-# -- diff ------------------------------------------------------------------------------------------
+# -- diff: what is secret per kind; the field diff and the mask are gitops.diff's -----------------
 
-Op = Literal["add", "remove", "change"]
-
-
-@dataclass(frozen=True)
-class FieldDiff:
-    """One difference: ``before`` is the live value, ``after`` the desired one; ``None`` on the
-    side where the field is absent (``op`` says which). Sensitive values read ``<sensitive>``."""
-
-    path: str
-    op: Op
-    before: Any
-    after: Any
-    sensitive: bool = False
-
-    def __str__(self) -> str:
-        if self.op == "add":
-            return f"+ {self.path}: {self.after!r}"
-        if self.op == "remove":
-            return f"- {self.path}: {self.before!r}"
-        return f"~ {self.path}: {self.before!r} -> {self.after!r}"
+ENV = "/TaskTemplate/ContainerSpec/Env"
 
 
-Sensitive = Callable[[str], bool]
+def _fields(before: Any, after: Any, sensitive: diff.Sensitive = diff.nothing) -> list[FieldChange]:
+    """The shared field diff; empties are already pruned, so an empty value left here is meaningful."""
+    return diff.fields(before, after, sensitive, absent_is_empty=False)
 
 
-def _never(_: str) -> bool:
-    return False
-
-
-def diff(before: Any, after: Any, *, sensitive: Sensitive = _never, path: str = "") -> list[FieldDiff]:
-    """Field-level differences between two canonical forms (mappings recurse by key, lists of
-    equal length by index; anything else is compared whole). ``sensitive(path)`` masks values."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        result: list[FieldDiff] = []
-        for key in sorted(set(before) | set(after), key=str):
-            child = f"{path}/{_escape(key)}"
-            if key not in before:
-                result.append(_entry(child, "add", None, after[key], sensitive))
-            elif key not in after:
-                result.append(_entry(child, "remove", before[key], None, sensitive))
-            else:
-                result.extend(diff(before[key], after[key], sensitive=sensitive, path=child))
-        return result
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and before != after:
-        result = []
-        for index, (b, a) in enumerate(zip(before, after, strict=True)):
-            result.extend(diff(b, a, sensitive=sensitive, path=f"{path}/{index}"))
-        return result
-    if before == after and isinstance(before, bool) == isinstance(after, bool):
-        return []
-    return [_entry(path, "change", before, after, sensitive)]
-
-
-def _entry(path: str, op: Op, before: Any, after: Any, sensitive: Sensitive) -> FieldDiff:
-    if sensitive(path):
-        return FieldDiff(path, op, None if before is None else MASK, None if after is None else MASK, True)
-    return FieldDiff(path, op, before, after)
-
-
-def env_sensitive(names: frozenset[str] | set[str]) -> Sensitive:
-    """Masks ``Env`` values of the given variable names (and whole Env maps that contain them)."""
-    prefix = "/TaskTemplate/ContainerSpec/Env"
-
-    def check(path: str) -> bool:
-        if path == prefix or path == "":
-            return bool(names)
-        if path.startswith(prefix + "/"):
-            return _split(path[len(prefix):])[0] in names
-        return path in ("/TaskTemplate", "/TaskTemplate/ContainerSpec") and bool(names)
-
-    return check
+def env_sensitive(names: frozenset[str] | set[str]) -> diff.Sensitive:
+    """The ``Env`` values of the given variable names are secret."""
+    return diff.under(*(f"{ENV}/{diff.escape(name)}" for name in sorted(names)))
 
 
 def diff_service(desired: Mapping[str, Any], live: Mapping[str, Any], *,
                  network_ids: Mapping[str, str] | None = None,
-                 sensitive_env: frozenset[str] = frozenset()) -> list[FieldDiff]:
+                 sensitive_env: frozenset[str] = frozenset()) -> list[FieldChange]:
     """Differences from the live ServiceSpec (``before``) to the desired one (``after``).
     The live digest is ignored unless the desired image pins one."""
     image = str(((desired.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
     keep = "@sha256:" in image
     after = normalize_service(desired, network_ids=network_ids, keep_digest=keep)
     before = normalize_service(live.get("Spec", live), network_ids=network_ids, keep_digest=keep)
-    return diff(before, after, sensitive=env_sensitive(sensitive_env))
+    return _fields(before, after, env_sensitive(sensitive_env))
 
 
-def diff_network(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
-    return diff(normalize_network(live, desired=desired), normalize_network(desired))
+def diff_network(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    return _fields(normalize_network(live, desired=desired), normalize_network(desired))
 
 
-def diff_config(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
-    return diff(normalize_config(live), normalize_config(desired))
+def diff_config(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    return _fields(normalize_config(live), normalize_config(desired))
 
 
-def diff_secret(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
-    return diff(normalize_secret(live), normalize_secret(desired),
-                sensitive=lambda p: p == "/Data" or p == "")
+def diff_secret(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    return _fields(normalize_secret(live), normalize_secret(desired), diff.under("/Data"))
 
 
-def diff_volume(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
-    return diff(normalize_volume(live), normalize_volume(desired))
-
-
-def describe_rules() -> list[str]:
-    """The normalization table as text lines (for docs and ``--explain`` style output)."""
-    lines = [f"{r.action:8} {r.path}" + (f" = {r.value!r}" if r.action != "drop" else "") + f"  # {r.why}"
-             for r in SERVICE_RULES]
-    lines += [f"keep     {p}  # {why}" for p, why in KEEP]
-    lines += [f"keyed    {p}" + ("  (sorted set)" if fn is None else "") for p, fn in KEYED_LISTS]
-    return lines
+def diff_volume(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    return _fields(normalize_volume(live), normalize_volume(desired))

@@ -31,14 +31,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitops.errors import GitopsError
+from gitops.validate import compose_rules
+from gitops.validate.compose_rules import DEFAULT_NETWORK
 
 from . import types as t
 from .compose import (
     DEFAULT_FILE_MODE,
-    DEFAULT_NETWORK,
     DEFAULT_NETWORK_DRIVER,
     IMAGE_LABEL,
-    LOCAL_NETWORK_DRIVERS,
     MAX_OBJECT_NAME,
     STACK_LABEL,
     Context,
@@ -62,38 +62,19 @@ from .objects import (
     Translation,
     VolumeObject,
 )
-from .service import IGNORED_SERVICE_KEYS, service_object
+from .service import service_object
 
 __all__ = [
-    "DEFAULT_FILE_MODE", "DEFAULT_NETWORK", "IGNORED_SERVICE_KEYS", "IMAGE_LABEL", "STACK_LABEL", "ConfigObject",
+    "DEFAULT_FILE_MODE", "DEFAULT_NETWORK", "IMAGE_LABEL", "STACK_LABEL", "ConfigObject",
     "NetworkObject", "ReadFile", "SecretData", "SecretObject", "ServiceObject", "Translation", "VolumeObject",
     "content_hash", "is_user_defined_network", "iter_objects", "pointer", "scope", "translate",
 ]
 
-TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets"})
-
-
 # -- top-level objects -----------------------------------------------------------------------------
-
-
-def _used_networks(ctx: Context, services: Mapping[str, Any]) -> set[str]:
-    used: set[str] = set()
-    for service in services.values():
-        if not isinstance(service, Mapping):
-            continue
-        nets = service.get("networks")
-        if not nets:
-            used.add(DEFAULT_NETWORK)
-        elif isinstance(nets, (Mapping, list, tuple)):
-            used.update(str(k) for k in nets)
-    return used
 
 
 def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict[str, NetworkObject]:
     result: dict[str, NetworkObject] = {}
-    for key in sorted(set(networks) - used):
-        ctx.warning("network is not used by any service; docker stack deploy does not create it",
-                    "networks", key)
     for key in sorted(used):
         if key not in networks and key != DEFAULT_NETWORK:
             continue  # reported on the service that uses it
@@ -105,9 +86,6 @@ def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict
             result[name] = NetworkObject(key=key, name=name, external=True)
             continue
         driver = str(config.get("driver") or DEFAULT_NETWORK_DRIVER)
-        if driver in LOCAL_NETWORK_DRIVERS:
-            ctx.warning(f"driver {driver!r} makes a node-local network; Swarm services need overlay",
-                        *where, "driver")
         spec: t.NetworkCreate = {
             "Name": name,
             "Driver": driver,
@@ -131,16 +109,10 @@ def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict
                 entry: t.IPAMConfig = {}
                 if pool_map.get("subnet"):
                     entry["Subnet"] = str(pool_map["subnet"])
-                for extra in sorted(set(pool_map) - {"subnet"}):
-                    ctx.warning("ignored by docker stack deploy", *where, "ipam", "config", index, extra)
                 pools.append(entry)
             if pools:
                 ipam_spec["Config"] = pools
             spec["IPAM"] = ipam_spec
-        for extra in sorted(set(config) - {"driver", "driver_opts", "labels", "internal", "attachable",
-                                           "ipam", "external", "name"}):
-            if not extra.startswith("x-"):
-                ctx.warning("ignored by docker stack deploy", *where, extra)
         result[name] = NetworkObject(key=key, name=name, external=False, spec=spec)
     return result
 
@@ -180,20 +152,8 @@ def _file_objects(ctx: Context, section: str) -> list[tuple[str, dict[str, Any],
             data = _read(ctx, str(config["file"]), *where, "file")
         elif section == "secrets" and config.get("driver"):
             data = None
-        else:
-            for unsupported in ("content", "environment"):
-                if unsupported in config:
-                    ctx.error(f"{section[:-1]} {unsupported}: is not supported by docker stack deploy; "
-                              "use file:", *where, unsupported)
-                    break
-            else:
-                ctx.error(f"{section[:-1]} needs file: or external: true", *where)
-        allowed = {"file", "external", "name", "labels", "template_driver"}
-        if section == "secrets":
-            allowed |= {"driver", "driver_opts"}
-        for extra in sorted(set(config) - allowed - {"content", "environment"}):
-            if not extra.startswith("x-"):
-                ctx.warning("ignored by docker stack deploy", *where, extra)
+        elif "content" not in config and "environment" not in config:  # those: refused by the table
+            ctx.error(f"{section[:-1]} needs file: or external: true", *where)
         result.append((key, config, False, _object_name(ctx, base, data, *where), data))
     return result
 
@@ -280,11 +240,9 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
     reason). Content problems become diagnostics; the translation goes on as far as it can.
     """
     ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir)
-    for key in sorted(compose):
-        if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):
-            ctx.warning("unknown top-level key, ignored", key)
-    if compose.get("name"):
-        ctx.warning("the project name is ignored: the stack name names the objects", "name")
+    # What Swarm ignores or refuses, key by key, as validate reports it.
+    ctx.diagnostics.extend(compose_rules.check(compose, file=file, relative_binds=project_dir is not None,
+                                               home_binds=home_dir is not None))
     services = ctx.section("services")
     networks = ctx.section("networks")
     volumes = ctx.section("volumes")
@@ -296,7 +254,7 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
         obj = service_object(ctx, key, raw, networks, volumes, used_volumes)
         if obj is not None:
             service_objects[obj.name] = obj
-    network_objects = _networks(ctx, networks, _used_networks(ctx, services))
+    network_objects = _networks(ctx, networks, compose_rules.used_networks(services))
     volume_objects = _volume_objects(ctx, volumes, used_volumes)
     return Translation(
         stack=stack,
