@@ -297,9 +297,58 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
 
 
 @cli.command(epilog=EPILOG)
-def daemon() -> None:
-    """Run forever: sync every app on a schedule and heal drift."""
-    _not_yet("daemon")
+@click.option("--repo", metavar="URL", help="The repository to follow (any URL `--repo` takes elsewhere, file:// "
+              "included).")
+@click.option("--ref", metavar="BRANCH", help="The branch (or tag, or commit) of --repo to follow; default: its "
+              "HEAD.")
+@click.option("-C", "directory", metavar="DIR", help="Follow the commits of a local clone instead: its checked-out "
+              "branch (the work tree itself is never touched).")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              help="Listener for /healthz, /readyz, /metrics, /api/webhook and /api/v1.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Apps reconciled at once.")
+@click.option("--webhook-secret-file", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="The webhooks' shared secret (default: $GITOPS_WEBHOOK_SECRET; without one, webhooks are refused).")
+@click.option("--env-allow", metavar="NAME", multiple=True,
+              help="An environment variable compose ${VAR} interpolation may read (repeat); env_files always may.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="One event a line; default: text on a terminal, json otherwise.")
+def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
+           webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None) -> None:
+    """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
+
+    Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
+    when it moved), applies new revisions with the same flow as `gitops apply` (`sync.auto`),
+    re-applies drift (`sync.self_heal`), and takes signed push webhooks at /api/webhook.
+    GITOPS_API_TOKEN enables POST /api/v1/apps/NAME/sync (bearer token).
+    """
+    from gitops import daemon as daemon_module
+    from gitops import source
+    from gitops.daemon.log import Log
+
+    if (repo is None) == (directory is None):
+        raise click.UsageError("give the repository to follow: --repo URL [--ref BRANCH], or -C DIR")
+    if directory is not None:
+        if ref is not None:
+            raise click.UsageError("-C DIR follows the branch checked out there; --ref goes with --repo")
+        path = Path(directory).resolve()
+        repo, ref = str(path), source.current_branch(path)
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise click.UsageError(f"--listen takes HOST:PORT, not {listen!r}")
+    if webhook_secret_file is not None:
+        secret = Path(webhook_secret_file).read_bytes().strip()
+    else:
+        secret = os.environ.get("GITOPS_WEBHOOK_SECRET", "").encode()
+    fmt = log_format or ("text" if sys.stderr.isatty() else "json")
+    assert repo is not None
+    options = daemon_module.Options(
+        repo=repo, ref=ref, workers=workers,
+        env=daemon_module.interpolation_env(os.environ, env_allow),
+    )
+    listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
+                                      os.environ.get("GITOPS_API_TOKEN", ""))
+    _exit(daemon_module.run(options, listener, log=Log(fmt)))
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from gitops import apply, plan, rollout
 from gitops.backends.base import Backend, Lease
-from gitops.errors import GitopsError, StalePlanError
+from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
 from gitops.model.plans import AppPlan, ChangeSet
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
@@ -60,6 +60,10 @@ class Options:
     lock_ttl: int = 30
     lock_wait: float = 600.0
     poll: float = 0.5
+    # Asked before every write and every rollout poll: True stops the run there (StoppedError),
+    # leaving the release in progress for the next run to complete (the daemon's SIGTERM, or a
+    # newer revision arriving while this one's rollout is watched).
+    stopping: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -146,6 +150,16 @@ def _save(backend: Backend, lease: Lease, state: AppState) -> AppState:
     return backend.save_state(state)
 
 
+def _guard(lease: Lease, options: Options) -> Callable[[], None]:
+    """What the apply and the rollout watch call before each write and poll."""
+    def check() -> None:
+        lease.check()
+        if options.stopping is not None and options.stopping():
+            raise StoppedError(f"app {lease.app}: stopped before the next write; the release stays in progress "
+                               "and the next run completes it")
+    return check
+
+
 def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[Resource],
               live: dict[ResourceKey, dict[str, Any] | None], state: AppState, options: Options,
               on_event: Event, success: Outcome, *, rolling_back: bool = False) -> Result:
@@ -179,7 +193,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     state = _save(backend, lease, state.with_release(release))
     on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
     changeset = apply.run(
-        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts, guard=lease.check,
+        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts, guard=_guard(lease, options),
         on_change=lambda c: on_event({"event": "change", "app": backend.app, "action": c.action.value,
                                       "object": str(c.key)}),
     )
@@ -192,7 +206,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
         watched = desired_keys if whole_app else changeset.changed
         on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
         report = rollout.wait(
-            backend, watched, timeout=options.timeout, poll=options.poll, guard=lease.check,
+            backend, watched, timeout=options.timeout, poll=options.poll, guard=_guard(lease, options),
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),

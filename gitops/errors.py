@@ -69,3 +69,8 @@ class ImmutableFieldError(BackendError):
 
 class StateConflictError(BackendError):
     """An optimistic write lost: the object (or the app's state) changed since it was read."""
+
+
+class StoppedError(GitopsError):
+    """The run was asked to stop (SIGTERM, or a newer revision superseded it) before its next
+    write or poll. The release stays in progress; the next run completes it."""

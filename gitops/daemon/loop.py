@@ -32,7 +32,7 @@ from gitops import deploy, engine
 from gitops.clock import SYSTEM, Clock
 from gitops.daemon.log import Log
 from gitops.daemon.metrics import Metrics
-from gitops.errors import GitopsError
+from gitops.errors import GitopsError, StoppedError
 from gitops.model.plans import Action
 
 BACKOFF_FIRST = 5.0
@@ -98,6 +98,7 @@ class Daemon:
         self.git_error = ""
         self._lock = threading.Lock()
         self._running: set[str] = set()
+        self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
         self._forced: set[str] = set()
         self._fetch_due = 0.0
         self._git_failures = 0
@@ -176,6 +177,7 @@ class Daemon:
             for name, _ in due:
                 self._running.add(name)
                 self._forced.discard(name)
+                self._cancel[name] = threading.Event()
             ws = self.workspace
         for name, forced in due:
             submit(self._reconcile_guarded, name, ws, forced)
@@ -225,6 +227,10 @@ class Daemon:
                 runtime = self.apps.setdefault(app.name, AppRuntime(app.name))
                 runtime.backend = app.backend
                 runtime.next_due = 0.0
+                if app.name in self._running:
+                    # Its older revision is still applying or being watched: abandon that wait
+                    # (the release stays in progress) and apply this one next.
+                    self._cancel[app.name].set()
             for name in [n for n in self.apps if n not in names]:
                 del self.apps[name]
 
@@ -237,6 +243,7 @@ class Daemon:
         finally:
             with self._lock:
                 self._running.discard(name)
+                self._cancel.pop(name, None)
             self.wake.set()
 
     def _reconcile(self, name: str, ws: engine.Workspace, forced: bool = False) -> None:
@@ -294,10 +301,18 @@ class Daemon:
                              started=started)
                 return
             apply_started = time.perf_counter()
-            options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait)
+            cancel = self._cancel.get(name) or threading.Event()
+            options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
+                                     stopping=lambda: self.stop.is_set() or cancel.is_set())
             [result] = engine.apply(ws, [name], options=options, env=self.options.env, session=self.session,
                                     on_event=lambda e: self._on_event(name, e))
             self.metrics.apply_seconds.labels(name).observe(time.perf_counter() - apply_started)
+        except StoppedError as exc:
+            # Superseded by a newer revision, or the daemon is stopping: the next reconcile
+            # completes (or supersedes) the release left in progress.
+            self.metrics.reconciles.labels(name, "interrupted").inc()
+            self._finish(name, revision, "interrupted", str(exc), retry=False, started=started, delay=0.0)
+            return
         except GitopsError as exc:
             self.metrics.reconciles.labels(name, "failed").inc()
             self._finish(name, revision, "failed", str(exc), retry=True, started=started)

@@ -30,10 +30,11 @@ MAX_BODY_BYTES = 1024 * 1024
 class WebhookRejected(Exception):
     """The request is refused with this HTTP status; ``reason`` is safe to show and log."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, provider: str = "unknown") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.provider = provider  # who it claims to come from, when the headers say
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,16 @@ def parse(headers: Mapping[str, str], body: bytes, secret: bytes) -> WebhookEven
     if len(body) > MAX_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
     provider = _provider(headers)
-    _authenticate(provider, headers, body, secret)
+    try:
+        _authenticate(provider, headers, body, secret)
+    except WebhookRejected as rejected:
+        raise WebhookRejected(rejected.status, rejected.reason, provider) from None
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected(400, "the body is not JSON") from None
+        raise WebhookRejected(400, "the body is not JSON", provider) from None
     if not isinstance(payload, dict):
-        raise WebhookRejected(400, "the body is not a JSON object")
+        raise WebhookRejected(400, "the body is not a JSON object", provider)
     event = _event_name(provider, headers).lower()
     if provider == "github" and event == "ping":
         return WebhookEvent(provider, "ping")

@@ -10,63 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "repo"
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
-
-
-class Repo:
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root = root
-        self.env = env
-
-    def edit(self, path: str, old: str, new: str) -> None:
-        file = self.root / path
-        text = file.read_text()
-        assert old in text, f"{old!r} not in {path}"
-        file.write_text(text.replace(old, new))
-
-    def commit(self, message: str) -> None:
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-qm", message)
-
-    def gitops(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gitops", *args], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-
-
-def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str]) -> Repo:
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root)
-    repo = Repo(root, env)
-    for path, pattern, new in replacements:
-        file = root / path
-        file.write_text(re.sub(pattern, new, file.read_text(), flags=re.MULTILINE))
-    git(root, "init", "-q", "-b", "main")
-    repo.commit("initial")
-    return repo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from repos import EXAMPLE, Repo, free_port, make_repo
 
 
 @pytest.mark.kube

@@ -1,0 +1,309 @@
+"""`gitops daemon` as a user runs it: a real process over a git repository, applying commits to the
+real Swarm and Kubernetes control plane, through signed webhooks and through polling."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repos import EXAMPLE, Repo, free_port, git, make_repo
+from testsupport import wait_for
+
+SECRET = "daemon-test-secret"
+
+
+class DaemonProcess:
+    def __init__(self, repo: Repo, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = repo.root.parent / "daemon.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gitops", "daemon", "--repo", str(repo.root), "--ref", "main",
+             "--listen", f"127.0.0.1:{self.port}", "--log-format", "json", *args],
+            env={**repo.env, "GITOPS_WEBHOOK_SECRET": SECRET, **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), cwd=repo.root.parent,
+        )
+        wait_for("the daemon's /healthz", lambda: self.get("/healthz")[0] == 200, timeout=30)
+
+    def request(self, path: str, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        except OSError:
+            return 0, b""
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        return self.request(path)
+
+    def app(self, name: str) -> dict[str, Any]:
+        code, body = self.get(f"/api/v1/apps/{name}")
+        return json.loads(body) if code == 200 else {}
+
+    def push(self, sha: str, ref: str = "refs/heads/main", secret: str = SECRET) -> tuple[int, bytes]:
+        body = json.dumps({"ref": ref, "after": sha, "repository": {"full_name": "t/t"}}).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return self.request("/api/webhook", "POST", body, {
+            "X-GitHub-Event": "push", "X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+
+    def announce_oversize_body(self) -> int:
+        """Send only the headers of a 2 MiB webhook and read the answer: the daemon must refuse it
+        without waiting for (or reading) the body."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as conn:
+            conn.sendall(b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 2097152\r\n\r\n")
+            status_line = conn.makefile("rb").readline().decode()
+        return int(status_line.split()[1])
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def head(repo: Repo) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo.root, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def swarm_repo(tmp_path: Path, stack: str, interval: str) -> tuple[Repo, str, int]:
+    app = f"demo-{stack[-6:]}"
+    port = free_port()
+    repo = make_repo(tmp_path, [
+        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
+        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
+        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+    ], dict(os.environ))
+    (repo.root / "gitops.yaml").write_text(f"""version: 1
+apps:
+  - name: {app}
+    backend: swarm
+    paths: [swarm/compose.yaml]
+    env_files: [swarm/demo.env]
+    target: {{stack: {stack}}}
+    sync: {{prune: true, self_heal: true, interval: {interval}}}
+    rollout: {{timeout: 2m}}
+""")
+    repo.commit("only the swarm app")
+    return repo, app, port
+
+
+def service_image(docker_api: Any, stack: str) -> str:
+    services = docker_api.services(filters={"name": f"{stack}_web"})
+    if not services:
+        return ""
+    return str(services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]).split("@")[0]
+
+
+@pytest.mark.swarm
+def test_daemon_applies_a_webhook_commit_to_swarm_and_refuses_bad_webhooks(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1h")  # polling never fires: only the webhook
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        assert daemon.get("/readyz")[0] == 200
+        assert daemon.app(app)["sync"] == "Synced" and daemon.app(app)["health"] == "Healthy"
+        assert service_image(docker_api, stack) == "gitops-test/app:1"
+
+        # Refused: bad signature, wrong method, oversize, malformed, another branch; ping is fine.
+        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+        repo.commit("v2")
+        sha = head(repo)
+        assert daemon.push(sha, secret="wrong")[0] == 401
+        assert daemon.request("/api/webhook")[0] == 405
+        assert daemon.announce_oversize_body() == 413  # answered from the headers, the body never read
+        junk = b"{not json"
+        signed = "sha256=" + hmac.new(SECRET.encode(), junk, hashlib.sha256).hexdigest()
+        assert daemon.request("/api/webhook", "POST", junk,
+                              {"X-GitHub-Event": "push", "X-Hub-Signature-256": signed})[0] == 400
+        assert daemon.push(sha, ref="refs/heads/other")[0] == 202
+        assert daemon.push(sha, ref="refs/tags/v2")[0] == 202
+        ping = json.dumps({"zen": "hi"}).encode()
+        assert daemon.request("/api/webhook", "POST", ping, {
+            "X-GitHub-Event": "ping",
+            "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), ping, hashlib.sha256).hexdigest()})[0] == 200
+        time.sleep(1)
+        assert service_image(docker_api, stack) == "gitops-test/app:1", "a refused webhook triggered a sync"
+
+        started = time.monotonic()
+        code, body = daemon.push(sha)
+        assert code == 200 and json.loads(body)["triggered"] is True
+        wait_for("the webhook commit applied", lambda: daemon.app(app).get("revision") == sha
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        print(f"webhook commit -> applied in {time.monotonic() - started:.1f}s")
+        assert service_image(docker_api, stack) == "gitops-test/app:2"
+        detail = daemon.app(app)
+        assert [r["outcome"] for r in detail["releases"]] == ["succeeded", "succeeded"]
+        assert detail["sync"] == "Synced"
+
+        metrics = daemon.get("/metrics")[1].decode()
+        assert 'gitops_webhook_requests_total{provider="github",status="401"} 1.0' in metrics
+        assert 'gitops_webhook_requests_total{provider="github",status="200"}' in metrics
+        assert f'gitops_reconcile_total{{app="{app}",result="applied"}} 2.0' in metrics
+        assert f'gitops_app_synced{{app="{app}"}} 1.0' in metrics
+        assert SECRET not in daemon.log.read_text()
+        assert daemon.stop() == 0
+        assert [e["event"] for e in daemon.events()][-1] == "daemon-stopped"
+    finally:
+        daemon.close()
+
+
+@pytest.mark.swarm
+def test_daemon_polls_applies_holds_a_failing_commit_until_a_new_one(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="2s")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=3")
+        repo.commit("v3 by poll")
+        sha = head(repo)
+        wait_for("the polled commit applied", lambda: daemon.app(app).get("revision") == sha
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        assert service_image(docker_api, stack) == "gitops-test/app:3"
+
+        # A failing image: rolled back once, then held until a newer commit; never retried.
+        repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}", "image: gitops-test/fail:1")
+        repo.commit("bad")
+        bad = head(repo)
+        wait_for("the bad commit rolled back", lambda: daemon.app(app).get("result") == "rolled-back", timeout=180)
+        assert service_image(docker_api, stack) == "gitops-test/app:3"
+        assert daemon.app(app)["held_revision"] == bad
+        time.sleep(6)  # three poll intervals
+        detail = daemon.app(app)
+        assert [r["outcome"] for r in detail["releases"]][-2:] == ["failed", "rolled-back"]
+        assert len(detail["releases"]) == 4, "the bad revision was retried"
+        assert bad in detail["bad_revisions"]
+
+        repo.edit("swarm/compose.yaml", "image: gitops-test/fail:1", "image: gitops-test/app:${APP_TAG:-1}")
+        repo.edit("swarm/demo.env", "APP_TAG=3", "APP_TAG=2")
+        repo.commit("fixed")
+        fixed = head(repo)
+        wait_for("the fix applied", lambda: daemon.app(app).get("revision") == fixed
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        assert service_image(docker_api, stack) == "gitops-test/app:2"
+        assert daemon.app(app)["held_revision"] == ""
+        assert daemon.stop(signal.SIGINT) == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.swarm
+def test_daemon_survives_a_repository_that_goes_away(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
+    daemon = DaemonProcess(repo)
+    moved = repo.root.with_name("moved")
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        repo.root.rename(moved)
+        wait_for("the git error reported", lambda: json.loads(daemon.get("/api/v1/apps")[1]).get("repository_error"),
+                 timeout=30)
+        assert daemon.get("/healthz")[0] == 200
+        moved.rename(repo.root)
+        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+        repo.commit("after the outage")
+        sha = head(repo)
+        wait_for("the commit applied after the outage", lambda: daemon.app(app).get("revision") == sha, timeout=120)
+        assert json.loads(daemon.get("/api/v1/apps")[1])["repository_error"] is None
+        assert daemon.stop() == 0
+    finally:
+        if moved.exists():
+            moved.rename(repo.root)
+        daemon.close()
+
+
+@pytest.mark.kube
+def test_daemon_applies_a_commit_to_kubernetes_and_reports_only_when_auto_is_off(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    app = f"web-{namespace[-6:]}"
+    repo = make_repo(tmp_path, [
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+    config = f"""version: 1
+kubernetes_version: "1.35"
+apps:
+  - name: {app}
+    backend: kubernetes
+    paths: [k8s]
+    target: {{namespace: {namespace}}}
+    sync: {{prune: true, self_heal: true, interval: 1h, auto: AUTO}}
+    rollout: {{timeout: 2m}}
+"""
+    (repo.root / "gitops.yaml").write_text(config.replace("AUTO", "true"))
+    repo.commit("only the kubernetes app")
+    daemon = DaemonProcess(repo, env={"GITOPS_API_TOKEN": "t0ken"})
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+        assert daemon.app(app)["health"] == "Healthy"
+
+        repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
+        repo.commit("log level")
+        sha = head(repo)
+        assert daemon.push(sha)[0] == 200
+        wait_for("the webhook commit applied", lambda: daemon.app(app).get("revision") == sha
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        from gitops.backends.kubernetes.client import KubeClient
+
+        client = KubeClient(str(kube_cluster.kubeconfig))
+        cm = client.resource_type("v1", "ConfigMap")
+        assert cm is not None
+        assert client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"] == "warn"  # type: ignore[index]
+
+        # sync.auto off: a new commit is reported OutOfSync and not applied.
+        (repo.root / "gitops.yaml").write_text(config.replace("AUTO", "false"))
+        repo.edit("k8s/10-config.yaml", "LOG_LEVEL: warn", "LOG_LEVEL: debug")
+        repo.commit("auto off")
+        off = head(repo)
+        # A manual sync needs the bearer token; with it, it is queued.
+        assert daemon.request(f"/api/v1/apps/{app}/sync", "POST", b"")[0] == 401
+        assert daemon.request(f"/api/v1/apps/{app}/sync", "POST", b"", {"Authorization": "Bearer t0ken"})[0] == 202
+        assert daemon.push(off)[0] == 200
+        wait_for("the commit reported, not applied", lambda: daemon.app(app).get("revision") == off
+                 and daemon.app(app).get("result") == "out-of-sync", timeout=60)
+        assert daemon.app(app)["sync"] == "OutOfSync"
+        assert client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"] == "warn"  # type: ignore[index]
+        assert daemon.stop() == 0
+        client.close()
+    finally:
+        daemon.close()
+
+
+def test_daemon_refuses_to_start_without_a_repository(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "gitops", "daemon"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "--repo URL" in done.stderr
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "f").write_text("x")
+    git(tmp_path, "add", "f")
+    git(tmp_path, "commit", "-qm", "x")
+    done = subprocess.run([sys.executable, "-m", "gitops", "daemon", "-C", str(tmp_path), "--ref", "main"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "--ref goes with --repo" in done.stderr
