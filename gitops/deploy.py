@@ -10,6 +10,12 @@ Guarantees:
 * Before the first write, an in-progress release holding the union of the new and the old
   inventory is recorded, so an apply killed mid-way forgets nothing: the next run re-plans
   against that inventory and completes (or prunes) what was left.
+* A plan a prune guard refused (:mod:`gitops.prune`: a cascading delete, a mass delete, an
+  empty revision) is refused with :class:`PlanBlocked` before any write, the lock included.
+  Objects prune keeps (data, opted out) are recorded in the release's ``kept`` list, the guards
+  lifted for the run in its ``overrides``.
+* Deletes that wait for the rollout (Swarm's old configs and secrets) are carried out by
+  :meth:`Backend.finish_prunes` once the rollout succeeded, and dropped when it failed.
 * When an apply or its rollout fails, the revision is recorded as bad and, with automatic
   rollback on, every object goes back to the last good release (objects that only the failed
   revision had are pruned); the result says rolled-back (exit code 3).
@@ -25,10 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops import apply, plan, rollout
+from gitops import prune as prune_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError, StalePlanError
 from gitops.model import Resource, ResourceKey
-from gitops.model.plans import AppPlan, ChangeSet
+from gitops.model.plans import AppPlan, Block, ChangeSet
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
 
 Event = Callable[[dict[str, Any]], None]
@@ -58,6 +65,18 @@ class Options:
     lock_ttl: int = 30
     lock_wait: float = 600.0
     poll: float = 0.5
+    policy: prune_stage.Policy = field(default_factory=prune_stage.Policy)  # prune guards
+
+
+class PlanBlocked(GitopsError):
+    """A prune guard refused the plan (nothing was written); ``blocks`` says why, as values."""
+
+    def __init__(self, app_plan: AppPlan) -> None:
+        self.plan = app_plan
+        self.blocks: tuple[Block, ...] = app_plan.blocked
+        reasons = "\n  ".join(b.message for b in app_plan.blocked)
+        super().__init__(f"app {app_plan.app}: revision {app_plan.revision[:12]} refused; nothing was changed:"
+                         f"\n  {reasons}")
 
 
 @dataclass
@@ -85,10 +104,11 @@ class Result:
 
 
 def plan_app(backend: Backend, resources: list[Resource], revision: str, *, exact: bool = False,
-             prune: bool = True) -> tuple[AppPlan, list[Resource]]:
+             prune: bool = True, policy: prune_stage.Policy | None = None) -> tuple[AppPlan, list[Resource]]:
+    """The plan of one app (a value: a blocked plan says why in ``blocked``; it raises nothing)."""
     prepared = backend.prepare(resources)
     state = backend.load_state()
-    app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune)
+    app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune, policy=policy)
     return app_plan, prepared
 
 
@@ -108,10 +128,14 @@ def _check_saved(saved: AppPlan | None, fresh: AppPlan) -> None:
 def apply_app(backend: Backend, resources: list[Resource], revision: str, options: Options | None = None,
               *, saved: AppPlan | None = None, on_event: Event = _quiet) -> Result:
     options = options or Options()
+    policy = options.policy.allowing(saved.overrides) if saved is not None else options.policy
     prepared = backend.prepare(resources)
     state = backend.load_state()
-    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune)
+    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune,
+                          policy=policy)
     _check_saved(saved, fresh)
+    if not fresh.ok:
+        raise PlanBlocked(fresh)
     current = state.current
     if (not fresh.has_changes and current is not None and current.outcome is Outcome.SUCCEEDED
             and current.digest == fresh.manifests_digest):
@@ -125,8 +149,10 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     with backend.lock(options.holder, options.lock_ttl, options.lock_wait):
         state = backend.load_state()
         fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
-                                 prune=options.prune)
+                                 prune=options.prune, policy=policy)
         _check_saved(saved, fresh)
+        if not fresh.ok:
+            raise PlanBlocked(fresh)
         return _converge(backend, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
 
 
@@ -135,11 +161,13 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
               on_event: Event, success: Outcome, *, rolling_back: bool = False) -> Result:
     """Apply a plan under the lock, watch it, and on failure roll back (unless rolling back)."""
     desired_keys = [r.key for r in prepared]
+    kept = tuple(sorted(k.key for k in app_plan.kept))
     release = Release(
         number=state.next_number(), revision=app_plan.revision, digest=app_plan.manifests_digest,
         outcome=Outcome.IN_PROGRESS, started=now(),
         inventory=tuple(sorted(set(desired_keys) | state.inventory())),
         manifests=pack_resources(prepared),
+        kept=kept, protected=app_plan.protected, overrides=tuple(g.value for g in app_plan.overrides),
     )
     state = backend.save_state(state.with_release(release))
     on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
@@ -162,9 +190,12 @@ def _converge(backend: Backend, app_plan: AppPlan, prepared: list[Resource],
                 "pending": sorted(str(k) for k, h in health.items() if str(h.status) != rollout.HEALTHY),
             }),
         )
-    if changeset.ok and report is not None and report.ok:
+    rollout_ok = changeset.ok and report is not None and report.ok
+    unfinished = backend.finish_prunes(rollout_ok)  # the prune step that waits for the rollout
+    if rollout_ok:
+        left = set(changeset.failed_deletes) | set(unfinished)
         release = replace(release, outcome=success, finished=now(),
-                          inventory=tuple(sorted(set(desired_keys) | set(changeset.failed_deletes))))
+                          inventory=tuple(sorted((set(desired_keys) | left) - set(kept))))
         state = backend.save_state(state.with_release(release))
         on_event({"event": "done", "app": backend.app, "outcome": success.value})
         outcome = "rolled-back" if rolling_back else "applied"
@@ -192,7 +223,11 @@ def _roll_back(backend: Backend, state: AppState, options: Options, on_event: Ev
     revision = good.revision if good else "(none)"
     on_event({"event": "rollback", "app": backend.app, "to": revision})
     prepared = backend.prepare(resources) if resources else []
-    rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True)
+    # A rollback returns to a release: no mass-delete guard; a delete a guard refuses is kept
+    # (left in place and remembered) instead of stopping the rollback.
+    policy = replace(options.policy, check_mass_delete=False)
+    rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True, policy=policy,
+                                     protected=good.protected if good else ())
     return _converge(backend, rollback_plan, prepared, live, state, options, on_event,
                      Outcome.ROLLED_BACK, rolling_back=True)
 

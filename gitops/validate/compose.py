@@ -35,6 +35,8 @@ DEPRECATED_KEYS = {
     "container_name": "setting the container name is not supported",
     "expose": "exposing ports is unnecessary: services on the same network reach each other on any port",
 }
+#: Compose extension key by which an object opts out of pruning (gitops's own; Docker ignores x- keys).
+PRUNE_KEY = "x-gitops-prune"
 _GO_DURATION = re.compile(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$")
 
 
@@ -288,4 +290,10 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
                 report(
                     Severity.ERROR, f"{singular} {name}: needs file: or external: true", pointer, "compose-reference"
                 )
+    for section in ("services", "networks", "volumes", "configs", "secrets"):
+        entries = data.get(section)
+        for name, spec in (entries.items() if isinstance(entries, dict) else ()):
+            if isinstance(spec, dict) and PRUNE_KEY in spec and not isinstance(spec[PRUNE_KEY], bool):
+                report(Severity.ERROR, f"{section}.{name}.{PRUNE_KEY} must be true or false",
+                       f"/{section}/{escape_pointer(str(name))}/{PRUNE_KEY}", "compose-prune")
     return len(services)

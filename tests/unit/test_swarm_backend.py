@@ -445,19 +445,19 @@ def test_config_and_secret_prunes_wait_for_a_successful_rollout() -> None:
     sb.delete(old_config, {"ID": "cfg-old"})
     sb.delete(old_secret, {"ID": "sec-old"})
     assert api.removed == [] and sb.pending_prunes() == [old_config, old_secret]
+    # Saving state deletes nothing: the prune step is its own call.
+    sb.save_state(AppState(app="demo").with_release(release(1, Outcome.SUCCEEDED)))
+    assert api.removed == [] and sb.pending_prunes() == [old_config, old_secret]
 
-    state = AppState(app="demo").with_release(release(1, Outcome.FAILED))
-    state = sb.save_state(state)  # the rollout failed: the old objects are what the rollback needs
+    assert sb.finish_prunes(rollout_ok=False) == []  # the old objects are what the rollback needs
     assert api.removed == [] and sb.pending_prunes() == []
 
     sb.delete(old_config, {"ID": "cfg-old"})
     sb.delete(old_secret, {"ID": "sec-old"})
     api.refuse_delete.add("sec-old")
-    state = sb.save_state(state.with_release(release(2, Outcome.SUCCEEDED)))
-    assert api.removed[-1] == "cfg-old"
-    # The one that could not be deleted stays in the inventory, so the next apply prunes it again.
-    assert state.current is not None and set(state.current.inventory) == {KEY, old_secret}
-    assert sb.load_state().current == state.current
+    # The one that could not be deleted is returned: the deploy flow keeps it in the inventory.
+    assert sb.finish_prunes(rollout_ok=True) == [old_secret]
+    assert api.removed[-1] == "cfg-old" and sb.pending_prunes() == []
 
 
 def test_a_deferred_prune_of_an_object_applied_again_is_dropped() -> None:

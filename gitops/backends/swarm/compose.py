@@ -190,6 +190,15 @@ def read_bool(ctx: Context, value: object, *where: object) -> bool | None:
     return None
 
 
+#: Compose extension key by which a service, network, volume, config or secret opts out of pruning.
+PRUNE_KEY = "x-gitops-prune"
+
+
+def read_prune(ctx: Context, config: Mapping[str, Any], *where: object) -> bool:
+    """``x-gitops-prune: false`` keeps the object when it leaves the compose file (default true)."""
+    return read_bool(ctx, config.get(PRUNE_KEY), *where, PRUNE_KEY) is not False
+
+
 def read_external(ctx: Context, key: str, config: Mapping[str, Any], *where: object) -> tuple[bool, str | None]:
     """``external: true`` or the legacy ``external: {name: x}``; returns (external, explicit name)."""
     external = config.get("external")
