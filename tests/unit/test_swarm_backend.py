@@ -472,3 +472,21 @@ def test_a_deferred_prune_of_an_object_applied_again_is_dropped() -> None:
 
 def test_errors_from_the_engine_keep_their_kind() -> None:
     assert issubclass(SwarmConflict, SwarmAPIError) and issubclass(SwarmNotFound, SwarmAPIError)
+
+
+def test_x_gitops_prune_false_opts_objects_out_of_pruning() -> None:
+    doc = compose_doc()
+    doc["services"]["web"]["volumes"] = ["data:/data"]
+    doc["volumes"] = {"data": {"x-gitops-prune": False}}
+    doc["configs"]["site"]["x-gitops-prune"] = False
+    doc["services"]["web"]["x-gitops-prune"] = False
+    sb = make_backend()
+    prepared = {r.key.kind: r for r in sb.prepare([compose_resource("demo", "deploy/compose.yaml", doc)])}
+    assert {k for k, r in prepared.items() if sb.prune_disabled(r)} == {"Volume", "Config", "Service"}
+    assert "x-gitops-prune" not in json.dumps([r.body for r in prepared.values()])  # never sent to the engine
+    assert not any("x-gitops-prune" in d.pointer for d in sb.warnings)
+    doc["volumes"]["data"]["x-gitops-prune"] = "nope"
+    with pytest.raises(GitopsError, match="x-gitops-prune: must be true or false"):
+        sb.prepare([compose_resource("demo", "deploy/compose.yaml", doc)])
+    assert not any(sb.prune_disabled(r) for r in sb.prepare([compose_resource("demo", "deploy/compose.yaml",
+                                                                              compose_doc())]))
