@@ -109,6 +109,7 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
             never = [k for k in others if opted_out(k)]
             data = [k for k in others if fact(k).data]
             wanted = [k for k in others if k in desired]
+            foreign = [k for k in others if k not in desired and k not in never and k not in data]
             if policy.allow_cascade and not never and (not data or policy.prune_data):
                 cascades[key] = others
                 continue
@@ -118,6 +119,8 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
             parts = []
             if wanted:
                 parts.append(f"{len(wanted)} still in the repository")
+            if foreign:
+                parts.append(f"{len(foreign)} not ours or kept")
             if data:
                 parts.append(f"{len(data)} holding data")
             if never:

@@ -53,9 +53,8 @@ def app_plan_text(plan: AppPlan, style: Style = plain, *, verbose: bool = False)
             lines.append(style(f"        also deletes {len(change.cascade)} object(s) with it:", "red"))
             lines.extend(f"          - {k}" for k in change.cascade)
     for kept in plan.kept:
-        detail = f" ({kept.detail})" if kept.detail else ""
-        label = "kept (data)" if kept.reason.value == "data" else f"kept ({kept.reason.value})"
-        lines.append(style(f"    = {kept.key}", "cyan") + f"  {label}{detail}")
+        detail = f": {kept.detail}" if kept.detail else ""
+        lines.append(style(f"    = {kept.key}", "cyan") + f"  kept ({kept.reason.value}){detail}")
     counts = plan.counts()
     lines.append("")
     lines.append(
