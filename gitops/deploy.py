@@ -225,7 +225,7 @@ def _roll_back(backend: Backend, state: AppState, options: Options, on_event: Ev
     prepared = backend.prepare(resources) if resources else []
     # A rollback returns to a release: no mass-delete guard; a delete a guard refuses is kept
     # (left in place and remembered) instead of stopping the rollback.
-    policy = replace(options.policy, check_mass_delete=False)
+    policy = replace(options.policy, rollback=True)
     rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True, policy=policy,
                                      protected=good.protected if good else ())
     return _converge(backend, rollback_plan, prepared, live, state, options, on_event,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from gitops import prune as prune_stage
 from gitops.backends.base import Backend
 from gitops.model import Resource, ResourceKey
-from gitops.model.plans import Action, AppPlan, Change
+from gitops.model.plans import Action, AppPlan, BlockReason, Change
 from gitops.model.releases import AppState
 
 
@@ -57,9 +57,14 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
             candidates.append(key)
     if not prune:
         candidates = []
+    replacing = [c.key for c in changes if c.action is Action.REPLACE]
     verdict = prune_stage.judge(backend, candidates, live, desired=set(desired), protected=remembered,
-                                policy=policy,
+                                policy=policy, replacing=replacing,
                                 app_objects=sum(1 for k in set(desired) | inventory if live.get(k) is not None))
+    if policy.rollback:  # a rollback leaves a refused replace undone rather than stopping
+        held = {b.key for b in verdict.blocked if b.reason is BlockReason.DATA_REPLACE}
+        changes = [Change(c.key, Action.NOOP, "not replaced: it holds data", (), c.wave, c.origin)
+                   if c.key in held else c for c in changes]
     for key, cascade in verdict.deletes.items():
         changes.append(Change(key, Action.DELETE, "no longer in the repository", (), backend.wave(key),
                               cascade=cascade))
@@ -76,7 +81,7 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
         base_state=backend.fingerprint(live),
         changes=tuple(changes),
         kept=tuple(sorted(kept, key=lambda k: k.key)),
-        blocked=verdict.blocked,
+        blocked=() if policy.rollback else verdict.blocked,
         overrides=verdict.overrides,
         protected=tuple(sorted(remembered & (set(desired) | {k.key for k in kept}))),
     )

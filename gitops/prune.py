@@ -12,7 +12,9 @@ The plan stage calls :func:`judge` with the objects it would prune; the backend 
    not ours, kept or data, unless cascades are allowed (``sync.allow_cascade`` /
    ``--allow-cascade``; data in the cascade also needs ``prune_data``; an object that opts out of
    pruning is never cascaded onto). A refused delete is kept and the plan is blocked.
-4. **Mass delete**: a revision that renders no objects at all, or deletes more than
+4. **Replacing data**: a PersistentVolumeClaim or volume whose change cannot be made in place
+   (delete, then create) would lose its data: refused unless the app prunes data.
+5. **Mass delete**: a revision that renders no objects at all, or deletes more than
    ``max_delete_ratio`` of the app's objects and at least ``mass_delete_min`` of them, is
    blocked unless allowed for the run (``--allow-mass-delete``).
 
@@ -42,13 +44,15 @@ class Policy:
     allow_mass_delete: bool = False
     max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO
     mass_delete_min: int = DEFAULT_MASS_DELETE_MIN
-    check_mass_delete: bool = True  # off for a rollback: returning to a release is not a careless commit
+    #: A rollback returns to a recorded release, which is not a careless commit: no mass-delete
+    #: guard, and what a guard refuses is left undone (kept) instead of refusing the rollback.
+    rollback: bool = False
 
     def allowing(self, guards: Collection[Guard]) -> Policy:
         """This policy with the given guards lifted (e.g. those a saved plan was made with)."""
         return Policy(self.allow_cascade or Guard.CASCADE in guards, self.prune_data or Guard.DATA in guards,
                       self.allow_mass_delete or Guard.MASS_DELETE in guards, self.max_delete_ratio,
-                      self.mass_delete_min, self.check_mass_delete)
+                      self.mass_delete_min, self.rollback)
 
 
 @dataclass(frozen=True)
@@ -68,15 +72,17 @@ def _names(keys: Collection[ResourceKey], limit: int = 8) -> str:
 
 
 def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, desired: Collection[ResourceKey],
-          protected: Collection[ResourceKey], policy: Policy, app_objects: int) -> Verdict:
-    """Judge the objects prune would delete (``candidates``: owned, live, no longer desired).
+          protected: Collection[ResourceKey], policy: Policy, app_objects: int,
+          replacing: Collection[ResourceKey] = ()) -> Verdict:
+    """Judge the objects prune would delete (``candidates``: owned, live, no longer desired), and
+    the desired ones the plan would replace (delete, then create: that loses data too).
 
     ``protected`` are keys recorded as opting out of pruning; ``app_objects`` is how many objects
     the app has on the target (for the mass-delete share).
     """
     facts: dict[ResourceKey, PruneFacts] = {}
-    if candidates:
-        facts = dict(backend.prune_facts(sorted(candidates), live, desired))
+    if candidates or replacing:
+        facts = dict(backend.prune_facts(sorted({*candidates, *replacing}), live, desired))
     used: set[Guard] = set()
     kept: list[Kept] = []
     blocked: list[Block] = []
@@ -147,7 +153,17 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
         for left in fact(key).leaves:
             kept.append(Kept(left, KeepReason.LEFT_BEHIND, f"data left by {key}"))
 
-    if policy.check_mass_delete:
+    for key in sorted(replacing):
+        if not fact(key).data:
+            continue
+        if policy.prune_data:
+            used.add(Guard.DATA)
+            continue
+        blocked.append(Block(BlockReason.DATA_REPLACE, f"{key}: replacing it (delete, then create) would lose its "
+                             f"data; pass {Guard.DATA.flag} if you mean it, or change it back in git",
+                             Guard.DATA, key))
+
+    if not policy.rollback:
         mass: Block | None = None
         if not desired:
             mass = Block(BlockReason.EMPTY, "the revision renders no objects at all; an empty folder is not taken to "

@@ -69,6 +69,7 @@ class BlockReason(enum.StrEnum):
     CASCADE = "cascade"  # a delete would remove objects that are desired, not ours, or data
     MASS_DELETE = "mass-delete"  # more than the app's share of deletes
     EMPTY = "empty"  # the revision renders no objects at all
+    DATA_REPLACE = "data-replace"  # a change would replace (delete and create) an object holding data
 
 
 @dataclass(frozen=True)

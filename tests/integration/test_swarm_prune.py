@@ -120,6 +120,11 @@ def test_a_named_volume_and_its_data_are_kept_when_its_service_leaves_the_compos
     assert result.outcome == "applied", result.error
     assert exec_in(sb, "reader", "cat", "/data/proof.txt") == "kept-data\n"
     assert sb.load_state().current.kept == ()  # type: ignore[union-attr]
+    # A volume cannot change in place: replacing it would lose the data, so that is refused too.
+    relabelled = {**reader, "volumes": {"data": {"labels": {"tier": "db"}}}}
+    plan, _ = deploy.plan_app(sb, resources(stack, relabelled), "rev3b")
+    assert next(c for c in plan.changes if c.key == volume).action is Action.REPLACE
+    assert [(b.reason, b.key) for b in plan.blocked] == [(BlockReason.DATA_REPLACE, volume)]
 
     # Pruned only when the app says so; the release records it.
     result = deploy.apply_app(sb, resources(stack, other), "rev4", options(prune_data=True))

@@ -315,3 +315,24 @@ def test_the_prune_step_after_the_rollout_runs_only_when_it_succeeded() -> None:
     assert fake.finished == [True, False, True]  # the failed rollout, then the rollback's
     state = fake.load_state()
     assert [r.outcome for r in state.releases] == [Outcome.SUCCEEDED, Outcome.FAILED, Outcome.ROLLED_BACK]
+
+
+def test_replacing_an_object_that_holds_data_is_refused_unless_the_app_prunes_data() -> None:
+    fake = FakeBackend()
+    claim = in_ns("PersistentVolumeClaim", "db", "shop", spec={"selector": {"tier": "a"}})
+    deploy.apply_app(fake, [*shop(), claim], "r1", FAST)
+    changed = in_ns("PersistentVolumeClaim", "db", "shop", spec={"selector": {"tier": "b"}})
+    plan, _ = deploy.plan_app(fake, [*shop(), changed], "r2")
+    assert next(c for c in plan.changes if c.key == PVC).action is Action.REPLACE
+    (block,) = plan.blocked
+    assert block.reason is BlockReason.DATA_REPLACE and block.key == PVC and block.guard is Guard.DATA
+    with pytest.raises(deploy.PlanBlocked, match="would lose its data"):
+        deploy.apply_app(fake, [*shop(), changed], "r2", FAST)
+    assert fake.objects[PVC]["spec"] == {"selector": {"tier": "a"}}
+    result = deploy.apply_app(fake, [*shop(), changed], "r2", options(prune_data=True))
+    assert result.outcome == "applied" and fake.objects[PVC]["spec"] == {"selector": {"tier": "b"}}
+    assert fake.load_state().current.overrides == ("data",)  # type: ignore[union-attr]
+    # Rolling back to r1 would replace it again: a rollback leaves it as it is instead of stopping.
+    back = deploy.rollback_app(fake, FAST)
+    assert back.outcome == "rolled-back" and fake.objects[PVC]["spec"] == {"selector": {"tier": "b"}}
+    assert next(c for c in back.plan.changes if c.key == PVC).action is Action.NOOP
