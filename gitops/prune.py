@@ -169,7 +169,9 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
             mass = Block(BlockReason.EMPTY, "the revision renders no objects at all; an empty folder is not taken to "
                          f"mean 'delete everything' ({len(deleting)} object(s) would be deleted); pass "
                          f"{Guard.MASS_DELETE.flag} if you mean it", Guard.MASS_DELETE, None, tuple(sorted(deleting)))
-        elif len(deleting) >= policy.mass_delete_min and len(deleting) > policy.max_delete_ratio * app_objects:
+        # Net: an object replaced by a new one (Swarm's content-hashed configs) is not the app shrinking.
+        shrink = min(len(deleting), max(0, app_objects - len(desired)))
+        if len(deleting) >= policy.mass_delete_min and shrink > policy.max_delete_ratio * app_objects:
             mass = Block(BlockReason.MASS_DELETE, f"the revision would delete {len(deleting)} of the app's "
                          f"{app_objects} objects (more than {policy.max_delete_ratio:.0%} and at least "
                          f"{policy.mass_delete_min}); pass {Guard.MASS_DELETE.flag} if you mean it, or raise "

@@ -336,3 +336,13 @@ def test_replacing_an_object_that_holds_data_is_refused_unless_the_app_prunes_da
     back = deploy.rollback_app(fake, FAST)
     assert back.outcome == "rolled-back" and fake.objects[PVC]["spec"] == {"selector": {"tier": "b"}}
     assert next(c for c in back.plan.changes if c.key == PVC).action is Action.NOOP
+
+
+def test_objects_replaced_by_new_ones_are_no_mass_delete() -> None:
+    """Like Swarm's content-hashed configs: six old names go, six new ones take their place."""
+    fake = FakeBackend()
+    deploy.apply_app(fake, many(10), "r1", FAST)
+    rotated = [*many(4), *(res("ConfigMap", f"cm{i:02d}-v2") for i in range(4, 10))]
+    plan, _ = deploy.plan_app(fake, rotated, "r2")
+    assert len(deletes(plan)) == 6 and plan.ok
+    assert not deploy.plan_app(fake, many(4), "r2")[0].ok  # the same deletes without replacements
