@@ -151,7 +151,8 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
             if any(fact(k).data for k in cascades[key]):
                 used.add(Guard.DATA)
         for left in fact(key).leaves:
-            kept.append(Kept(left, KeepReason.LEFT_BEHIND, f"data left by {key}"))
+            if left not in desired:
+                kept.append(Kept(left, KeepReason.LEFT_BEHIND, f"data left by {key}"))
 
     for key in sorted(replacing):
         if not fact(key).data:
@@ -171,7 +172,7 @@ def judge(backend: Backend, candidates: Collection[ResourceKey], live: Live, *, 
                          f"{Guard.MASS_DELETE.flag} if you mean it", Guard.MASS_DELETE, None, tuple(sorted(deleting)))
         # Net: an object replaced by a new one (Swarm's content-hashed configs) is not the app shrinking.
         shrink = min(len(deleting), max(0, app_objects - len(desired)))
-        if len(deleting) >= policy.mass_delete_min and shrink > policy.max_delete_ratio * app_objects:
+        if mass is None and len(deleting) >= policy.mass_delete_min and shrink > policy.max_delete_ratio * app_objects:
             mass = Block(BlockReason.MASS_DELETE, f"the revision would delete {len(deleting)} of the app's "
                          f"{app_objects} objects (more than {policy.max_delete_ratio:.0%} and at least "
                          f"{policy.mass_delete_min}); pass {Guard.MASS_DELETE.flag} if you mean it, or raise "

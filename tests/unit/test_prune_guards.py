@@ -274,6 +274,8 @@ def test_a_revision_that_renders_nothing_is_refused_even_when_small() -> None:
     assert len(fake.objects) == 2
     assert deploy.apply_app(fake, [], "r2", options(allow_mass_delete=True)).outcome == "applied"
     assert fake.objects == {}
+    deploy.apply_app(fake, many(8), "r3", FAST)
+    assert [b.reason for b in deploy.plan_app(fake, [], "r4")[0].blocked] == [BlockReason.EMPTY]  # one reason
 
 
 def test_a_rollback_is_not_held_by_the_mass_delete_guard() -> None:
