@@ -89,7 +89,8 @@ def _guard_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow a revision that deletes most of the app (more than sync.max_delete_ratio, default "
                      "half, and at least sync.mass_delete_min, default 5), or renders no objects at all.")(f)
     f = click.option("--prune-data", is_flag=True,
-                     help="Prune PersistentVolumeClaims and named volumes too (default: kept; sync.prune_data).")(f)
+                     help="Prune (or replace) PersistentVolumeClaims and named volumes too (default: kept; "
+                     "sync.prune_data).")(f)
     f = click.option("--allow-cascade", is_flag=True,
                      help="Prune objects whose delete takes others with it: a Namespace with objects in it, a CRD "
                      "with custom resources, a network in use (default: refused; sync.allow_cascade).")(f)
