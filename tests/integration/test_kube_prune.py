@@ -243,3 +243,38 @@ def test_a_statefulsets_claims_are_reported_as_left_behind_or_as_its_cascade(
     assert facts[keys[0]].cascade == () and not facts[keys[0]].data
     assert facts[keys[1]].cascade == (key("PersistentVolumeClaim", ns, "data-gone-0"),)
     assert facts[key("PersistentVolumeClaim", ns, "data-gone-0")].data
+
+
+def test_a_pruned_statefulset_leaves_its_claims_and_later_plans_show_them_orphaned(
+        kube: tuple[KubernetesBackend, str]) -> None:
+    kb, ns = kube
+    pv_name, storage = f"pvs-{ns}"[:63], f"sts-{ns}"[:63]
+    kb.client.create(rtype(kb, "v1", "PersistentVolume"), {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": storage,
+                 "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{pv_name}"}}})
+    labels = {"app": "db"}
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+           "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels},
+                                 "spec": {"containers": [{"name": "db", "image": "gitops-test/app:1"}]}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"], "storageClassName": storage,
+                        "resources": {"requests": {"storage": "1Gi"}}}}]}}
+    anchor = configmap("anchor", ns)
+    claim = key("PersistentVolumeClaim", ns, "data-db-0")
+    try:
+        result = deploy.apply_app(kb, resources([sts, anchor]), "rev1", options())
+        assert result.outcome == "applied", result.error
+        assert live(kb, claim) is not None  # made by the controller, not by gitops
+        plan, _ = deploy.plan_app(kb, resources([anchor]), "rev2")
+        assert [c.key for c in plan.changes if c.action is Action.DELETE] == [key("StatefulSet", ns, "db", "apps")]
+        assert [(k.key, k.reason) for k in plan.kept] == [(claim, KeepReason.LEFT_BEHIND)]
+        assert deploy.apply_app(kb, resources([anchor]), "rev2", options()).outcome == "applied"
+        assert live(kb, claim) is not None
+        assert kb.load_state().current.kept == (claim,)  # type: ignore[union-attr]
+        later, _ = deploy.plan_app(kb, resources([anchor]), "rev2")
+        assert [(k.key, k.reason) for k in later.kept] == [(claim, KeepReason.LEFT_BEHIND)]
+        assert not later.has_changes
+    finally:
+        remove_later(kb, "v1", "PersistentVolume", "", pv_name)
