@@ -387,17 +387,25 @@ class SwarmBackend:
         while True:
             try:
                 self.client.remove(key.kind, ident)
-                return
+                break
             except SwarmNotFound:
                 return
             except SwarmAPIError:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.5)
+        # The swarm drops a network at once, but the node keeps its copy until the tasks of removed
+        # services have stopped: wait for that too, so that a finished prune leaves nothing behind.
+        while key.kind == "Network" and time.monotonic() < deadline:
+            try:
+                self.client.inspect_network(ident)
+            except SwarmNotFound:
+                return
+            time.sleep(0.25)
 
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
         if key.kind in ("Config", "Secret"):
-            self._deferred[key] = live  # deleted once the rollout succeeded: see save_state
+            self._deferred[key] = live  # deleted once the rollout succeeded: see finish_prunes
             return
         self._remove(key, live)
 
