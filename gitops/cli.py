@@ -25,7 +25,7 @@ _RANK = (EXIT_OK, EXIT_CHANGES, EXIT_ROLLED_BACK, EXIT_ERROR)
 EPILOG = """\b
 Exit codes:
   0  success, or no changes
-  1  error (bad input, unreachable target, refused plan, ...)
+  1  error (bad input, unreachable target, refused plan, a prune guard refused, ...)
   2  changes present (plan with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
   With several apps the worst wins: an error (1) outranks a rollback (3).
@@ -97,6 +97,26 @@ def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _guard_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--allow-mass-delete", is_flag=True,
+                     help="Allow a revision that deletes most of the app (more than sync.max_delete_ratio, default "
+                     "half, and at least sync.mass_delete_min, default 5), or renders no objects at all.")(f)
+    f = click.option("--prune-data", is_flag=True,
+                     help="Prune (or replace) PersistentVolumeClaims and named volumes too (default: kept; "
+                     "sync.prune_data).")(f)
+    f = click.option("--allow-cascade", is_flag=True,
+                     help="Prune objects whose delete takes others with it: a Namespace with objects in it, a CRD "
+                     "with custom resources, a network in use (default: refused; sync.allow_cascade).")(f)
+    return f
+
+
+def _allowed(allow_cascade: bool, prune_data: bool, allow_mass_delete: bool) -> Any:
+    from gitops.model.plans import Guard
+
+    return frozenset(g for g, on in ((Guard.CASCADE, allow_cascade), (Guard.DATA, prune_data),
+                                     (Guard.MASS_DELETE, allow_mass_delete)) if on)
+
+
 def _output_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
                         show_default=True, help="json: one JSON object per event and a final report.")(f)
@@ -157,30 +177,42 @@ def _events(output: str) -> Callable[[dict[str, Any]], None]:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when none.")
 @click.option("--exact", is_flag=True, help="Confirm each changed object with a server-side dry-run apply.")
 @click.option("-v", "--verbose", is_flag=True, help="List unchanged objects too.")
+@_guard_options
 @_output_option
 def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
-         detailed_exitcode: bool, exact: bool, verbose: bool, output: str) -> None:
+         detailed_exitcode: bool, exact: bool, verbose: bool, allow_cascade: bool, prune_data: bool,
+         allow_mass_delete: bool, output: str) -> None:
     """Show what apply would change, without changing anything.
 
     Reads the live objects of every selected app (all apps of gitops.yaml when none is named),
     diffs only the fields the repository sets or that gitops applied before, and shows each object
     as + create, ~ update, -/+ replace or - delete, with field-level changes. Secret values are
     never shown. With --detailed-exitcode: exit 0 for no changes, 2 for changes.
+
+    Prune keeps data (PersistentVolumeClaims, volumes) and objects that opt out, and refuses a
+    delete that cascades or a revision that deletes most of the app: such a plan is shown with
+    the reasons and the command exits 1 (nothing is saved), unless the guard is lifted.
     """
     from gitops import engine
     from gitops.views import plans as view
 
     ws = _workspace(directory, repo, ref)
-    result, warnings = engine.plan(ws, apps, exact=exact)
+    result, warnings = engine.plan(ws, apps, exact=exact,
+                                   allow=_allowed(allow_cascade, prune_data, allow_mass_delete))
     _warn(warnings)
-    if out:
+    if out and result.ok:
         Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if output == "json":
         click.echo(json.dumps(result.to_json(), sort_keys=True))
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
-        if out:
+        if out and result.ok:
             click.echo(f"\nSaved the plan to {out}; apply it with: gitops apply {out}")
+    if not result.ok:
+        click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
+                                         for a in result.apps if not a.ok)
+                   + (f"; the plan was not saved to {out}" if out else ""), err=True)
+        _exit(EXIT_ERROR)
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
@@ -192,10 +224,12 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
 @click.option("--timeout", type=float, metavar="SECONDS", help="Bound on the rollout wait (default: the app's).")
 @click.option("--no-rollback", is_flag=True, help="On failure, leave the app as it is; do not roll back.")
 @click.option("--allow-bad-revision", is_flag=True, help="Apply a revision recorded as bad by a failed rollout.")
+@_guard_options
 @_output_option
 def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None,
           auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
-          allow_bad_revision: bool, output: str) -> None:
+          allow_bad_revision: bool, allow_cascade: bool, prune_data: bool, allow_mass_delete: bool,
+          output: str) -> None:
     """Apply a saved plan (FILE.json) or the apps' current revision; watch the rollout; roll back.
 
     A saved plan is refused when the manifests or the live objects moved since it was made. Without
@@ -216,10 +250,14 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
             raise GitopsError(f"{targets[0]}: not a gitops plan: {exc}") from None
         names = []
     ws = _workspace(directory, repo, ref)
+    allow = _allowed(allow_cascade, prune_data, allow_mass_delete)
     if saved is None and not auto_approve:
-        preview, warnings = engine.plan(ws, names)
+        preview, warnings = engine.plan(ws, names, allow=allow)
         _warn(warnings)
         click.echo(view.plan_text(preview, _style()))
+        if not preview.ok:
+            raise GitopsError("refused: " + "; ".join(b.message for a in preview.apps for b in a.blocked)
+                              + "; nothing was changed")
         if preview.has_changes and not sys.stdin.isatty():
             raise GitopsError("refusing to apply without confirmation: no terminal to ask on; "
                               "pass --auto-approve, or apply a saved plan")
@@ -228,7 +266,7 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
             _exit(EXIT_OK)
     options = deploy.Options(timeout=timeout or 0.0, auto_rollback=not no_rollback,
                              force_conflicts=force_conflicts, allow_bad_revision=allow_bad_revision)
-    results = engine.apply(ws, names, saved=saved, options=options, on_event=_events(output))
+    results = engine.apply(ws, names, saved=saved, options=options, on_event=_events(output), allow=allow)
     for result in results:
         if output == "json":
             click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True))

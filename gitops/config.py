@@ -5,7 +5,7 @@ Example::
     version: 1
     kubernetes_version: "1.35"
     defaults:
-      sync: {prune: true, self_heal: true}
+      sync: {prune: true, self_heal: true}   # also allow_cascade, prune_data, max_delete_ratio, mass_delete_min
       rollout: {timeout: 5m, auto_rollback: true}
     apps:
       - name: web
@@ -67,6 +67,10 @@ class SyncPolicy:
     self_heal: bool = False
     interval_seconds: float = 60.0
     auto: bool = True  # the daemon applies new revisions; False: it only reports OutOfSync
+    allow_cascade: bool = False  # prune may delete objects whose delete takes others with it
+    prune_data: bool = False  # prune may delete PersistentVolumeClaims and named volumes
+    max_delete_ratio: float = 0.5  # a revision deleting more than this share of the app's objects ...
+    mass_delete_min: int = 5  # ... and at least this many is refused (unless --allow-mass-delete)
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,10 @@ def _sync(raw: dict[str, Any] | None, base: SyncPolicy) -> SyncPolicy:
         self_heal=raw.get("self_heal", base.self_heal),
         interval_seconds=parse_duration(raw["interval"]) if "interval" in raw else base.interval_seconds,
         auto=raw.get("auto", base.auto),
+        allow_cascade=raw.get("allow_cascade", base.allow_cascade),
+        prune_data=raw.get("prune_data", base.prune_data),
+        max_delete_ratio=float(raw.get("max_delete_ratio", base.max_delete_ratio)),
+        mass_delete_min=int(raw.get("mass_delete_min", base.mass_delete_min)),
     )
 
 

@@ -10,6 +10,12 @@ Guarantees:
 * Before the first write, an in-progress release holding the union of the new and the old
   inventory is recorded, so an apply killed mid-way forgets nothing: the next run re-plans
   against that inventory and completes (or prunes) what was left.
+* A plan a prune guard refused (:mod:`gitops.prune`: a cascading delete, a mass delete, an
+  empty revision) is refused with :class:`PlanBlocked` before any write, the lock included.
+  Objects prune keeps (data, opted out) are recorded in the release's ``kept`` list, the guards
+  lifted for the run in its ``overrides``.
+* Deletes that wait for the rollout (Swarm's old configs and secrets) are carried out by
+  :meth:`Backend.finish_prunes` once the rollout succeeded, and dropped when it failed.
 * When an apply or its rollout fails, the revision is recorded as bad and, with automatic
   rollback on, every object goes back to the last good release (objects that only the failed
   revision had are pruned); the result says rolled-back (exit code 3).
@@ -27,10 +33,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops import apply, plan, rollout
+from gitops import prune as prune_stage
 from gitops.backends.base import Backend, Lease
 from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
-from gitops.model.plans import AppPlan, ChangeSet
+from gitops.model.plans import AppPlan, Block, ChangeSet
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
 
 Event = Callable[[dict[str, Any]], None]
@@ -64,6 +71,18 @@ class Options:
     # leaving the release in progress for the next run to complete (the daemon's SIGTERM, or a
     # newer revision arriving while this one's rollout is watched).
     stopping: Callable[[], bool] | None = None
+    policy: prune_stage.Policy = field(default_factory=prune_stage.Policy)  # prune guards
+
+
+class PlanBlocked(GitopsError):
+    """A prune guard refused the plan (nothing was written); ``blocks`` says why, as values."""
+
+    def __init__(self, app_plan: AppPlan) -> None:
+        self.plan = app_plan
+        self.blocks: tuple[Block, ...] = app_plan.blocked
+        reasons = "\n  ".join(b.message for b in app_plan.blocked)
+        super().__init__(f"app {app_plan.app}: revision {app_plan.revision[:12]} refused; nothing was changed:"
+                         f"\n  {reasons}")
 
 
 @dataclass
@@ -91,10 +110,11 @@ class Result:
 
 
 def plan_app(backend: Backend, resources: list[Resource], revision: str, *, exact: bool = False,
-             prune: bool = True) -> tuple[AppPlan, list[Resource]]:
+             prune: bool = True, policy: prune_stage.Policy | None = None) -> tuple[AppPlan, list[Resource]]:
+    """The plan of one app (a value: a blocked plan says why in ``blocked``; it raises nothing)."""
     prepared = backend.prepare(resources)
     state = backend.load_state()
-    app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune)
+    app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune, policy=policy)
     return app_plan, prepared
 
 
@@ -114,10 +134,14 @@ def _check_saved(saved: AppPlan | None, fresh: AppPlan) -> None:
 def apply_app(backend: Backend, resources: list[Resource], revision: str, options: Options | None = None,
               *, saved: AppPlan | None = None, on_event: Event = _quiet) -> Result:
     options = options or Options()
+    policy = options.policy.allowing(saved.overrides) if saved is not None else options.policy
     prepared = backend.prepare(resources)
     state = backend.load_state()
-    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune)
+    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune,
+                          policy=policy)
     _check_saved(saved, fresh)
+    if not fresh.ok:
+        raise PlanBlocked(fresh)
     if _settled(state, fresh):
         on_event({"event": "no-op", "app": backend.app, "revision": revision})
         return Result(backend.app, "no-op", fresh, release=state.current)
@@ -129,8 +153,10 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
         state = backend.load_state()
         fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
-                                 prune=options.prune)
+                                 prune=options.prune, policy=policy)
         _check_saved(saved, fresh)
+        if not fresh.ok:
+            raise PlanBlocked(fresh)
         if _settled(state, fresh):
             # Another runner applied this revision while we waited for the lock: nothing to record.
             on_event({"event": "no-op", "app": backend.app, "revision": revision})
@@ -184,11 +210,13 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
                 message=f"interrupted before its rollout finished; superseded by revision {app_plan.revision}"))
         on_event({"event": "resume", "app": backend.app, "release": interrupted.number,
                   "revision": interrupted.revision})
+    kept = tuple(sorted(k.key for k in app_plan.kept))
     release = Release(
         number=number, revision=app_plan.revision, digest=app_plan.manifests_digest,
         outcome=Outcome.IN_PROGRESS, started=now(),
         inventory=tuple(sorted(set(desired_keys) | state.inventory())),
         manifests=pack_resources(prepared),
+        kept=kept, protected=app_plan.protected, overrides=tuple(g.value for g in app_plan.overrides),
     )
     state = _save(backend, lease, state.with_release(release))
     on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
@@ -212,9 +240,12 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),
             }),
         )
-    if changeset.ok and report is not None and report.ok:
+    rollout_ok = changeset.ok and report is not None and report.ok
+    unfinished = backend.finish_prunes(rollout_ok)  # the prune step that waits for the rollout
+    if rollout_ok:
+        left = set(changeset.failed_deletes) | set(unfinished)
         release = replace(release, outcome=success, finished=now(),
-                          inventory=tuple(sorted(set(desired_keys) | set(changeset.failed_deletes))))
+                          inventory=tuple(sorted((set(desired_keys) | left) - set(kept))))
         state = _save(backend, lease, state.with_release(release))
         on_event({"event": "done", "app": backend.app, "outcome": success.value})
         outcome = "rolled-back" if rolling_back else "applied"
@@ -242,7 +273,11 @@ def _roll_back(backend: Backend, lease: Lease, state: AppState, options: Options
     revision = good.revision if good else "(none)"
     on_event({"event": "rollback", "app": backend.app, "to": revision})
     prepared = backend.prepare(resources) if resources else []
-    rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True)
+    # A rollback returns to a release: no mass-delete guard; a delete a guard refuses is kept
+    # (left in place and remembered) instead of stopping the rollback.
+    policy = replace(options.policy, rollback=True)
+    rollback_plan, live = plan.build(backend, prepared, state, revision=revision, prune=True, policy=policy,
+                                     protected=good.protected if good else ())
     return _converge(backend, lease, rollback_plan, prepared, live, state, options, on_event,
                      Outcome.ROLLED_BACK, rolling_back=True)
 

@@ -6,19 +6,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gitops import config, deploy, source
 from gitops import plan as plan_stage
+from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
-from gitops.model.plans import Action, AppPlan, Plan
+from gitops.model.plans import Action, AppPlan, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
 from gitops.render import kubernetes as k8s_render
@@ -286,6 +287,18 @@ def revision_of(ws: Workspace, app: config.App, resources: Sequence[Resource]) -
     return f"{ws.revision}+dirty-{content}" if ws.local and source.dirty(ws.root, files) else ws.revision
 
 
+def policy_for(app: config.App, allow: Collection[Guard] = ()) -> prune_stage.Policy:
+    """The app's prune guards (its sync settings) with the run's overrides (flags) on top."""
+    sync = app.sync
+    return prune_stage.Policy(
+        allow_cascade=sync.allow_cascade or Guard.CASCADE in allow,
+        prune_data=sync.prune_data or Guard.DATA in allow,
+        allow_mass_delete=Guard.MASS_DELETE in allow,
+        max_delete_ratio=sync.max_delete_ratio,
+        mass_delete_min=sync.mass_delete_min,
+    )
+
+
 @dataclass
 class AppPlanned:
     app: config.App
@@ -294,7 +307,9 @@ class AppPlanned:
 
 
 def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
-         env: Mapping[str, str] | None = None, session: Session | None = None) -> tuple[Plan, list[Diagnostic]]:
+         env: Mapping[str, str] | None = None, allow: Collection[Guard] = (),
+         session: Session | None = None) -> tuple[Plan, list[Diagnostic]]:
+    """Plans of the apps; a plan a prune guard refused says so in ``blocked`` (``Plan.ok``)."""
     plans: list[AppPlan] = []
     warnings: list[Diagnostic] = []
     for app in select_apps(ws, names):
@@ -302,7 +317,7 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
         warnings.extend(found)
         backend = backend_for(ws, app, session)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, app, resources), exact=exact,
-                                      prune=app.sync.prune)
+                                      prune=app.sync.prune, policy=policy_for(app, allow))
         warnings.extend(backend.warnings)
         plans.append(app_plan)
     return Plan(tuple(plans)), warnings
@@ -310,8 +325,10 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
 
 def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None,
           options: deploy.Options | None = None, on_event: deploy.Event | None = None,
-          env: Mapping[str, str] | None = None, session: Session | None = None) -> list[deploy.Result]:
-    """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan)."""
+          env: Mapping[str, str] | None = None, allow: Collection[Guard] = (),
+          session: Session | None = None) -> list[deploy.Result]:
+    """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan); an app whose
+    plan a prune guard refuses raises :class:`deploy.PlanBlocked` before anything is written."""
     results: list[deploy.Result] = []
     saved_by_app = {p.app: p for p in saved.apps} if saved else {}
     selected = [ws.settings.app(name) for name in saved_by_app] if saved else select_apps(ws, names)
@@ -323,6 +340,7 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
             timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
             auto_rollback=app.rollout.auto_rollback and (options.auto_rollback if options else True),
             prune=app.sync.prune,
+            policy=policy_for(app, allow),
         )
         saved_plan = saved_by_app.get(app.name)
         revision = saved_plan.revision if saved_plan else revision_of(ws, app, resources)
@@ -335,7 +353,8 @@ def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,
              options: deploy.Options | None = None, on_event: deploy.Event | None = None) -> deploy.Result:
     app = ws.settings.app(name)
     backend = backend_for(ws, app)
-    app_options = replace(options or deploy.Options(), timeout=app.rollout.timeout_seconds)
+    app_options = replace(options or deploy.Options(), timeout=app.rollout.timeout_seconds,
+                          policy=policy_for(app))
     return deploy.rollback_app(backend, app_options, to_revision=to_revision,
                                on_event=on_event or (lambda _e: None))
 
@@ -356,12 +375,15 @@ class AppStatus:
     health: HealthStatus
     changes: int = 0
     problems: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)  # left the repository, kept on the target (data, ...)
+    blocked: list[str] = field(default_factory=list)  # why the repository's revision would be refused
 
     def to_json(self) -> dict[str, Any]:
         current = self.applied
         return {
             "app": self.app, "backend": self.backend, "target": self.target, "revision": self.revision,
             "sync": self.sync, "health": self.health, "changes": self.changes, "problems": self.problems,
+            "orphaned": self.orphaned, "blocked": self.blocked,
             "last": None if current is None else {
                 "release": current.number, "revision": current.revision, "outcome": current.outcome.value,
                 "started": current.started, "finished": current.finished, "message": current.message,
@@ -388,15 +410,17 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
         try:
             resources, _ = render_app(ws, app, env)
             revision = revision_of(ws, app, resources)
-            app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune)
+            app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
+                                          policy=policy_for(app))
             changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
+            orphaned = [f"{k.key} ({k.reason.value}{': ' + k.detail if k.detail else ''})" for k in app_plan.kept]
             sync = "OutOfSync" if changes else "Synced"
             keys = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
             healths = backend.health(keys)
             worst = min((h.status for h in healths.values()), key=HEALTH_ORDER.index, default=HealthStatus.HEALTHY)
             problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
             out.append(AppStatus(app.name, app.backend, target, revision, state.current, sync, worst, changes,
-                                 problems))
+                                 problems, orphaned, [b.message for b in app_plan.blocked]))
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
                                  HealthStatus.UNKNOWN, problems=[str(exc)]))

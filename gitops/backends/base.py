@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,6 +61,23 @@ class Lease:
         """Raise LockLostError when the lock is no longer ours: the writer must stop."""
         if self._lost.is_set():
             raise LockLostError(f"app {self.app}: the lock was lost ({self._why}); stopped before the next write")
+
+
+@dataclass(frozen=True)
+class PruneFacts:
+    """What a backend knows about deleting one live object (the prune guard judges with it).
+
+    ``data``: it holds stateful storage (a PersistentVolumeClaim, a named volume).
+    ``disabled``: the live object opts out of pruning (``gitops.dev/prune: disabled``).
+    ``cascade``: other objects on the target the delete would remove with it, or that keep it
+    from being deleted (objects in a Namespace, custom resources of a CRD, services on a network).
+    ``leaves``: data the delete leaves behind on its own (a StatefulSet's PersistentVolumeClaims).
+    """
+
+    data: bool = False
+    disabled: bool = False
+    cascade: tuple[ResourceKey, ...] = ()
+    leaves: tuple[ResourceKey, ...] = ()
 
 
 class Backend(Protocol):
@@ -112,7 +129,25 @@ class Backend(Protocol):
         ...
 
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
-        """Delete one object that ``owned`` said is ours (the plan checked it)."""
+        """Delete one object that ``owned`` said is ours (the plan checked it); a backend may defer
+        what must wait for the rollout to :meth:`finish_prunes`."""
+        ...
+
+    def prune_disabled(self, resource: Resource) -> bool:
+        """Whether a desired (prepared) object opts out of pruning; the release remembers it."""
+        ...
+
+    def prune_facts(self, keys: Iterable[ResourceKey], live: Live,
+                    desired: Collection[ResourceKey]) -> dict[ResourceKey, PruneFacts]:
+        """Facts about deleting each of ``keys`` (present in ``live``, the plan's snapshot, which
+        also holds the ``desired`` objects), read in bulk. The result also holds an entry for
+        every object named in a ``cascade`` or ``leaves``, with its own ``data`` and ``disabled``."""
+        ...
+
+    def finish_prunes(self, rollout_ok: bool) -> list[ResourceKey]:
+        """The prune step that waits for the rollout (Swarm: configs and secrets the new release
+        stopped using): carried out when ``rollout_ok``, dropped otherwise. Returns the objects
+        that could not be deleted (they stay in the inventory and are retried next time)."""
         ...
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:

@@ -275,7 +275,15 @@ class Daemon:
                 self._hold(name, revision, f"revision {revision[:12]} failed before and is marked bad; "
                            "waiting for a newer commit")
                 return
-            app_plan, _ = deploy.plan_app(backend, resources, app_revision, prune=app.sync.prune)
+            app_plan, _ = deploy.plan_app(backend, resources, app_revision, prune=app.sync.prune,
+                                          policy=engine.policy_for(app))
+            if not app_plan.ok:
+                # A prune guard refused it (a cascade, data, a mass delete, an empty render): a
+                # daemon never deletes that on its own. It waits for a newer commit.
+                reasons = "; ".join(b.message for b in app_plan.blocked)
+                self._hold(name, revision, f"revision {revision[:12]} refused by a prune guard: {reasons}; "
+                           "waiting for a newer commit (or apply it by hand with the override)")
+                return
             changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
             current = state.current
             new_revision = current is None or current.revision != app_revision

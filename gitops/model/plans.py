@@ -28,6 +28,86 @@ class Action(enum.StrEnum):
         return {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "no-op": " "}[self.value]
 
 
+class Guard(enum.StrEnum):
+    """A prune safety guard; each can be overridden for one run (a flag) or for an app (a setting)."""
+
+    CASCADE = "cascade"  # a delete would take other objects with it (--allow-cascade, sync.allow_cascade)
+    DATA = "data"  # stateful storage would be deleted (--prune-data, sync.prune_data)
+    MASS_DELETE = "mass-delete"  # most of the app, or all of it, would go (--allow-mass-delete)
+
+    @property
+    def flag(self) -> str:
+        return {"cascade": "--allow-cascade", "data": "--prune-data", "mass-delete": "--allow-mass-delete"}[self.value]
+
+
+class KeepReason(enum.StrEnum):
+    """Why an object that left the repository is left in place (and still remembered)."""
+
+    DATA = "data"  # a PersistentVolumeClaim / named volume: kept unless the app prunes data
+    DISABLED = "prune disabled"  # the object opts out (gitops.dev/prune: disabled, x-gitops-prune: false)
+    BLOCKED = "blocked"  # its delete would cascade (see the plan's blocks)
+    LEFT_BEHIND = "left behind"  # data a pruned object leaves (a StatefulSet's PersistentVolumeClaims)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An object no longer desired that prune leaves in place; releases remember it as ``kept``."""
+
+    key: ResourceKey
+    reason: KeepReason
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": _key_json(self.key), "reason": self.reason.value, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Kept:
+        return cls(_key_from(data["key"]), KeepReason(data["reason"]), data.get("detail", ""))
+
+
+class BlockReason(enum.StrEnum):
+    CASCADE = "cascade"  # a delete would remove objects that are desired, not ours, or data
+    MASS_DELETE = "mass-delete"  # more than the app's share of deletes
+    EMPTY = "empty"  # the revision renders no objects at all
+    DATA_REPLACE = "data-replace"  # a change would replace (delete and create) an object holding data
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why a plan may not be applied as it is: a value (a daemon holds the revision and shows it).
+
+    ``guard`` is the override that lifts it (None: nothing does, e.g. a cascade onto an object that
+    opts out of pruning); ``key`` the object whose delete is refused; ``objects`` what it would take.
+    """
+
+    reason: BlockReason
+    message: str
+    guard: Guard | None = None
+    key: ResourceKey | None = None
+    objects: tuple[ResourceKey, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason.value, "message": self.message,
+                "guard": self.guard.value if self.guard else None,
+                "key": _key_json(self.key) if self.key else None,
+                "objects": [_key_json(k) for k in self.objects]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Block:
+        return cls(BlockReason(data["reason"]), data.get("message", ""),
+                   Guard(data["guard"]) if data.get("guard") else None,
+                   _key_from(data["key"]) if data.get("key") else None,
+                   tuple(_key_from(k) for k in data.get("objects", [])))
+
+
+def _key_json(key: ResourceKey) -> list[str]:
+    return [key.group, key.kind, key.namespace, key.name]
+
+
+def _key_from(data: list[str]) -> ResourceKey:
+    return ResourceKey(*data)
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One changed field: JSON pointer, value before and after (masked when sensitive).
@@ -75,6 +155,7 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     wave: int = 0
     origin: str = ""
+    cascade: tuple[ResourceKey, ...] = ()  # a delete: the other objects it removes with it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +168,7 @@ class Change:
             "wave": self.wave,
             "origin": self.origin,
             "fields": [f.to_json() for f in self.fields],
+            "cascade": [_key_json(k) for k in self.cascade],
         }
 
     @classmethod
@@ -98,6 +180,7 @@ class Change:
             fields=tuple(FieldChange.from_json(f) for f in data.get("fields", [])),
             wave=int(data.get("wave", 0)),
             origin=data.get("origin", ""),
+            cascade=tuple(_key_from(k) for k in data.get("cascade", [])),
         )
 
 
@@ -115,10 +198,19 @@ class AppPlan:
     manifests_digest: str
     base_state: str  # fingerprint of the live state the plan was computed on
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    kept: tuple[Kept, ...] = ()  # objects that left the repository but are not pruned
+    blocked: tuple[Block, ...] = ()  # non-empty: apply refuses this plan (before any write)
+    overrides: tuple[Guard, ...] = ()  # guards this plan needed lifted (recorded in the release)
+    protected: tuple[ResourceKey, ...] = ()  # desired objects that opt out of pruning
 
     @property
     def has_changes(self) -> bool:
         return any(c.action is not Action.NOOP for c in self.changes)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plan may be applied (no guard refused it)."""
+        return not self.blocked
 
     def counts(self) -> dict[Action, int]:
         counts = {action: 0 for action in Action}
@@ -135,6 +227,10 @@ class AppPlan:
             "manifests_digest": self.manifests_digest,
             "base_state": self.base_state,
             "changes": [c.to_json() for c in self.changes],
+            "kept": [k.to_json() for k in self.kept],
+            "blocked": [b.to_json() for b in self.blocked],
+            "overrides": [g.value for g in self.overrides],
+            "protected": [_key_json(k) for k in self.protected],
         }
 
     @classmethod
@@ -147,6 +243,10 @@ class AppPlan:
             manifests_digest=data["manifests_digest"],
             base_state=data["base_state"],
             changes=tuple(Change.from_json(c) for c in data.get("changes", [])),
+            kept=tuple(Kept.from_json(k) for k in data.get("kept", [])),
+            blocked=tuple(Block.from_json(b) for b in data.get("blocked", [])),
+            overrides=tuple(Guard(g) for g in data.get("overrides", [])),
+            protected=tuple(_key_from(k) for k in data.get("protected", [])),
         )
 
 
@@ -159,6 +259,10 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(a.has_changes for a in self.apps)
+
+    @property
+    def ok(self) -> bool:
+        return all(a.ok for a in self.apps)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": PLAN_FORMAT, "apps": [a.to_json() for a in self.apps]}

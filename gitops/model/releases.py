@@ -60,14 +60,29 @@ class Release:
     inventory: tuple[ResourceKey, ...] = ()
     message: str = ""
     manifests: str = field(default="", repr=False)  # packed; empty when trimmed
+    #: Objects no longer desired that prune left in place (data, opted out, blocked, left behind):
+    #: still remembered, so a later run re-judges them and ``status`` shows them as orphaned.
+    kept: tuple[ResourceKey, ...] = ()
+    #: Objects that opt out of pruning (``x-gitops-prune: false``, ``gitops.dev/prune: disabled``),
+    #: remembered so the opt-out still holds after the object left the repository.
+    protected: tuple[ResourceKey, ...] = ()
+    #: The prune guards this release lifted (``cascade``, ``data``, ``mass-delete``): history shows them.
+    overrides: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "number": self.number, "revision": self.revision, "digest": self.digest,
             "outcome": self.outcome.value, "started": self.started, "finished": self.finished,
             "inventory": [key_to_json(k) for k in self.inventory], "message": self.message,
             "manifests": self.manifests,
         }
+        if self.kept:
+            data["kept"] = [key_to_json(k) for k in self.kept]
+        if self.protected:
+            data["protected"] = [key_to_json(k) for k in self.protected]
+        if self.overrides:
+            data["overrides"] = list(self.overrides)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Release:
@@ -77,6 +92,9 @@ class Release:
             finished=data.get("finished", ""),
             inventory=tuple(key_from_json(k) for k in data.get("inventory", [])),
             message=data.get("message", ""), manifests=data.get("manifests", ""),
+            kept=tuple(key_from_json(k) for k in data.get("kept", [])),
+            protected=tuple(key_from_json(k) for k in data.get("protected", [])),
+            overrides=tuple(data.get("overrides", [])),
         )
 
     def resources(self) -> list[Resource]:
@@ -107,14 +125,31 @@ class AppState:
         """Objects we may own: the union over releases that may have left objects behind.
 
         After a crash mid-apply the newest release is in-progress; its inventory already holds
-        everything it was about to create, so nothing created then is ever forgotten.
+        everything it was about to create, so nothing created then is ever forgotten. Objects a
+        release kept (not pruned) count too: every run judges them again.
         """
         keys: set[ResourceKey] = set()
-        for release in reversed(self.releases):
+        for release in self._since_good():
             keys.update(release.inventory)
+            keys.update(release.kept)
+        return keys
+
+    def kept(self) -> set[ResourceKey]:
+        """Objects that left the repository and were left in place (see :attr:`Release.kept`)."""
+        return {k for release in self._since_good() for k in release.kept}
+
+    def protected(self) -> set[ResourceKey]:
+        """Objects recorded as opting out of pruning (see :attr:`Release.protected`)."""
+        return {k for release in self._since_good() for k in release.protected}
+
+    def _since_good(self) -> list[Release]:
+        """The newest releases back to (and including) the last one that ended well."""
+        out: list[Release] = []
+        for release in reversed(self.releases):
+            out.append(release)
             if release.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK):
                 break
-        return keys
+        return out
 
     def next_number(self) -> int:
         return (self.releases[-1].number + 1) if self.releases else 1

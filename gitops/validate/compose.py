@@ -25,6 +25,7 @@ from gitops.model import Diagnostic, Severity
 from gitops.render.compose import ComposeFile, dotted
 from gitops.render.yaml import escape_pointer
 from gitops.validate import compose_rules
+from gitops.validate.compose_rules import PRUNE_KEY
 from gitops.validate.units import duration_ns
 
 __all__ = ["check"]
@@ -240,4 +241,10 @@ def check(compose: ComposeFile, root: Path, diagnostics: list[Diagnostic]) -> in
                 report(
                     Severity.ERROR, f"{singular} {name}: needs file: or external: true", pointer, "compose-reference"
                 )
+    for section in ("services", "networks", "volumes", "configs", "secrets"):
+        entries = data.get(section)
+        for name, spec in (entries.items() if isinstance(entries, dict) else ()):
+            if isinstance(spec, dict) and PRUNE_KEY in spec and not isinstance(spec[PRUNE_KEY], bool):
+                report(Severity.ERROR, f"{section}.{name}.{PRUNE_KEY} must be true or false",
+                       f"/{section}/{escape_pointer(str(name))}/{PRUNE_KEY}", "compose-prune")
     return len(services)

@@ -28,6 +28,10 @@ from gitops.render.compose import dotted
 from gitops.render.yaml import escape_pointer
 from gitops.validate.units import nano_cpus, size_bytes
 
+#: The compose extension key by which a service, network, volume, config or secret opts out of
+#: pruning (gitops's own; Docker ignores ``x-`` keys). Validation requires a boolean.
+PRUNE_KEY = "x-gitops-prune"
+
 __all__ = ["DEFAULT_NETWORK", "FEATURES", "KEYS", "Rule", "Support", "bind_source", "check", "used_networks"]
 
 

@@ -49,13 +49,30 @@ def app_plan_text(plan: AppPlan, style: Style = plain, *, verbose: bool = False)
         lines.append(style(head, COLORS.get(change.action, "")) + f"  {detail}")
         if change.action in (Action.UPDATE, Action.REPLACE):
             lines.extend(f"        {field_line(f)}" for f in change.fields)
+        if change.cascade:
+            lines.append(style(f"        also deletes {len(change.cascade)} object(s) with it:", "red"))
+            lines.extend(f"          - {k}" for k in change.cascade)
+    for kept in plan.kept:
+        detail = f": {kept.detail}" if kept.detail else ""
+        lines.append(style(f"    = {kept.key}", "cyan") + f"  kept ({kept.reason.value}){detail}")
     counts = plan.counts()
     lines.append("")
     lines.append(
         f"Plan: {counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to update, "
         f"{counts[Action.REPLACE]} to replace, {counts[Action.DELETE]} to delete, "
-        f"{counts[Action.NOOP]} unchanged."
+        f"{counts[Action.NOOP]} unchanged" + (f", {len(plan.kept)} kept." if plan.kept else ".")
     )
+    if plan.overrides:
+        lines.append("Prune guards lifted for this run: " + ", ".join(g.value for g in plan.overrides)
+                     + " (recorded in the release)")
+    if plan.blocked:
+        lines.append(style(f"REFUSED: app {plan.app} will not be applied:", "red"))
+        for block in plan.blocked:
+            lines.append(f"  - {block.message}")
+            if block.reason.value != "cascade" and block.objects:
+                lines.extend(f"      - {k}" for k in block.objects[:20])
+                if len(block.objects) > 20:
+                    lines.append(f"      ... and {len(block.objects) - 20} more")
     return "\n".join(lines)
 
 
@@ -131,6 +148,8 @@ def status_text(statuses: list[Any]) -> str:
         sync = st.sync + (f" ({st.changes} change(s))" if st.changes else "")
         rows.append((st.app, st.backend, sync, st.health, applied, result))
         notes.extend(f"  {st.app}: {p}" for p in st.problems[:10])
+        notes.extend(f"  {st.app}: orphaned: {o}" for o in st.orphaned[:20])
+        notes.extend(f"  {st.app}: next revision refused: {b}" for b in st.blocked[:5])
     text = _table(rows)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
 
@@ -138,10 +157,11 @@ def status_text(statuses: list[Any]) -> str:
 def history_text(state: Any) -> str:
     if not state.releases:
         return f"app {state.app}: no releases recorded"
-    rows = [("RELEASE", "REVISION", "OUTCOME", "STARTED", "FINISHED", "OBJECTS", "MESSAGE")]
+    rows = [("RELEASE", "REVISION", "OUTCOME", "STARTED", "FINISHED", "OBJECTS", "KEPT", "OVERRIDES", "MESSAGE")]
     for r in reversed(state.releases):
         rows.append((str(r.number), r.revision[:20], r.outcome.value, r.started, r.finished or "-",
-                     str(len(r.inventory)), (r.message[:60] + "...") if len(r.message) > 60 else r.message))
+                     str(len(r.inventory)), str(len(r.kept)), ",".join(r.overrides) or "-",
+                     (r.message[:60] + "...") if len(r.message) > 60 else r.message))
     text = _table(rows)
     if state.bad_revisions:
         text += "\n\nbad revisions (not applied again automatically): " + ", ".join(

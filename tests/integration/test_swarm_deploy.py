@@ -239,17 +239,18 @@ def prune_and_check(sb: SwarmBackend, stack: str, foreign: str) -> None:
     app_plan, _ = deploy.plan_app(sb, resources(stack, app_doc()), "rev2")
     deletes = {c.key for c in app_plan.changes if c.action is Action.DELETE}
     assert deletes == {key(sb, "Service", f"{stack}_extra"), key(sb, "Network", f"{stack}_back"),
-                       key(sb, "Volume", f"{stack}_data"),
                        *(key(sb, "Secret", n) for n in secret_names(sb, "extra-token"))}
+    # The named volume holds data: kept (see test_swarm_prune for --prune-data).
+    assert [(k.key, k.reason.value) for k in app_plan.kept] == [(key(sb, "Volume", f"{stack}_data"), "data")]
     # Prune runs last, in reverse waves: the service before what it used.
     kinds = [c.key.kind for c in app_plan.changes if c.action is Action.DELETE]
-    assert kinds == ["Service", "Volume", "Secret", "Network"]
+    assert kinds == ["Service", "Secret", "Network"]
     result = deploy.apply_app(sb, resources(stack, app_doc()), "rev2", options())
     assert result.outcome == "applied", result.error
     assert not result.changeset.failed_deletes  # type: ignore[union-attr]
     assert f"{stack}_extra" not in stack_names(sb, "Service")
     assert f"{stack}_back" not in stack_names(sb, "Network")
-    assert f"{stack}_data" not in stack_names(sb, "Volume")
+    assert f"{stack}_data" in stack_names(sb, "Volume")
     assert not secret_names(sb, "extra-token")
     assert f"{stack}_foreign" in stack_names(sb, "Config")
     assert sb.client.inspect_service(foreign)["Spec"]["Name"] == f"{stack}_foreign"

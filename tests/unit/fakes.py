@@ -16,20 +16,22 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops import diff
 from gitops.backends import locking
-from gitops.backends.base import Comparison, Lease, Live
+from gitops.backends.base import Comparison, Lease, Live, PruneFacts
 from gitops.errors import BackendError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Failure, Health, HealthStatus, Origin, Resource, ResourceKey
 from gitops.model.plans import Action, Applied, FieldChange
 from gitops.model.releases import AppState
 
 LABEL = "fake/app"
+PRUNE = "gitops.dev/prune"
+DATA_KINDS = ("PersistentVolumeClaim", "Volume")
 
 
 def _frozen_paths(live: dict[str, Any]) -> tuple[str, ...]:
@@ -65,6 +67,11 @@ class FakeBackend:
     on_write: Callable[[], None] | None = None  # called before each write (tests inject events)
     renewal_refused: threading.Event = field(default_factory=threading.Event)  # a renewal found it taken
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Like the real API server: deleting a Namespace deletes what is in it (objects whose key
+    # namespace is its name); ``cascade_of`` adds other cascades (a CRD's custom resources, ...).
+    cascade_of: dict[ResourceKey, tuple[ResourceKey, ...]] = field(default_factory=dict)
+    leaves_of: dict[ResourceKey, tuple[ResourceKey, ...]] = field(default_factory=dict)
+    finished: list[bool] = field(default_factory=list)  # finish_prunes calls (rollout_ok)
 
     def target_id(self) -> str:
         return "fake:memory"
@@ -133,6 +140,30 @@ class FakeBackend:
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
         self._write()
         self.objects.pop(key, None)
+        for other in self._cascade(key):
+            self.objects.pop(other, None)
+
+    def _cascade(self, key: ResourceKey) -> list[ResourceKey]:
+        inside = [k for k in self.objects if key.kind == "Namespace" and k.namespace == key.name and k != key]
+        return sorted({*inside, *(k for k in self.cascade_of.get(key, ()) if k in self.objects)})
+
+    def prune_disabled(self, resource: Resource) -> bool:
+        return _disabled(resource.body)
+
+    def prune_facts(self, keys: Iterable[ResourceKey], live: Live,
+                    desired: Collection[ResourceKey]) -> dict[ResourceKey, PruneFacts]:
+        facts: dict[ResourceKey, PruneFacts] = {}
+        for key in keys:
+            cascade = tuple(self._cascade(key))
+            facts[key] = PruneFacts(key.kind in DATA_KINDS, _disabled(self.objects.get(key) or {}), cascade,
+                                    self.leaves_of.get(key, ()))
+            for other in (*cascade, *self.leaves_of.get(key, ())):
+                facts.setdefault(other, PruneFacts(other.kind in DATA_KINDS, _disabled(self.objects.get(other) or {})))
+        return facts
+
+    def finish_prunes(self, rollout_ok: bool) -> list[ResourceKey]:
+        self.finished.append(rollout_ok)
+        return []
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         out: dict[ResourceKey, Health] = {}
@@ -193,6 +224,11 @@ class FakeBackend:
                           renew=lambda: self._renew(holder, ttl_seconds), release=lambda: self._release(holder),
                           where="fake lock") as lease:
             yield lease
+
+
+def _disabled(body: dict[str, Any]) -> bool:
+    metadata = body.get("metadata") or {}
+    return any((metadata.get(k) or {}).get(PRUNE) == "disabled" for k in ("annotations", "labels"))
 
 
 def res(kind: str, name: str, **body: Any) -> Resource:

@@ -99,3 +99,18 @@ def test_durations(text: int | str, seconds: float) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         config.parse_duration("5 minutes")
+
+
+def test_prune_guard_settings_and_their_defaults() -> None:
+    settings = config.parse(
+        "defaults:\n  sync: {prune: true, prune_data: true}\n"
+        "apps:\n  - {name: a, backend: kubernetes, paths: m}\n"
+        "  - name: b\n    backend: kubernetes\n    paths: m\n"
+        "    sync: {allow_cascade: true, max_delete_ratio: 0.2, mass_delete_min: 2}\n")
+    a, b = settings.apps
+    assert (a.sync.prune_data, a.sync.allow_cascade, a.sync.max_delete_ratio, a.sync.mass_delete_min) == (
+        True, False, 0.5, 5)
+    assert (b.sync.prune_data, b.sync.allow_cascade, b.sync.max_delete_ratio, b.sync.mass_delete_min) == (
+        True, True, 0.2, 2)
+    with pytest.raises(config.ConfigError, match="max_delete_ratio"):
+        config.parse("apps:\n  - {name: a, backend: kubernetes, paths: m, sync: {max_delete_ratio: 1.5}}\n")

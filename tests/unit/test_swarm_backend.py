@@ -444,19 +444,19 @@ def test_config_and_secret_prunes_wait_for_a_successful_rollout() -> None:
     sb.delete(old_config, {"ID": "cfg-old"})
     sb.delete(old_secret, {"ID": "sec-old"})
     assert api.removed == [] and sb.pending_prunes() == [old_config, old_secret]
+    # Saving state deletes nothing: the prune step is its own call.
+    sb.save_state(AppState(app="demo").with_release(release(1, Outcome.SUCCEEDED)))
+    assert api.removed == [] and sb.pending_prunes() == [old_config, old_secret]
 
-    state = AppState(app="demo").with_release(release(1, Outcome.FAILED))
-    state = sb.save_state(state)  # the rollout failed: the old objects are what the rollback needs
+    assert sb.finish_prunes(rollout_ok=False) == []  # the old objects are what the rollback needs
     assert api.removed == [] and sb.pending_prunes() == []
 
     sb.delete(old_config, {"ID": "cfg-old"})
     sb.delete(old_secret, {"ID": "sec-old"})
     api.refuse_delete.add("sec-old")
-    state = sb.save_state(state.with_release(release(2, Outcome.SUCCEEDED)))
-    assert api.removed[-1] == "cfg-old"
-    # The one that could not be deleted stays in the inventory, so the next apply prunes it again.
-    assert state.current is not None and set(state.current.inventory) == {KEY, old_secret}
-    assert sb.load_state().current == state.current
+    # The one that could not be deleted is returned: the deploy flow keeps it in the inventory.
+    assert sb.finish_prunes(rollout_ok=True) == [old_secret]
+    assert api.removed[-1] == "cfg-old" and sb.pending_prunes() == []
 
 
 def test_a_deferred_prune_of_an_object_applied_again_is_dropped() -> None:
@@ -471,3 +471,21 @@ def test_a_deferred_prune_of_an_object_applied_again_is_dropped() -> None:
 
 def test_errors_from_the_engine_keep_their_kind() -> None:
     assert issubclass(SwarmConflict, SwarmAPIError) and issubclass(SwarmNotFound, SwarmAPIError)
+
+
+def test_x_gitops_prune_false_opts_objects_out_of_pruning() -> None:
+    doc = compose_doc()
+    doc["services"]["web"]["volumes"] = ["data:/data"]
+    doc["volumes"] = {"data": {"x-gitops-prune": False}}
+    doc["configs"]["site"]["x-gitops-prune"] = False
+    doc["services"]["web"]["x-gitops-prune"] = False
+    sb = make_backend()
+    prepared = {r.key.kind: r for r in sb.prepare([compose_resource("demo", "deploy/compose.yaml", doc)])}
+    assert {k for k, r in prepared.items() if sb.prune_disabled(r)} == {"Volume", "Config", "Service"}
+    assert "x-gitops-prune" not in json.dumps([r.body for r in prepared.values()])  # never sent to the engine
+    assert not any("x-gitops-prune" in d.pointer for d in sb.warnings)
+    doc["volumes"]["data"]["x-gitops-prune"] = "nope"
+    with pytest.raises(GitopsError, match="x-gitops-prune: must be true or false"):
+        sb.prepare([compose_resource("demo", "deploy/compose.yaml", doc)])
+    assert not any(sb.prune_disabled(r) for r in sb.prepare([compose_resource("demo", "deploy/compose.yaml",
+                                                                              compose_doc())]))

@@ -228,3 +228,27 @@ def test_compose_interpolation(tmp_path: Path) -> None:
     assert engine.validate(["compose.yaml"], cwd=tmp_path, env={"TAG": "1"}).ok
     bad = check(tmp_path, "services:\n  web:\n    image: app:${TAG\n", name="compose.yaml")
     assert "invalid interpolation format for services.web.image" in bad.errors[0].message
+
+
+def test_compose_x_gitops_prune_is_accepted_on_every_object_and_must_be_a_boolean(tmp_path: Path) -> None:
+    (tmp_path / "site.html").write_text("hi")
+    text = """\
+services:
+  web:
+    image: app:1
+    x-gitops-prune: false
+    networks: [back]
+    volumes: [data:/data]
+    configs: [site]
+    secrets: [token]
+networks: {back: {x-gitops-prune: false}}
+volumes: {data: {x-gitops-prune: false}}
+configs: {site: {file: ./site.html, x-gitops-prune: false}}
+secrets: {token: {file: ./site.html, x-gitops-prune: true}}
+"""
+    report = check(tmp_path, text, name="compose.yaml")
+    assert report.ok and not report.diagnostics, [str(d) for d in report.diagnostics]
+    bad = check(tmp_path, text.replace("volumes: {data: {x-gitops-prune: false}}",
+                                       "volumes: {data: {x-gitops-prune: keep}}"), name="compose.yaml")
+    assert [(d.pointer, d.message) for d in bad.diagnostics] == [
+        ("/volumes/data/x-gitops-prune", "volumes.data.x-gitops-prune must be true or false")]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 from gitops import diff
 from gitops.backends import base
-from gitops.backends.base import Comparison, Lease, Live
+from gitops.backends.base import Comparison, Lease, Live, PruneFacts
 from gitops.backends.kubernetes import health, kinds, normalize
-from gitops.backends.kubernetes.client import KubeClient, ResourceType
+from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
 from gitops.errors import BackendError, ImmutableFieldError
 from gitops.model import Diagnostic, Resource, ResourceKey
@@ -23,6 +24,9 @@ from gitops.model.releases import AppState
 
 MANAGER = "gitops"
 APP_LABEL = "gitops.dev/app"
+#: Annotation (or label) by which an object opts out of pruning: ``gitops.dev/prune: disabled``.
+PRUNE_KEY = "gitops.dev/prune"
+PRUNE_DISABLED = "disabled"
 #: From this many objects of one type in one namespace on, one list beats many gets.
 LIST_THRESHOLD = 3
 
@@ -232,6 +236,101 @@ class KubernetesBackend:
             return
         self.client.delete(rtype, key.namespace, key.name, uid=live.get("metadata", {}).get("uid"))
 
+    def finish_prunes(self, rollout_ok: bool) -> list[ResourceKey]:
+        return []  # every delete happened in the prune wave
+
+    # -- prune facts ------------------------------------------------------------------------
+
+    def prune_disabled(self, resource: Resource) -> bool:
+        return _prune_disabled(resource.body)
+
+    def prune_facts(self, keys: Iterable[ResourceKey], live: Live,
+                    desired: Collection[ResourceKey]) -> dict[ResourceKey, PruneFacts]:
+        """Namespaces cascade to every object in them, CRDs to their custom resources (in every
+        namespace), any object to the desired objects it owns (``ownerReferences``); a
+        StatefulSet leaves its PersistentVolumeClaims (or, with ``whenDeleted: Delete``, takes them)."""
+        facts: dict[ResourceKey, PruneFacts] = {}
+        extra: dict[ResourceKey, dict[str, Any]] = {}
+        owners: dict[str, list[ResourceKey]] = defaultdict(list)  # uid -> desired objects it owns
+        for key in desired:
+            for ref in ((live.get(key) or {}).get("metadata") or {}).get("ownerReferences") or []:
+                owners[str(ref.get("uid", ""))].append(key)
+        for key in keys:
+            obj = live.get(key) or {}
+            cascade: list[ResourceKey] = list(owners.get(str((obj.get("metadata") or {}).get("uid", "")), []))
+            leaves: list[ResourceKey] = []
+            found: dict[ResourceKey, dict[str, Any]] = {}
+            if (key.group, key.kind) == ("", "Namespace"):
+                found = self._namespace_contents(key.name)
+            elif (key.group, key.kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
+                found = self._custom_resources(obj)
+            elif (key.group, key.kind) == ("apps", "StatefulSet"):
+                claims = self._claims_of(key, obj)
+                policy = (obj.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+                if policy.get("whenDeleted") == "Delete":
+                    found = claims
+                else:
+                    leaves = sorted(claims)
+                    extra.update(claims)
+            extra.update(found)
+            cascade.extend(k for k in found if k != key)
+            facts[key] = PruneFacts(data=_holds_data(key), disabled=_prune_disabled(obj),
+                                    cascade=tuple(sorted(set(cascade))), leaves=tuple(leaves))
+        for key, obj in extra.items():
+            facts.setdefault(key, PruneFacts(data=_holds_data(key), disabled=_prune_disabled(obj)))
+        for key in {k for f in list(facts.values()) for k in f.cascade}:
+            facts.setdefault(key, PruneFacts(data=_holds_data(key), disabled=_prune_disabled(live.get(key) or {})))
+        return facts
+
+    def _key_of(self, obj: dict[str, Any]) -> ResourceKey:
+        metadata = obj.get("metadata") or {}
+        return ResourceKey(group_of(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")),
+                           str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+
+    def _namespace_contents(self, namespace: str) -> dict[ResourceKey, dict[str, Any]]:
+        """Every object in a namespace that its delete would take (one list per namespaced kind
+        that discovery offers, in parallel), except what Kubernetes itself makes: objects owned by
+        another (they go with their owner), events, endpoints, and the per-namespace defaults."""
+        types = [t for t in self.client.listable_types() if t.namespaced and (t.group, t.kind) not in kinds.GENERATED]
+
+        def read(rtype: ResourceType) -> list[dict[str, Any]]:
+            try:
+                return self.client.list(rtype, namespace)
+            except ApiError:
+                return []  # an aggregated API that is down, or a kind we may not list
+
+        found: dict[ResourceKey, dict[str, Any]] = {}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for items in pool.map(read, types):
+                for obj in items:
+                    metadata = obj.get("metadata") or {}
+                    if metadata.get("ownerReferences"):
+                        continue
+                    key = self._key_of(obj)
+                    if (key.kind, key.name) in kinds.NAMESPACE_DEFAULTS:
+                        continue
+                    found[key] = obj
+        return found
+
+    def _custom_resources(self, crd: dict[str, Any]) -> dict[ResourceKey, dict[str, Any]]:
+        spec = crd.get("spec") or {}
+        group, kind = str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))
+        rtype = self.client.preferred(group, kind)
+        if rtype is None:
+            return {}
+        return {self._key_of(obj): obj for obj in self.client.list(rtype)}
+
+    def _claims_of(self, key: ResourceKey, sts: dict[str, Any]) -> dict[ResourceKey, dict[str, Any]]:
+        """The PersistentVolumeClaims the StatefulSet controller made: ``<template>-<set>-<ordinal>``."""
+        templates = [str((t.get("metadata") or {}).get("name", ""))
+                     for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or []]
+        rtype = self.client.resource_type("v1", "PersistentVolumeClaim")
+        if not templates or rtype is None:
+            return {}
+        pattern = re.compile(rf"^(?:{'|'.join(re.escape(t) for t in templates)})-{re.escape(key.name)}-[0-9]+$")
+        return {self._key_of(obj): obj for obj in self.client.list(rtype, key.namespace)
+                if pattern.match(str((obj.get("metadata") or {}).get("name", "")))}
+
     # -- health -----------------------------------------------------------------------------
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
@@ -283,6 +382,16 @@ class KubernetesBackend:
     def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[Lease]:
         with self.store.lock(holder, ttl_seconds, wait) as lease:
             yield lease
+
+
+def _holds_data(key: ResourceKey) -> bool:
+    return (key.group, key.kind) in kinds.DATA
+
+
+def _prune_disabled(obj: dict[str, Any]) -> bool:
+    metadata = obj.get("metadata") or {}
+    return any(str((metadata.get(where) or {}).get(PRUNE_KEY, "")) == PRUNE_DISABLED
+               for where in ("annotations", "labels"))
 
 
 def _controller_uid(obj: dict[str, Any]) -> str:

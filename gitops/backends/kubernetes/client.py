@@ -239,6 +239,11 @@ class KubeClient:
         candidates = self._by_kind.get((group, kind))
         return candidates[0] if candidates else None
 
+    def listable_types(self) -> list[ResourceType]:
+        """The preferred version of every kind that can be listed (for reading a namespace whole)."""
+        self._discover()
+        return [types[0] for types in self._by_kind.values() if types and "list" in types[0].verbs]
+
     def forget_discovery(self) -> None:
         """After CRDs are applied, their kinds appear: read discovery again."""
         with self._lock:

@@ -43,6 +43,14 @@ WORKLOADS = frozenset({
     ("", "ReplicationController"), ("", "Pod"), ("batch", "Job"),
 })
 
+#: Kinds that hold stateful data: prune keeps them unless the app prunes data.
+DATA = frozenset({("", "PersistentVolumeClaim"), ("", "PersistentVolume")})
+#: Kinds Kubernetes makes by itself in a namespace: not counted in what deleting it would take.
+GENERATED = frozenset({("", "Event"), ("events.k8s.io", "Event"), ("", "Endpoints"),
+                       ("discovery.k8s.io", "EndpointSlice"), ("", "Binding")})
+#: Objects every namespace gets (kind, name), made by controllers.
+NAMESPACE_DEFAULTS = frozenset({("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")})
+
 #: Fields that cannot change in place: changing one means delete and create (action replace).
 IMMUTABLE: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps", "Deployment"): ("/spec/selector",),

@@ -19,12 +19,16 @@ Identity: ``ResourceKey("swarm", kind, <stack>, <full object name>)`` for kind `
 * **apply** creates, or updates a service at its current ``Version.Index`` (keeping its
   ``ForceUpdate``); a no-op plan makes no call at all.
 * **prune timing**: deleting a config or secret is deferred until the rollout of the release that
-  stopped using it succeeded (:meth:`SwarmBackend.save_state` sees that release recorded as
-  succeeded or rolled back, then deletes). If the rollout fails, the old content-hashed objects are
-  still there, so the rollback to the last good release reuses them (the secret bytes are not
-  needed). A deferred delete that fails stays in the release's inventory and is retried by the
-  next apply. Services are deleted at once; networks and volumes wait until the tasks of removed
-  services let go of them.
+  stopped using it succeeded: the deploy flow then calls :meth:`SwarmBackend.finish_prunes`, the
+  named prune step after the rollout. If the rollout fails, the deferred deletes are dropped and
+  the old content-hashed objects are still there, so the rollback to the last good release reuses
+  them (the secret bytes are not needed). A deferred delete that fails stays in the release's
+  inventory and is retried by the next apply. Services are deleted at once; networks and volumes
+  wait until the tasks of removed services let go of them.
+* **prune safety**: volumes hold data (kept unless the app prunes data); an object whose compose
+  entry says ``x-gitops-prune: false`` (or whose live labels say ``gitops.dev/prune=disabled``)
+  opts out; a network, volume, config or secret still used by a service that stays is reported
+  as what its delete would cascade to (:meth:`SwarmBackend.prune_facts`).
 * **health** see :mod:`gitops.backends.swarm.health`.
 * **state and lock** see :mod:`gitops.backends.swarm.store`.
 """
@@ -35,18 +39,17 @@ import base64
 import copy
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, cast
 
 from gitops.backends import base
-from gitops.backends.base import Comparison, Lease, Live
+from gitops.backends.base import Comparison, Lease, Live, PruneFacts
 from gitops.errors import AlreadyExistsError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied
-from gitops.model.releases import AppState, Outcome
+from gitops.model.releases import AppState
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
@@ -69,6 +72,8 @@ IMMUTABLE = {
     "Volume": "volumes cannot change in place (replacing one loses its data)",
 }
 ReadFile = Callable[[str], bytes]
+#: Label by which a live object opts out of pruning (as the Kubernetes annotation does).
+PRUNE_LABEL = "gitops.dev/prune"
 
 
 def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Origin | None = None) -> Resource:
@@ -88,6 +93,23 @@ def _labels(kind: str, live: Mapping[str, Any]) -> Mapping[str, Any]:
     return live.get("Labels") or {}
 
 
+def _opted_out(kind: str, live: Mapping[str, Any]) -> bool:
+    return str(_labels(kind, live).get(PRUNE_LABEL, "")) == "disabled"
+
+
+def _references(spec: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Names and IDs of the networks, volumes, configs and secrets a service spec uses."""
+    template = spec.get("TaskTemplate") or {}
+    container = template.get("ContainerSpec") or {}
+    networks = template.get("Networks") or spec.get("Networks") or []
+    return {
+        "Network": {str(n.get("Target", "")) for n in networks},
+        "Volume": {str(m.get("Source", "")) for m in container.get("Mounts") or [] if m.get("Type") == "volume"},
+        "Config": {str(c.get(f)) for c in container.get("Configs") or [] for f in ("ConfigName", "ConfigID")},
+        "Secret": {str(c.get(f)) for c in container.get("Secrets") or [] for f in ("SecretName", "SecretID")},
+    }
+
+
 class SwarmBackend:
     name = "swarm"
 
@@ -103,6 +125,7 @@ class SwarmBackend:
         self.store = SwarmStore(client, app)
         self.warnings: list[Diagnostic] = []
         self._secret_data: dict[str, SecretData] = {}
+        self._no_prune: set[ResourceKey] = set()  # x-gitops-prune: false in the compose files
         self._deferred: dict[ResourceKey, dict[str, Any]] = {}
         # Services whose spec this run wrote, as the daemon stored it; forgotten when a later plan
         # finds the service already as desired (e.g. Swarm's native rollback restored the good spec).
@@ -149,22 +172,29 @@ class SwarmBackend:
     def _objects(self, resource: Resource) -> Iterator[Resource]:
         translation = self._translate(resource)
         origin = resource.origin
+
+        def make(kind: str, name: str, body: Mapping[str, Any], prune: bool) -> Resource:
+            key = self.key(kind, name)
+            if not prune:
+                self._no_prune.add(key)
+            return Resource(key, API_VERSION, dict(body), origin)
+
         for name, network in translation.networks.items():
             if not network.external and network.spec is not None:
-                yield Resource(self.key("Network", name), API_VERSION, dict(network.spec), origin)
+                yield make("Network", name, network.spec, network.prune)
         for name, config in translation.configs.items():
             if not config.external and config.spec is not None:
-                yield Resource(self.key("Config", name), API_VERSION, dict(config.spec), origin)
+                yield make("Config", name, config.spec, config.prune)
         for name, secret in translation.secrets.items():
             if not secret.external:
                 if secret.data is not None:
                     self._secret_data[name] = secret.data
-                yield Resource(self.key("Secret", name), API_VERSION, dict(secret.spec or {}), origin)
+                yield make("Secret", name, secret.spec or {}, secret.prune)
         for name, volume in translation.volumes.items():
             if not volume.external and volume.spec is not None:
-                yield Resource(self.key("Volume", name), API_VERSION, dict(volume.spec), origin)
+                yield make("Volume", name, volume.spec, volume.prune)
         for name, service in translation.services.items():
-            yield Resource(self.key("Service", name), API_VERSION, dict(service.spec), origin)
+            yield make("Service", name, service.spec, service.prune)
 
     def _pass_through(self, resource: Resource) -> Resource:
         if resource.key.group != GROUP or resource.key.kind not in KINDS:
@@ -179,6 +209,7 @@ class SwarmBackend:
         """Swarm objects as they will be applied (see the module doc). Secret bodies carry no data."""
         if any(r.api_version == COMPOSE_API_VERSION for r in resources):
             self.warnings = []
+            self._no_prune = set()
         prepared: dict[ResourceKey, Resource] = {}
         for resource in resources:
             if resource.api_version == COMPOSE_API_VERSION and resource.key.kind == COMPOSE_KIND:
@@ -370,17 +401,25 @@ class SwarmBackend:
         while True:
             try:
                 self.client.remove(key.kind, ident)
-                return
+                break
             except SwarmNotFound:
                 return
             except SwarmAPIError:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.5)
+        # The swarm drops a network at once, but the node keeps its copy until the tasks of removed
+        # services have stopped: wait for that too, so that a finished prune leaves nothing behind.
+        while key.kind == "Network" and time.monotonic() < deadline:
+            try:
+                self.client.inspect_network(ident)
+            except SwarmNotFound:
+                return
+            time.sleep(0.25)
 
     def delete(self, key: ResourceKey, live: dict[str, Any]) -> None:
         if key.kind in ("Config", "Secret"):
-            self._deferred[key] = live  # deleted once the rollout succeeded: see save_state
+            self._deferred[key] = live  # deleted once the rollout succeeded: see finish_prunes
             return
         self._remove(key, live)
 
@@ -388,17 +427,52 @@ class SwarmBackend:
         """Configs and secrets whose delete waits for the rollout of this apply to succeed."""
         return sorted(self._deferred)
 
-    def _run_deferred(self, keep: set[ResourceKey]) -> list[ResourceKey]:
+    def finish_prunes(self, rollout_ok: bool) -> list[ResourceKey]:
+        """After the rollout: delete the deferred configs and secrets when it succeeded (the new
+        release no longer uses them); when it failed, keep them (the rollback may need them)."""
+        deferred, self._deferred = self._deferred, {}
+        if not rollout_ok:
+            return []
         failed: list[ResourceKey] = []
-        for key, live in sorted(self._deferred.items()):
-            if key in keep:
-                continue
+        for key, live in sorted(deferred.items()):
             try:
                 self._remove(key, live)
             except GitopsError:
                 failed.append(key)
-        self._deferred.clear()
         return failed
+
+    # -- prune facts ------------------------------------------------------------------------
+
+    def prune_disabled(self, resource: Resource) -> bool:
+        return resource.key in self._no_prune
+
+    def prune_facts(self, keys: Iterable[ResourceKey], live: Live,
+                    desired: Collection[ResourceKey]) -> dict[ResourceKey, PruneFacts]:
+        """Volumes hold data. A network, volume, config or secret used by a service that is not
+        desired (another stack's, one not ours, one kept) would have to go with it: Docker
+        refuses to delete an object in use, so that service is what the delete cascades to."""
+        wanted = [k for k in keys if live.get(k) is not None]
+        facts: dict[ResourceKey, PruneFacts] = {}
+        users: dict[ResourceKey, set[ResourceKey]] = {k: set() for k in wanted}
+        if any(k.kind != "Service" for k in wanted):
+            services = self.client.services()
+            for service in services:
+                spec = service.get("Spec") or {}
+                skey = ResourceKey(GROUP, "Service", str((spec.get("Labels") or {}).get(STACK_LABEL, "")),
+                                   str(spec.get("Name", "")))
+                if skey in desired:
+                    continue  # its desired spec uses only desired objects
+                refs = _references(spec)
+                for key in wanted:
+                    obj = live.get(key) or {}
+                    idents = {key.name, str(obj.get("ID") or obj.get("Id") or "")} - {""}
+                    if refs.get(key.kind, set()) & idents:
+                        users[key].add(skey)
+                        facts.setdefault(skey, PruneFacts(disabled=_opted_out("Service", service)))
+        for key in wanted:
+            facts[key] = PruneFacts(data=key.kind == "Volume", disabled=_opted_out(key.kind, live.get(key) or {}),
+                                    cascade=tuple(sorted(users.get(key, ()))))
+        return facts
 
     # -- health -----------------------------------------------------------------------------
 
@@ -425,20 +499,6 @@ class SwarmBackend:
         return self.store.load()
 
     def save_state(self, state: AppState) -> AppState:
-        """Store the state; when it records the end of a release, settle deferred prunes first.
-
-        In progress: nothing is deferred yet. Failed: deferred prunes are dropped (the objects may
-        be what the rollback needs). Succeeded / rolled back: deferred configs and secrets are
-        deleted now; any that could not be stay in the release's inventory for the next apply."""
-        current = state.current
-        if current is not None and self._deferred:
-            if current.outcome in (Outcome.SUCCEEDED, Outcome.ROLLED_BACK):
-                failed = self._run_deferred(set(current.inventory))
-                if failed:
-                    state = state.with_release(replace(current, inventory=tuple(sorted({*current.inventory,
-                                                                                        *failed}))))
-            elif current.outcome in (Outcome.FAILED, Outcome.IN_PROGRESS):
-                self._deferred.clear()
         return self.store.save(state)
 
     @contextmanager

@@ -208,6 +208,11 @@ class SwarmClient:
         with _errors("Service", service_id, "list tasks"):
             return list(self.api.tasks(filters={"service": service_id}))
 
+    def services(self) -> list[dict[str, Any]]:
+        """Every service on the swarm, of any stack (to see what still uses an object)."""
+        with _errors("Service", "*", "list"):
+            return list(self.api.services())
+
     def configs(self, label: str) -> list[dict[str, Any]]:
         """Configs carrying ``label`` (``key`` or ``key=value``), with their ``Spec.Data``."""
         with _errors("Config", label, "list"):

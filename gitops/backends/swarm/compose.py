@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gitops.model import Diagnostic, Diagnostics, Severity
+from gitops.validate.compose_rules import PRUNE_KEY
 from gitops.validate.units import duration_ns
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -185,6 +186,14 @@ def read_bool(ctx: Context, value: object, *where: object) -> bool | None:
         return value.lower() == "true"
     ctx.error("must be true or false", *where)
     return None
+
+
+#: Compose extension key by which a service, network, volume, config or secret opts out of pruning.
+
+
+def read_prune(ctx: Context, config: Mapping[str, Any], *where: object) -> bool:
+    """``x-gitops-prune: false`` keeps the object when it leaves the compose file (default true)."""
+    return read_bool(ctx, config.get(PRUNE_KEY), *where, PRUNE_KEY) is not False
 
 
 def read_external(ctx: Context, key: str, config: Mapping[str, Any], *where: object) -> tuple[bool, str | None]:

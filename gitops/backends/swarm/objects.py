@@ -39,6 +39,7 @@ class ServiceObject:
     key: str  # the compose key (``web``)
     name: str  # ``<stack>_web``
     spec: t.ServiceSpec = field(hash=False)
+    prune: bool = True  # False: ``x-gitops-prune: false``, kept when it leaves the compose file
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class NetworkObject:
     name: str
     external: bool
     spec: t.NetworkCreate | None = field(default=None, hash=False)  # None when external
+    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ConfigObject:
     name: str
     external: bool
     spec: t.ConfigSpec | None = field(default=None, hash=False)
+    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class SecretObject:
     external: bool
     spec: t.SecretSpec | None = field(default=None, hash=False)
     data: SecretData | None = field(default=None, hash=False, repr=False)
+    prune: bool = True
 
     def payload(self) -> dict[str, Any]:
         """The ``POST /secrets/create`` body, with ``Data`` (base64). Send it; never log it."""
@@ -84,6 +88,7 @@ class VolumeObject:
     name: str
     external: bool
     spec: t.VolumeCreate | None = field(default=None, hash=False)
+    prune: bool = True
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .compose import (
     read_key_values,
     read_labels,
     read_mapping,
+    read_prune,
     read_string_list,
     scope,
     stringify,
@@ -262,4 +263,4 @@ def service_object(ctx: Context, key: str, raw: object, networks: Mapping[str, A
         endpoint["Ports"] = ports
     if endpoint:
         spec["EndpointSpec"] = endpoint
-    return ServiceObject(key=key, name=name, spec=spec)
+    return ServiceObject(key=key, name=name, spec=spec, prune=read_prune(ctx, service, *where))

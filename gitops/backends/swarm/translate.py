@@ -50,6 +50,7 @@ from .compose import (
     read_external,
     read_labels,
     read_mapping,
+    read_prune,
     scope,
     with_stack_label,
 )
@@ -113,7 +114,8 @@ def _networks(ctx: Context, networks: Mapping[str, Any], used: set[str]) -> dict
             if pools:
                 ipam_spec["Config"] = pools
             spec["IPAM"] = ipam_spec
-        result[name] = NetworkObject(key=key, name=name, external=False, spec=spec)
+        result[name] = NetworkObject(key=key, name=name, external=False, spec=spec,
+                                     prune=read_prune(ctx, config, *where))
     return result
 
 
@@ -172,7 +174,8 @@ def _configs(ctx: Context) -> dict[str, ConfigObject]:
         }
         if config.get("template_driver"):
             spec["Templating"] = {"Name": str(config["template_driver"])}
-        result[name] = ConfigObject(key=key, name=name, external=False, spec=spec)
+        result[name] = ConfigObject(key=key, name=name, external=False, spec=spec,
+                                    prune=read_prune(ctx, config, "configs", key))
     return result
 
 
@@ -196,7 +199,8 @@ def _secrets(ctx: Context) -> dict[str, SecretObject]:
         if config.get("template_driver"):
             spec["Templating"] = {"Name": str(config["template_driver"])}
         result[name] = SecretObject(key=key, name=name, external=False, spec=spec,
-                                    data=SecretData(data if data is not None else b""))
+                                    data=SecretData(data if data is not None else b""),
+                                    prune=read_prune(ctx, config, "secrets", key))
     return result
 
 
@@ -219,7 +223,8 @@ def _volume_objects(ctx: Context, volumes: Mapping[str, Any], used: set[str]) ->
         opts = read_labels(ctx, config.get("driver_opts"), "volumes", key, "driver_opts")
         if opts:
             spec["DriverOpts"] = opts
-        result[name] = VolumeObject(key=key, name=name, external=False, spec=spec)
+        result[name] = VolumeObject(key=key, name=name, external=False, spec=spec,
+                                    prune=read_prune(ctx, config, "volumes", key))
     return result
 
 
