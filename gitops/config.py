@@ -67,6 +67,7 @@ class SyncPolicy:
     self_heal: bool = False
     interval_seconds: float = 60.0
     auto: bool = True  # the daemon applies new revisions; False: it only reports OutOfSync
+    take_over: bool = True  # fields git declares are taken from other field managers when they drift
     allow_cascade: bool = False  # prune may delete objects whose delete takes others with it
     prune_data: bool = False  # prune may delete PersistentVolumeClaims and named volumes
     max_delete_ratio: float = 0.5  # a revision deleting more than this share of the app's objects ...
@@ -210,6 +211,7 @@ def _sync(raw: dict[str, Any] | None, base: SyncPolicy) -> SyncPolicy:
         self_heal=raw.get("self_heal", base.self_heal),
         interval_seconds=parse_duration(raw["interval"]) if "interval" in raw else base.interval_seconds,
         auto=raw.get("auto", base.auto),
+        take_over=raw.get("take_over", base.take_over),
         allow_cascade=raw.get("allow_cascade", base.allow_cascade),
         prune_data=raw.get("prune_data", base.prune_data),
         max_delete_ratio=float(raw.get("max_delete_ratio", base.max_delete_ratio)),

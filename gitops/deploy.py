@@ -16,9 +16,10 @@ Guarantees:
   lifted for the run in its ``overrides``.
 * Deletes that wait for the rollout (Swarm's old configs and secrets) are carried out by
   :meth:`Backend.finish_prunes` once the rollout succeeded, and dropped when it failed.
-* When an apply or its rollout fails, the revision is recorded as bad and, with automatic
-  rollback on, every object goes back to the last good release (objects that only the failed
-  revision had are pruned); the result says rolled-back (exit code 3).
+* When an apply or its rollout fails, with automatic rollback on, every object goes back to the
+  last good release (objects that only the failed revision had are pruned); the result says
+  rolled-back (exit code 3). A failed rollout also marks the revision bad; an apply the target
+  refused (conflict, admission denial, unreachable) does not.
 * Every write under the lock (state, objects) first checks the lock's Lease: once the lock is
   lost, the flow stops writing (no rollback either) and raises LockLostError.
 """
@@ -254,8 +255,13 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     why = (f"{changeset.failed}: {changeset.error}" if not changeset.ok
            else report.summary() if report else "unknown failure")
     release = replace(release, outcome=Outcome.FAILED, finished=now(), message=why)
+    # Only a rollout that failed says the revision is bad. An apply the target refused (a field
+    # conflict, an admission denial, a target that stopped answering) says nothing about the
+    # revision's workloads: the release is recorded as failed and what was written is rolled
+    # back, but the revision may be applied again once the cause is gone.
+    rollout_failed = changeset.ok
     state = _save(backend, lease, state.with_release(release).with_bad_revision(app_plan.revision)
-                  if not rolling_back else state.with_release(release))
+                  if rollout_failed and not rolling_back else state.with_release(release))
     on_event({"event": "failed", "app": backend.app, "revision": app_plan.revision, "why": why})
     result = Result(backend.app, "failed", app_plan, changeset, report, release=release, error=why)
     if rolling_back or not options.auto_rollback:

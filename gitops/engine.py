@@ -267,7 +267,7 @@ def backend_for(ws: Workspace, app: config.App, session: Session | None = None) 
     if app.backend == "kubernetes":
         from gitops.backends.kubernetes.backend import KubernetesBackend
 
-        return KubernetesBackend(client, app.name, namespace=app.target.namespace)
+        return KubernetesBackend(client, app.name, namespace=app.target.namespace, take_over=app.sync.take_over)
     from gitops.backends.swarm.backend import SwarmBackend
 
     def read_file(path: str) -> bytes:
@@ -340,6 +340,7 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
             timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
             auto_rollback=app.rollout.auto_rollback and (options.auto_rollback if options else True),
             prune=app.sync.prune,
+            force_conflicts=app.sync.take_over or (options.force_conflicts if options else False),
             policy=policy_for(app, allow),
         )
         saved_plan = saved_by_app.get(app.name)

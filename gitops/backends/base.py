@@ -150,6 +150,14 @@ class Backend(Protocol):
         that could not be deleted (they stay in the inventory and are retried next time)."""
         ...
 
+    def watch(self, keys: Collection[ResourceKey], changed: Callable[[ResourceKey], None],
+              stop: threading.Event) -> None:
+        """Block until ``stop`` is set, calling ``changed(key)`` soon after one of ``keys`` changes on
+        the target by any hand (edited, scaled, deleted; our own writes too). Drift detection for
+        the daemon: Kubernetes watches, the Docker event stream. A target that stops answering is
+        retried, never raised."""
+        ...
+
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         """Current health of the given objects, with fail-fast failures when there are any."""
         ...

@@ -28,16 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops import deploy, engine
+from gitops import config, deploy, engine
 from gitops.clock import SYSTEM, Clock
 from gitops.daemon.log import Log
 from gitops.daemon.metrics import Metrics
 from gitops.errors import GitopsError, StoppedError
+from gitops.model import ResourceKey
 from gitops.model.plans import Action
 
 BACKOFF_FIRST = 5.0
 BACKOFF_MAX = 300.0
 SELF_HEAL_DELAY = 2.0
+DRIFT_DELAY = 1.0  # a change seen on the target: reconcile after this (changes come in bursts)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class AppRuntime:
     reconciled_once: bool = False
     failures: int = 0
     heals: int = 0  # self-heals in a row (drift that keeps coming back)
+    not_before: float = 0.0  # monotonic: a change seen brings the next reconcile no earlier than this
     held_revision: str = ""  # waiting for a commit newer than this one
     problems: list[str] = field(default_factory=list)
 
@@ -99,6 +102,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
+        self._watchers: dict[str, tuple[threading.Event, frozenset[ResourceKey]]] = {}  # per app: drift watch
         self._forced: set[str] = set()
         self._fetch_due = 0.0
         self._git_failures = 0
@@ -151,6 +155,10 @@ class Daemon:
                 self.wake.wait(timeout=self._sleep_for())
                 self.wake.clear()
             self.log("daemon-stopping", running=sorted(self._running))
+        with self._lock:
+            watchers, self._watchers = list(self._watchers.values()), {}
+        for stop, _ in watchers:
+            stop.set()
         self.session.close()
         self.log("daemon-stopped")
 
@@ -284,6 +292,7 @@ class Daemon:
                 self._hold(name, revision, f"revision {revision[:12]} refused by a prune guard: {reasons}; "
                            "waiting for a newer commit (or apply it by hand with the override)")
                 return
+            self._watch(name, ws, app, frozenset(c.key for c in app_plan.changes))
             changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
             current = state.current
             new_revision = current is None or current.revision != app_revision
@@ -293,6 +302,7 @@ class Daemon:
                 self.metrics.reconciles.labels(name, "synced").inc()
                 with self._lock:
                     runtime.heals = 0
+                    runtime.not_before = 0.0
                 self._finish(name, revision, "synced", "", retry=False, started=started)
                 return
             drift = not new_revision and not unfinished
@@ -345,8 +355,39 @@ class Daemon:
             with self._lock:
                 runtime.heals += 1
                 heal_delay = min(SELF_HEAL_DELAY * 2 ** (runtime.heals - 1), BACKOFF_MAX)
+                runtime.not_before = self.clock.monotonic() + heal_delay
         self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
                      delay=heal_delay)
+
+    def _watch(self, name: str, ws: engine.Workspace, app: config.App, keys: frozenset[ResourceKey]) -> None:
+        """Keep one watch of the app's objects on its target (drift seen within seconds, not at
+        the next poll); a new set of objects replaces the watch."""
+        with self._lock:
+            current = self._watchers.get(name)
+            if current is not None and current[1] == keys:
+                return
+            if current is not None:
+                current[0].set()
+            stop = threading.Event()
+            self._watchers[name] = (stop, keys)
+        backend = engine.backend_for(ws, app, self.session)
+        threading.Thread(target=backend.watch, args=(keys, lambda key: self._changed(name, key), stop),
+                         name=f"watch-{name}", daemon=True).start()
+
+    def _changed(self, name: str, key: ResourceKey) -> None:
+        """An object of the app changed on the target: reconcile soon (a self-heal still waits for
+        its backoff; changes seen while the app reconciles are its own writes)."""
+        now = self.clock.monotonic()
+        with self._lock:
+            runtime = self.apps.get(name)
+            if runtime is None or name in self._running:
+                return
+            due = max(now + DRIFT_DELAY, runtime.not_before)
+            if due >= runtime.next_due:
+                return
+            runtime.next_due = due
+        self.log("change-seen", app=name, object=str(key), reconcile_in=round(due - now, 1))
+        self.wake.set()
 
     def _on_event(self, app: str, event: dict[str, Any]) -> None:
         kind = event.get("event")

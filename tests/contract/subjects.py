@@ -91,6 +91,7 @@ class FakeSubject(Subject):
 
     def disown(self, key: ResourceKey) -> None:
         del self.fake.objects[key]["metadata"]["labels"][LABEL]
+        self.fake.touch(key)  # what the real targets' watches see
 
     def abandon_lock(self, holder: str, ttl: int) -> None:
         assert self.fake.try_acquire(holder, ttl) == (True, holder)

@@ -4,6 +4,7 @@ tests rely on cannot drift from the real backends, nor the real backends from ea
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -188,3 +189,22 @@ def test_health_a_good_workload_becomes_healthy_and_a_failing_one_reports_its_fa
     health = failed.rollout.failed[subject.workload]
     assert health.status is HealthStatus.DEGRADED and not health.done
     assert health.failures and all(isinstance(f, Failure) and f.reason for f in health.failures)
+
+
+def test_watch_reports_a_change_made_by_another_hand_and_stops_when_asked(subject: Subject) -> None:
+    """Drift detection: the daemon's watch of an app's objects (Kubernetes watches, the Docker event
+    stream) sees an edit made outside gitops within seconds, and returns once told to stop."""
+    assert deploy.apply_app(subject.backend, subject.app(extra=True), "r1", options()).outcome == "applied"
+    seen: list[Any] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=subject.backend.watch, args=([subject.extra], seen.append, stop), daemon=True)
+    watcher.start()
+    time.sleep(1.5)  # the watch is established
+    seen.clear()  # (our own apply may still be echoing)
+    started = time.monotonic()
+    subject.disown(subject.extra)
+    wait_for("the edit reported", lambda: subject.extra in seen, timeout=15, poll=0.05)
+    print(f"{subject.kind}: edit seen after {time.monotonic() - started:.2f}s")
+    stop.set()
+    watcher.join(30)
+    assert not watcher.is_alive()

@@ -8,6 +8,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import kube, swarm
@@ -67,6 +69,24 @@ def docker_api(swarm_cluster: swarm.SwarmStatus) -> Iterator[object]:
     api = docker.APIClient(base_url=swarm.docker_host(), version="auto")
     yield api
     api.close()
+
+
+@pytest.fixture
+def client(docker_api: Any) -> Any:
+    """The project's Swarm client on the test engine."""
+    from gitops.backends.swarm.client import SwarmClient
+
+    return SwarmClient(api=docker_api)
+
+
+@pytest.fixture
+def sb(client: Any, stack: str, tmp_path: Path) -> Iterator[Any]:
+    """A Swarm backend for app = stack, its compose files under tmp_path; state configs removed after."""
+    from swarm_app import backend, remove_state, write_files
+
+    write_files(tmp_path)
+    yield backend(client, stack, tmp_path)
+    remove_state(client, stack)
 
 
 @pytest.fixture

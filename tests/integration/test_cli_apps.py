@@ -96,6 +96,54 @@ def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_p
     assert again.returncode == 1 and "marked bad" in again.stderr
 
 
+@pytest.mark.kube
+def test_fields_git_declares_are_taken_over_from_another_manager_or_refused_without_marking_bad(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """`kubectl patch` changes a value git sets. By default the plan says it takes the field over and
+    apply does; with `sync.take_over: false` the apply is refused with the conflict, and the revision
+    is not marked bad (it is fine; the field's owner is the problem)."""
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo, app = kube_repo(tmp_path, namespace, env)
+    assert repo.gitops("apply", app, "--auto-approve").returncode == 0
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    cm = client.resource_type("v1", "ConfigMap")
+    assert cm is not None
+
+    def kubectl_patch(value: str) -> None:
+        client.request("PATCH", cm.path(namespace, "web-config") + "?fieldManager=kubectl-patch",
+                       body={"data": {"LOG_LEVEL": value}}, content_type="application/merge-patch+json")
+
+    def log_level() -> str:
+        return str(client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"])  # type: ignore[index]
+
+    kubectl_patch("debug")
+    plan = repo.gitops("plan", app)
+    assert "takes over /data/LOG_LEVEL from kubectl-patch" in plan.stdout, plan.stdout
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert log_level() == "info"
+
+    repo.edit("gitops.yaml", "    paths: [k8s]\n", "    paths: [k8s]\n    sync: {prune: true, take_over: false}\n")
+    repo.commit("refuse conflicts")
+    kubectl_patch("debug")
+    plan = repo.gitops("plan", app)
+    assert "conflict: refused on apply" in plan.stdout and "kubectl-patch" in plan.stdout, plan.stdout
+    for _ in range(2):  # refused the same way each time; never marked bad, never "failed before"
+        refused = repo.gitops("apply", app, "--auto-approve")
+        assert refused.returncode != 0 and "conflict" in (refused.stdout + refused.stderr).lower()
+        assert "marked bad" not in refused.stderr
+    assert log_level() == "debug"
+    history = json.loads(repo.gitops("history", app, "--output", "json").stdout)
+    assert history["bad_revisions"] == []
+    forced = repo.gitops("apply", app, "--auto-approve", "--force-conflicts")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert log_level() == "info"
+    client.close()
+
+
 def kube_repo(tmp_path: Path, namespace: str, env: dict[str, str]) -> tuple[Repo, str]:
     app = f"web-{namespace[-6:]}"
     repo = make_repo(tmp_path, [

@@ -215,6 +215,74 @@ def test_daemon_polls_applies_holds_a_failing_commit_until_a_new_one(
 
 
 @pytest.mark.swarm
+def test_sigterm_during_a_failing_rollout_exits_0_and_the_next_run_rolls_it_back(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the daemon watches a failing rollout: it stops at the next poll (exit 0, lock
+    released, the release left in progress); the CLI then completes that release: exit 3."""
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}", "image: gitops-test/fail:1")
+        repo.commit("bad")
+        wait_for("the bad revision being watched",
+                 lambda: any(e["event"] == "apply-apply" and e.get("release") == 2 for e in daemon.events()),
+                 timeout=60, poll=0.05)
+        started = time.monotonic()
+        assert daemon.stop() == 0
+        print(f"SIGTERM -> exit in {time.monotonic() - started:.1f}s")
+        assert time.monotonic() - started < 15
+        assert service_image(docker_api, stack) == "gitops-test/fail:1"
+    finally:
+        daemon.close()
+    rerun = repo.gitops("apply", app, "--auto-approve")  # the lock was released: no wait for its expiry
+    assert rerun.returncode == 3, rerun.stdout + rerun.stderr
+    assert service_image(docker_api, stack) == "gitops-test/app:1"
+    history = repo.gitops("history", app, "--output", "json")
+    releases = json.loads(history.stdout)["releases"]
+    assert [(r["number"], r["outcome"]) for r in releases] == [(1, "succeeded"), (2, "failed"), (3, "rolled-back")]
+
+
+def service_replicas(docker_api: Any, stack: str) -> int:
+    services = docker_api.services(filters={"name": f"{stack}_web"})
+    return int(services[0]["Spec"]["Mode"]["Replicated"]["Replicas"]) if services else -1
+
+
+@pytest.mark.swarm
+def test_daemon_heals_drift_on_swarm_within_seconds(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    """`docker service scale` and `docker service rm` of a managed service are seen from the
+    engine's event stream and healed, without waiting for the (hour-long) poll."""
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1h")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        assert service_replicas(docker_api, stack) == 2
+        time.sleep(2)  # our own apply's events have passed
+        started = time.monotonic()
+        subprocess.run(["docker", "service", "scale", "--detach", f"{stack}_web=4"], check=True, capture_output=True)
+        wait_for("the scale seen", lambda: any(e["event"] == "change-seen" for e in daemon.events()), timeout=15)
+        wait_for("the replicas healed", lambda: service_replicas(docker_api, stack) == 2, timeout=60, poll=0.2)
+        healed = time.monotonic() - started
+        print(f"swarm scale -> healed in {healed:.1f}s")
+        wait_for("the heal recorded", lambda: daemon.app(app).get("result") in ("applied", "synced"), timeout=60)
+
+        time.sleep(3)
+        started = time.monotonic()
+        docker_api.remove_service(f"{stack}_web")
+        wait_for("the removed service re-created", lambda: service_replicas(docker_api, stack) == 2, timeout=90,
+                 poll=0.2)
+        print(f"swarm service rm -> re-created in {time.monotonic() - started:.1f}s")
+        metrics = daemon.get("/metrics")[1].decode()
+        assert f'gitops_self_heal_total{{app="{app}"}}' in metrics
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.swarm
 def test_daemon_survives_a_repository_that_goes_away(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
     daemon = DaemonProcess(repo)
@@ -295,6 +363,72 @@ apps:
         client.close()
     finally:
         daemon.close()
+
+
+@pytest.mark.kube
+def test_daemon_heals_kubernetes_drift_and_leaves_an_hpa_owned_replica_count_alone(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    app = f"web-{namespace[-6:]}"
+    repo = make_repo(tmp_path, [
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+    (repo.root / "gitops.yaml").write_text(f"""version: 1
+kubernetes_version: "1.35"
+apps:
+  - name: {app}
+    backend: kubernetes
+    paths: [k8s]
+    target: {{namespace: {namespace}}}
+    sync: {{prune: true, self_heal: true, interval: 1h}}
+    rollout: {{timeout: 2m}}
+""")
+    repo.commit("only the kubernetes app")
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    deployment, cm = client.resource_type("apps/v1", "Deployment"), client.resource_type("v1", "ConfigMap")
+    assert deployment is not None and cm is not None
+
+    def replicas() -> int:
+        live = client.get(deployment, namespace, "web")
+        return int(live["spec"]["replicas"]) if live else -1
+
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+        time.sleep(2)
+        # kubectl scale: healed back to what git says.
+        started = time.monotonic()
+        client.request("PATCH", deployment.path(namespace, "web") + "?fieldManager=kubectl-scale",
+                       body={"spec": {"replicas": 5}}, content_type="application/merge-patch+json")
+        wait_for("the scale healed", lambda: replicas() == 2, timeout=60, poll=0.2)
+        print(f"kubernetes scale -> healed in {time.monotonic() - started:.1f}s")
+        # kubectl delete of a managed object: re-created.
+        time.sleep(3)
+        started = time.monotonic()
+        client.request("DELETE", cm.path(namespace, "web-config"))
+        wait_for("the ConfigMap re-created", lambda: client.get(cm, namespace, "web-config") is not None,
+                 timeout=60, poll=0.2)
+        print(f"kubernetes delete -> re-created in {time.monotonic() - started:.1f}s")
+
+        # An HPA owns spec.replicas once git stops declaring it: its value is left alone.
+        repo.edit("k8s/20-deployment.yaml", "  replicas: 2\n", "")
+        repo.commit("replicas owned by an HPA")
+        assert daemon.push(head(repo))[0] == 200
+        wait_for("the commit applied", lambda: daemon.app(app).get("revision") == head(repo)
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        client.request("PATCH", deployment.path(namespace, "web") + "?fieldManager=horizontal-pod-autoscaler",
+                       body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json")
+        time.sleep(8)  # several drift delays and heal backoffs
+        assert replicas() == 3
+        assert daemon.app(app)["sync"] == "Synced"
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        client.close()
 
 
 def test_daemon_refuses_to_start_without_a_repository(tmp_path: Path) -> None:

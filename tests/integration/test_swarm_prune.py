@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import swarm as harness
-from swarm_app import IMAGE, app_doc, backend, remove_state, resources, write_files
+from swarm_app import IMAGE, app_doc, resources
 
 from gitops import deploy, prune
 from gitops.backends.swarm.backend import SwarmBackend
@@ -22,18 +20,6 @@ from gitops.model import ResourceKey
 from gitops.model.plans import Action, BlockReason, Guard, KeepReason
 
 pytestmark = pytest.mark.swarm
-
-
-@pytest.fixture
-def client(docker_api: Any) -> SwarmClient:
-    return SwarmClient(api=docker_api)
-
-
-@pytest.fixture
-def sb(client: SwarmClient, stack: str, tmp_path: Path) -> Iterator[SwarmBackend]:
-    write_files(tmp_path)
-    yield backend(client, stack, tmp_path)
-    remove_state(client, stack)
 
 
 def options(**policy: Any) -> deploy.Options:

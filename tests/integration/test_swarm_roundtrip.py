@@ -178,11 +178,6 @@ def object_diffs(client: SwarmClient, tr: Translation) -> list[FieldChange]:
     return found
 
 
-@pytest.fixture
-def client(docker_api: Any) -> SwarmClient:
-    return SwarmClient(api=docker_api)
-
-
 def paths(diffs: list[FieldChange]) -> list[str]:
     return [d.path for d in diffs]
 

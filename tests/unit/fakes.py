@@ -72,6 +72,7 @@ class FakeBackend:
     cascade_of: dict[ResourceKey, tuple[ResourceKey, ...]] = field(default_factory=dict)
     leaves_of: dict[ResourceKey, tuple[ResourceKey, ...]] = field(default_factory=dict)
     finished: list[bool] = field(default_factory=list)  # finish_prunes calls (rollout_ok)
+    watchers: list[tuple[set[ResourceKey], Callable[[ResourceKey], None]]] = field(default_factory=list)
 
     def target_id(self) -> str:
         return "fake:memory"
@@ -131,6 +132,7 @@ class FakeBackend:
                 raise ImmutableFieldError(f"{resource.key}: apply failed: {frozen}: field is immutable")
         self.objects[resource.key] = copy.deepcopy(resource.body)
         self.applied.append(resource.key)
+        self.touch(resource.key)
         if live is None:
             return Applied.CREATED
         if replace:
@@ -142,6 +144,7 @@ class FakeBackend:
         self.objects.pop(key, None)
         for other in self._cascade(key):
             self.objects.pop(other, None)
+        self.touch(key)
 
     def _cascade(self, key: ResourceKey) -> list[ResourceKey]:
         inside = [k for k in self.objects if key.kind == "Namespace" and k.namespace == key.name and k != key]
@@ -164,6 +167,25 @@ class FakeBackend:
     def finish_prunes(self, rollout_ok: bool) -> list[ResourceKey]:
         self.finished.append(rollout_ok)
         return []
+
+    def watch(self, keys: Collection[ResourceKey], changed: Callable[[ResourceKey], None],
+              stop: threading.Event) -> None:
+        """Like the real backends: every write to one of ``keys`` is reported (from the writer's
+        thread, through ``on_write`` observers) until ``stop``."""
+        watched = set(keys)
+        with self._guard:
+            self.watchers.append((watched, changed))
+        try:
+            stop.wait()
+        finally:
+            with self._guard:
+                self.watchers.remove((watched, changed))
+
+    def touch(self, key: ResourceKey) -> None:
+        """Something (us, or another hand) changed ``key`` on the target: tell the watchers."""
+        for watched, changed in list(self.watchers):
+            if key in watched:
+                changed(key)
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         out: dict[ResourceKey, Health] = {}

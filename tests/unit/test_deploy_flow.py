@@ -315,3 +315,16 @@ def test_a_lock_lost_during_the_rollout_wait_stops_the_wait() -> None:
     assert time.monotonic() - started < 10, "the rollout wait went on after the lock was lost"
     assert fake.state is not None and fake.state.current is not None
     assert fake.state.current.outcome is Outcome.IN_PROGRESS
+
+
+def test_an_apply_the_target_refused_is_rolled_back_but_never_marks_the_revision_bad() -> None:
+    """A conflict or an admission denial is not the revision's workloads failing: once the cause is
+    gone, the same revision applies (no --allow-bad-revision needed)."""
+    fake = FakeBackend()
+    deploy.apply_app(fake, app(), "good", FAST)
+    fake.fail_apply_of = {res("Deployment", "web").key}
+    refused = deploy.apply_app(fake, app(image="app:2", mode="b"), "r2", FAST)
+    assert refused.outcome == "rolled-back" and "injected" in refused.error
+    assert fake.state is not None and fake.state.bad_revisions == ()
+    fake.fail_apply_of = set()
+    assert deploy.apply_app(fake, app(image="app:2", mode="b"), "r2", FAST).outcome == "applied"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from gitops.backends.kubernetes.store import ClusterStore
 from gitops.errors import BackendError, ImmutableFieldError
 from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
-from gitops.model.plans import Action, Applied
+from gitops.model.plans import Action, Applied, FieldChange
 from gitops.model.releases import AppState
 
 MANAGER = "gitops"
@@ -39,9 +40,10 @@ class KubernetesBackend:
     name = "kubernetes"
 
     def __init__(self, client: KubeClient, app: str, *, namespace: str = "default",
-                 state_namespace: str = "gitops-system") -> None:
+                 state_namespace: str = "gitops-system", take_over: bool = True) -> None:
         self.client = client
         self.app = app
+        self.take_over = take_over  # fields git declares are taken from other managers (plan says so)
         self.namespace = namespace
         self.store = ClusterStore(client, app, state_namespace)
         self.warnings: list[Diagnostic] = []  # none yet: the API server's warnings are not collected
@@ -162,7 +164,23 @@ class KubernetesBackend:
         if not self.owned(resource.key, live):
             return Comparison(Action.UPDATE, "exists but was not created by this app: taking it over",
                               tuple(changes))
-        return Comparison(Action.UPDATE, "", tuple(changes))
+        return Comparison(Action.UPDATE, self._conflicts(live, changes), tuple(changes))
+
+    def _conflicts(self, live: dict[str, Any], changes: list[FieldChange]) -> str:
+        """What the plan says of fields git declares that another field manager now owns (a
+        `kubectl edit`, another controller): taken over on apply, or refused with take_over off."""
+        owners: dict[str, list[str]] = {}
+        for change in changes:
+            if change.absent_before:
+                continue
+            for manager in normalize.other_managers(live, change.path, MANAGER):
+                owners.setdefault(manager, []).append(change.path)
+        if not owners:
+            return ""
+        said = "; ".join(f"{', '.join(paths)} from {manager}" for manager, paths in sorted(owners.items()))
+        if self.take_over:
+            return f"takes over {said}"
+        return f"conflict: refused on apply (sync.take_over is off; --force-conflicts takes over) {said}"
 
     def exact(self, resource: Resource, live: dict[str, Any] | None) -> Comparison:
         """The server's own answer: a dry-run server-side apply, compared with the live object."""
@@ -332,6 +350,38 @@ class KubernetesBackend:
                 if pattern.match(str((obj.get("metadata") or {}).get("name", "")))}
 
     # -- health -----------------------------------------------------------------------------
+
+    def watch(self, keys: Collection[ResourceKey], changed: Callable[[ResourceKey], None],
+              stop: threading.Event) -> None:
+        """One watch per kind and namespace of ``keys``, filtered by this app's label; a change of
+        one of ``keys`` (edited, scaled, deleted, its label removed) calls ``changed``. Returns when
+        ``stop`` is set; a watch that loses the API server retries every 2 s."""
+        groups: dict[tuple[ResourceType, str], set[str]] = defaultdict(set)
+        for key in keys:
+            rtype = self._resolve(key)
+            if rtype is not None:
+                groups[(rtype, key.namespace if rtype.namespaced else "")].add(key.name)
+        selector = f"{APP_LABEL}={self.app}"
+
+        def one(rtype: ResourceType, namespace: str, names: set[str]) -> None:
+            def on_event(_kind: str, obj: dict[str, Any]) -> None:
+                name = str(obj.get("metadata", {}).get("name", ""))
+                if name in names:
+                    changed(ResourceKey(rtype.group, rtype.kind, namespace, name))
+
+            while not stop.is_set():
+                try:
+                    self.client.watch(rtype, namespace, selector, on_event, stop)
+                except BackendError:
+                    stop.wait(2.0)
+
+        threads = [threading.Thread(target=one, args=(rtype, ns, names), daemon=True,
+                                    name=f"watch-{rtype.kind}") for (rtype, ns), names in groups.items()]
+        for thread in threads:
+            thread.start()
+        stop.wait()
+        for thread in threads:
+            thread.join(timeout=1.0)
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         """Health per object; workloads also carry the fail-fast failures of their current pods.

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -276,6 +277,53 @@ class KubeClient:
             if not token:
                 return items
             query["continue"] = token
+
+    def watch(self, rtype: ResourceType, namespace: str, label_selector: str, on_event: Callable[[str, JSON], None],
+              stop: threading.Event, *, window: int = 20) -> None:
+        """Stream the changes of a type (``on_event(type, object)`` for ADDED, MODIFIED and DELETED)
+        until ``stop``: a list for the starting resourceVersion, then watches of ``window`` seconds
+        each (so ``stop`` is seen at least that often), listing again when the version expired.
+        Raises UnreachableError when the server cannot be reached (the caller retries)."""
+        version = ""
+        while not stop.is_set():
+            if not version:
+                page = self.request("GET", rtype.path(namespace), query={"labelSelector": label_selector,
+                                                                          "limit": "1"},
+                                    what=f"{rtype.kind} list", verb="watch")
+                version = str(page.get("metadata", {}).get("resourceVersion", ""))
+            query = {"watch": "1", "labelSelector": label_selector, "resourceVersion": version,
+                     "allowWatchBookmarks": "true", "timeoutSeconds": str(window)}
+            url = self.server + rtype.path(namespace) + "?" + urlencode(query)
+            try:
+                response = self._pool.request("GET", url, headers=self._headers("application/json"),
+                                              preload_content=False, retries=False,
+                                              timeout=urllib3.Timeout(connect=10, read=window + 15))
+            except (HTTPError, OSError) as err:
+                raise UnreachableError(f"{rtype.kind} watch failed: cannot reach {self.server}: {err}") from err
+            try:
+                if response.status >= 300:
+                    raise self.translate(response.status, response.read(), f"{rtype.kind} watch", "watch")
+                buffered = b""
+                for chunk in response.stream(4096):
+                    buffered += chunk
+                    while b"\n" in buffered:
+                        line, buffered = buffered.split(b"\n", 1)
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        kind, obj = str(event.get("type", "")), event.get("object") or {}
+                        if kind == "ERROR":  # 410 Gone: the version is too old; list again
+                            version = ""
+                            break
+                        version = str(obj.get("metadata", {}).get("resourceVersion", version))
+                        if kind in ("ADDED", "MODIFIED", "DELETED"):
+                            on_event(kind, obj)
+                    if stop.is_set() or not version:
+                        break
+            except (HTTPError, OSError) as err:
+                raise UnreachableError(f"{rtype.kind} watch failed: {err}") from err
+            finally:
+                response.release_conn()
 
     def apply(self, rtype: ResourceType, body: JSON, manager: str, *, force: bool = False,
               dry_run: bool = False) -> tuple[bool, JSON]:

@@ -237,3 +237,53 @@ def comparable(desired: dict[str, Any], live: dict[str, Any] | None, manager: st
     projected["apiVersion"] = desired.get("apiVersion")
     projected["kind"] = desired.get("kind")
     return want, keyed(projected)
+
+
+def _segments(path: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+
+
+def _owns(tree: dict[str, Any], segments: list[str]) -> bool:
+    """Whether a fieldsV1 tree holds the field at ``segments`` (or a whole value above it)."""
+    node: dict[str, Any] = tree
+    for segment in segments:
+        if not node:
+            return True  # an atomic value (a leaf): owned whole, everything below it too
+        if segment.startswith("[") and segment.endswith("]"):
+            wanted = dict(part.split("=", 1) for part in segment[1:-1].split(",") if "=" in part)
+            found = None
+            for field_key, sub in node.items():
+                if not field_key.startswith("k:"):
+                    continue
+                try:
+                    values = json.loads(field_key[2:])
+                except ValueError:
+                    continue
+                if isinstance(values, dict) and all(str(values.get(k)) == v for k, v in wanted.items()
+                                                    if k in values) and set(values) <= set(wanted):
+                    found = sub
+                    break
+            if found is None:
+                return False
+            node = found
+        else:
+            child = node.get(f"f:{segment}")
+            if child is None:
+                return False
+            node = child
+    return True
+
+
+def other_managers(live: dict[str, Any], path: str, manager: str) -> list[str]:
+    """The field managers other than ``manager`` that own the field at ``path`` (a path of
+    :func:`gitops.diff.fields` over :func:`keyed` values) of a live object: applying another value
+    there is a server-side-apply conflict with each of them. Status writes do not count."""
+    segments = _segments(path)
+    owners = set()
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        name = entry.get("manager")
+        if not name or name == manager or entry.get("subresource"):
+            continue
+        if _owns(entry.get("fieldsV1") or {}, segments):
+            owners.add(str(name))
+    return sorted(owners)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import copy
 import posixpath
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ from typing import Any, cast
 
 from gitops.backends import base
 from gitops.backends.base import Comparison, Lease, Live, PruneFacts
-from gitops.errors import AlreadyExistsError, GitopsError, ImmutableFieldError, StateConflictError
+from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied
@@ -475,6 +476,25 @@ class SwarmBackend:
         return facts
 
     # -- health -----------------------------------------------------------------------------
+
+    def watch(self, keys: Collection[ResourceKey], changed: Callable[[ResourceKey], None],
+              stop: threading.Event) -> None:
+        """The engine's event stream: a service, config, secret or network of ``keys`` updated,
+        scaled or removed calls ``changed``. Returns when ``stop`` is set; an engine that stops
+        answering is retried every 2 s."""
+        by_name = {(key.kind, key.name): key for key in keys}
+        kinds = {"service": "Service", "config": "Config", "secret": "Secret", "network": "Network"}
+
+        def on_event(kind: str, _action: str, name: str) -> None:
+            key = by_name.get((kinds.get(kind, ""), name))
+            if key is not None:
+                changed(key)
+
+        while not stop.is_set():
+            try:
+                self.client.events(on_event, stop)
+            except BackendError:
+                stop.wait(2.0)
 
     def health(self, keys: Iterable[ResourceKey]) -> dict[ResourceKey, Health]:
         wanted = list(dict.fromkeys(keys))

@@ -22,7 +22,9 @@ Secret payloads are passed straight to the API and never put into an error messa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -97,6 +99,25 @@ class SwarmClient:
 
     def close(self) -> None:
         self.api.close()
+
+    def events(self, on_event: Callable[[str, str, str], None], stop: threading.Event, *,
+               window: float = 10.0) -> None:
+        """The engine's event stream for services, configs, secrets and networks until ``stop``:
+        ``on_event(type, action, name)``. Read in windows of ``window`` seconds (``since``/``until``),
+        so that ``stop`` is seen at least that often. Raises SwarmUnreachable when the engine does
+        not answer (the caller retries)."""
+        since = time.time()
+        filters = {"type": ["service", "config", "secret", "network"]}
+        while not stop.is_set():
+            until = since + window
+            with _errors("Engine", "events", "watch"):
+                for event in self.api.events(since=since, until=until, filters=filters, decode=True):
+                    actor = event.get("Actor") or {}
+                    name = str((actor.get("Attributes") or {}).get("name", ""))
+                    on_event(str(event.get("Type", "")), str(event.get("Action", "")), name)
+                    if stop.is_set():
+                        return
+            since = until
 
     # -- raw calls ----------------------------------------------------------------------------
 
