@@ -351,8 +351,13 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               help="An environment variable compose ${VAR} interpolation may read (repeat); env_files always may.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="One event a line; default: text on a terminal, json otherwise.")
+@click.option("--shard", default="0/1", show_default=True, metavar="I/N",
+              help="Serve the apps whose stable hash modulo N is I (N replicas share the work).")
+@click.option("--leader-ttl", default=15, show_default=True, type=click.IntRange(3, 600), metavar="SECONDS",
+              help="Leader lease duration: a standby takes over this long after a leader dies.")
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
-           webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None) -> None:
+           webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None, shard: str,
+           leader_ttl: int) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
@@ -378,11 +383,15 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
         secret = Path(webhook_secret_file).read_bytes().strip()
     else:
         secret = os.environ.get("GITOPS_WEBHOOK_SECRET", "").encode()
+    index_text, _, count_text = shard.partition("/")
+    if not (index_text.isdigit() and count_text.isdigit() and int(index_text) < int(count_text)):
+        raise click.UsageError(f"--shard takes I/N with 0 <= I < N, not {shard!r}")
     fmt = log_format or ("text" if sys.stderr.isatty() else "json")
     assert repo is not None
     options = daemon_module.Options(
         repo=repo, ref=ref, workers=workers,
         env=daemon_module.interpolation_env(os.environ, env_allow),
+        shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl,
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))

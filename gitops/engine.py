@@ -173,6 +173,11 @@ def remote_revision(url: str, ref: str | None) -> str:
     return source.remote_revision(url, ref)
 
 
+def repository_identity(url: str) -> str:
+    """The repository a URL names, credentials left out (the same for every reader of it)."""
+    return source.identity(url)
+
+
 def open_revision(url: str, revision: str, cache_dir: Path | None = None) -> Workspace:
     """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves."""
     checkout = source.snapshot(url, revision, cache_dir)
@@ -275,6 +280,17 @@ def backend_for(ws: Workspace, app: config.App, session: Session | None = None) 
         return resolved.read_bytes()
 
     return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file)
+
+
+def coordination_backend(ws: Workspace, name: str, session: Session | None = None) -> Backend:
+    """A backend whose lock serves as a lease for ``name`` (the daemon's leader election): on the
+    target of the first Kubernetes app (a coordination.k8s.io Lease in gitops-system) when there
+    is one, else on the first Swarm app's engine (its atomic config lock)."""
+    apps = sorted(ws.settings.apps, key=lambda a: a.backend != "kubernetes")
+    if not apps:
+        raise GitopsError("gitops.yaml declares no app: nothing to elect a leader on")
+    app = replace(apps[0], name=name)
+    return backend_for(ws, app, session)
 
 
 def revision_of(ws: Workspace, app: config.App, resources: Sequence[Resource]) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "current_branch",
     "default_cache_dir",
     "fetch",
+    "identity",
     "local",
     "redact",
     "remote_revision",
@@ -72,6 +73,11 @@ def _strip_credentials(url: str) -> str:
     if parts.scheme and "@" in parts.netloc:
         return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
     return url
+
+
+def identity(url: str) -> str:
+    """The repository a URL names, without credentials (the same for every reader of it)."""
+    return _strip_credentials(url)
 
 
 def check_url(url: str) -> None:

@@ -52,8 +52,8 @@ def run(options: Options, listener: Listener, *, log: Log, clock: Clock = SYSTEM
     branch_ref = f"refs/heads/{options.ref}" if options.ref and not options.ref.startswith("refs/") else options.ref
     server = Server((listener.host, listener.port), daemon, branch_ref=branch_ref,
                     webhook_secret=listener.webhook_secret, api_token=listener.api_token, log=log, metrics=metrics)
-    metrics.leader.set(1)
-    metrics.shard.labels("0", "1").set(1)
+    metrics.leader.set(0)
+    metrics.shard.labels(str(options.shard), str(options.shards)).set(1)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log("signal", signal=signal.Signals(signum).name)

@@ -19,6 +19,7 @@ Every wait takes the daemon's stop signal and clock.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -32,7 +33,7 @@ from gitops import config, deploy, engine
 from gitops.clock import SYSTEM, Clock
 from gitops.daemon.log import Log
 from gitops.daemon.metrics import Metrics
-from gitops.errors import GitopsError, StoppedError
+from gitops.errors import GitopsError, LockedError, StoppedError
 from gitops.model import ResourceKey
 from gitops.model.plans import Action
 
@@ -51,6 +52,9 @@ class Options:
     env: Mapping[str, str] = field(default_factory=dict)  # what ${VAR} in compose files may read
     cache_dir: Path | None = None
     lock_wait: float = 5.0  # a lock held by a CI runner: retried with backoff, not waited out
+    shard: int = 0  # this daemon serves the apps whose stable hash modulo ``shards`` is ``shard``
+    shards: int = 1
+    leader_ttl: int = 15  # seconds; a leader killed -9 is replaced within about this long
     min_poll: float = 0.5  # the scheduler's resolution
 
 
@@ -107,6 +111,8 @@ class Daemon:
         self._fetch_due = 0.0
         self._git_failures = 0
         self._random = random.Random()  # noqa: S311 (jitter, not security)
+        self.leading = threading.Event()  # this daemon holds its shard's leader lease
+        self.leader_name = leader_name(options)
 
     # -- what the HTTP side asks --------------------------------------------------------------
 
@@ -119,8 +125,9 @@ class Daemon:
         self.wake.set()
 
     def ready(self) -> bool:
+        """Leading, and every app reconciled once (a standby is not ready: only the leader acts)."""
         with self._lock:
-            return bool(self.apps) and all(a.reconciled_once for a in self.apps.values())
+            return self.leading.is_set() and all(a.reconciled_once for a in self.apps.values())
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -149,12 +156,15 @@ class Daemon:
         """Reconcile until the stop signal is set; then finish what runs and return."""
         self.log("daemon-start", repo=self.options.repo, ref=self.options.ref or "HEAD",
                  workers=self.options.workers, holder=self.options.holder)
+        leadership = threading.Thread(target=self._lead, name="leader", daemon=True)
+        leadership.start()
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="reconcile") as pool:
             while not self.stop.is_set():
                 self._tick(pool.submit)
                 self.wake.wait(timeout=self._sleep_for())
                 self.wake.clear()
             self.log("daemon-stopping", running=sorted(self._running))
+        leadership.join(timeout=30)
         with self._lock:
             watchers, self._watchers = list(self._watchers.values()), {}
         for stop, _ in watchers:
@@ -177,7 +187,7 @@ class Daemon:
         if check:
             self._check_repository(now)
         with self._lock:
-            if self.workspace is None:
+            if self.workspace is None or not self.leading.is_set():
                 return
             now = self.clock.monotonic()
             due = [(a.name, a.name in self._forced) for a in self.apps.values()
@@ -228,10 +238,11 @@ class Daemon:
 
     def _adopt(self, ws: engine.Workspace) -> None:
         """A new revision: every app of it is due now; apps that left gitops.yaml are forgotten."""
-        names = {app.name for app in ws.settings.apps}
+        mine = [app for app in ws.settings.apps if in_shard(app.name, self.options.shard, self.options.shards)]
+        names = {app.name for app in mine}
         with self._lock:
             self.workspace = ws
-            for app in ws.settings.apps:
+            for app in mine:
                 runtime = self.apps.setdefault(app.name, AppRuntime(app.name))
                 runtime.backend = app.backend
                 runtime.next_due = 0.0
@@ -321,7 +332,8 @@ class Daemon:
             apply_started = time.perf_counter()
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
-                                     stopping=lambda: self.stop.is_set() or cancel.is_set())
+                                     stopping=lambda: self.stop.is_set() or cancel.is_set()
+                                     or not self.leading.is_set())
             [result] = engine.apply(ws, [name], options=options, env=self.options.env, session=self.session,
                                     on_event=lambda e: self._on_event(name, e))
             self.metrics.apply_seconds.labels(name).observe(time.perf_counter() - apply_started)
@@ -358,6 +370,37 @@ class Daemon:
                 runtime.not_before = self.clock.monotonic() + heal_delay
         self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
                      delay=heal_delay)
+
+    def _lead(self) -> None:
+        """Leader election: hold the lock of a pseudo-app named after the repository and the shard
+        (a Lease on Kubernetes, the swarm's config lock otherwise) while acting; a standby retries.
+        A leader that stops renewing (killed) loses it after ``leader_ttl``; SIGTERM releases it."""
+        while not self.stop.is_set():
+            with self._lock:
+                ws = self.workspace
+            if ws is None:
+                self.clock.wait(self.stop, 0.5)
+                continue
+            try:
+                backend = engine.coordination_backend(ws, self.leader_name, self.session)
+                with backend.lock(self.options.holder, self.options.leader_ttl, 1.0) as lease:
+                    self.leading.set()
+                    self.metrics.leader.set(1)
+                    self.log("leader", lease=self.leader_name, holder=self.options.holder)
+                    self.wake.set()
+                    while not self.stop.is_set() and not lease.lost:
+                        self.clock.wait(self.stop, 0.5)
+                    if lease.lost:
+                        self.log("leader-lost", lease=self.leader_name)
+            except LockedError:
+                pass  # another daemon leads this shard
+            except GitopsError as exc:
+                self.log("leader-error", error=str(exc))
+            finally:
+                if self.leading.is_set():
+                    self.leading.clear()
+                    self.metrics.leader.set(0)
+            self.clock.wait(self.stop, 1.0)
 
     def _watch(self, name: str, ws: engine.Workspace, app: config.App, keys: frozenset[ResourceKey]) -> None:
         """Keep one watch of the app's objects on its target (drift seen within seconds, not at
@@ -451,6 +494,18 @@ class Daemon:
             self.metrics.reconcile_seconds.labels(name).observe(time.perf_counter() - started)
         self.log("reconciled", app=name, revision=revision, result=result, message=message or None,
                  next_in=round(delay, 1))
+
+
+def leader_name(options: Options) -> str:
+    """The name of the shard's leader lease: the same for every daemon following this repository
+    (and branch) with this sharding, whatever machine it runs on."""
+    where = hashlib.sha256(f"{engine.repository_identity(options.repo)}\0{options.ref or ''}".encode()).hexdigest()[:10]
+    return f"daemon-{where}-{options.shard}of{options.shards}"
+
+
+def in_shard(app: str, shard: int, shards: int) -> bool:
+    """Apps are spread over shards by a stable hash of their name."""
+    return shards <= 1 or int(hashlib.sha256(app.encode()).hexdigest(), 16) % shards == shard
 
 
 def _backoff(failures: int) -> float:

@@ -28,7 +28,7 @@ class DaemonProcess:
     def __init__(self, repo: Repo, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = repo.root.parent / "daemon.log"
+        self.log = repo.root.parent / f"daemon-{self.port}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gitops", "daemon", "--repo", str(repo.root), "--ref", "main",
              "--listen", f"127.0.0.1:{self.port}", "--log-format", "json", *args],
@@ -280,6 +280,46 @@ def test_daemon_heals_drift_on_swarm_within_seconds(
         assert daemon.stop() == 0
     finally:
         daemon.close()
+
+
+@pytest.mark.swarm
+def test_two_daemons_one_acts_and_the_standby_takes_over_when_the_leader_is_killed(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
+    daemons = [DaemonProcess(repo, "--leader-ttl", "5"), DaemonProcess(repo, "--leader-ttl", "5")]
+    try:
+        wait_for("the first reconcile", lambda: any(d.app(app).get("result") == "applied" for d in daemons),
+                 timeout=120)
+
+        def leads(d: DaemonProcess) -> bool:
+            return "gitops_leader 1.0" in d.get("/metrics")[1].decode()
+
+        leaders = [d for d in daemons if leads(d)]
+        assert len(leaders) == 1, "not exactly one leader"
+        [leader] = leaders
+        [standby] = [d for d in daemons if d is not leader]
+        assert leader.get("/readyz")[0] == 200 and standby.get("/readyz")[0] == 503
+        time.sleep(3)  # a standby never acts: nothing more is applied by either
+        assert standby.app(app).get("result", "") == ""
+
+        leader.process.kill()  # kill -9: its lease is never released, it expires
+        leader.process.wait(10)
+        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+        repo.commit("after the leader died")
+        sha = head(repo)
+        started = time.monotonic()
+        wait_for("the standby applying the commit", lambda: standby.app(app).get("revision") == sha
+                 and standby.app(app).get("result") == "applied", timeout=120)
+        print(f"leader killed -> the standby applied the next commit in {time.monotonic() - started:.1f}s")
+        assert service_image(docker_api, stack) == "gitops-test/app:2"
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
+        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]  # one release per revision
+        assert len({r["revision"] for r in releases}) == 2
+        assert standby.stop() == 0
+    finally:
+        for d in daemons:
+            d.close()
 
 
 @pytest.mark.swarm
