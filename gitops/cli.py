@@ -279,11 +279,23 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
 @click.argument("apps", nargs=-1)
 @_source_options
 @_output_option
-def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, output: str) -> None:
+@click.option("--server", metavar="URL", help="Ask a running `gitops daemon` (its --listen URL) instead of the "
+              "targets.")
+def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, output: str,
+           server: str | None) -> None:
     """Show each app's revision, sync status (Synced / OutOfSync / Unknown), health and last result."""
     from gitops import engine
     from gitops.views import plans as view
 
+    if server is not None:
+        from gitops.daemon import api
+
+        found_remote = api.apps(server, apps)
+        if output == "json":
+            click.echo(json.dumps(found_remote, sort_keys=True))
+        else:
+            click.echo(view.daemon_status_text(found_remote))
+        _exit(EXIT_OK)
     ws = _workspace(directory, repo, ref)
     found = engine.status(ws, apps)
     if output == "json":

@@ -154,6 +154,22 @@ def status_text(statuses: list[Any]) -> str:
     return text + ("\n\n" + "\n".join(notes) if notes else "")
 
 
+def daemon_status_text(apps: list[dict[str, Any]]) -> str:
+    """`gitops status --server URL`: what the daemon knows of each app."""
+    rows = [("APP", "BACKEND", "SYNC", "HEALTH", "REVISION", "LAST RESULT", "NEXT")]
+    notes: list[str] = []
+    for app in apps:
+        when = app.get("last_reconcile") or "-"
+        rows.append((str(app.get("app", "")), str(app.get("backend", "")), str(app.get("sync", "")),
+                     str(app.get("health", "")), str(app.get("revision", ""))[:12] or "-",
+                     f"{app.get('result') or '-'} ({when})", f"{app.get('next_in_seconds', 0):.0f}s"))
+        if app.get("message"):
+            notes.append(f"  {app.get('app')}: {app['message']}")
+        notes.extend(f"  {app.get('app')}: {p}" for p in (app.get("problems") or [])[:10])
+    text = _table(rows)
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
 def history_text(state: Any) -> str:
     if not state.releases:
         return f"app {state.app}: no releases recorded"

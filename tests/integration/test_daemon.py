@@ -167,6 +167,14 @@ def test_daemon_applies_a_webhook_commit_to_swarm_and_refuses_bad_webhooks(
         assert f'gitops_reconcile_total{{app="{app}",result="applied"}} 2.0' in metrics
         assert f'gitops_app_synced{{app="{app}"}} 1.0' in metrics
         assert SECRET not in daemon.log.read_text()
+
+        remote = repo.gitops("status", "--server", daemon.url)
+        assert remote.returncode == 0 and app in remote.stdout and "Synced" in remote.stdout, remote.stdout
+        [one] = json.loads(repo.gitops("status", app, "--server", daemon.url, "--output", "json").stdout)
+        assert one["revision"] == sha and one["health"] == "Healthy"
+        missing = repo.gitops("status", "nope", "--server", daemon.url)
+        assert missing.returncode == 1 and "no such app" in missing.stderr
+
         assert daemon.stop() == 0
         assert [e["event"] for e in daemon.events()][-1] == "daemon-stopped"
     finally:
