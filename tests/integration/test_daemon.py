@@ -14,10 +14,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import kube
+from harness.swarm import DOCKER_SOCKET
+from proxy import Proxy
 from repos import EXAMPLE, Repo, free_port, git, make_repo
 from testsupport import wait_for
 
@@ -89,7 +93,7 @@ def head(repo: Repo) -> str:
                           check=True).stdout.strip()
 
 
-def swarm_repo(tmp_path: Path, stack: str, interval: str) -> tuple[Repo, str, int]:
+def swarm_repo(tmp_path: Path, stack: str, interval: str, host: str = "") -> tuple[Repo, str, int]:
     app = f"demo-{stack[-6:]}"
     port = free_port()
     repo = make_repo(tmp_path, [
@@ -103,7 +107,7 @@ apps:
     backend: swarm
     paths: [swarm/compose.yaml]
     env_files: [swarm/demo.env]
-    target: {{stack: {stack}}}
+    target: {{stack: {stack}{f", host: '{host}'" if host else ""}}}
     sync: {{prune: true, self_heal: true, interval: {interval}}}
     rollout: {{timeout: 2m}}
 """)
@@ -328,6 +332,89 @@ def test_two_daemons_one_acts_and_the_standby_takes_over_when_the_leader_is_kill
     finally:
         for d in daemons:
             d.close()
+
+
+OUTAGE_SECONDS = 30
+
+
+def ride_out_an_outage(daemon: DaemonProcess, repo: Repo, app: str, proxy: Proxy, edit: Callable[[], None]) -> str:
+    """Cut the target for OUTAGE_SECONDS while a commit waits; the daemon keeps serving, reports
+    the error, and applies the commit once the target is back. Returns the commit."""
+    proxy.cut()
+    edit()
+    repo.commit("during the outage")
+    sha = head(repo)
+    started = time.monotonic()
+    wait_for("the outage reported", lambda: daemon.app(app).get("result") == "failed", timeout=OUTAGE_SECONDS)
+    assert "reach" in daemon.app(app)["message"], daemon.app(app)["message"]
+    assert daemon.get("/healthz")[0] == 200
+    time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - started)))
+    assert daemon.process.poll() is None, "the daemon died during the outage"
+    proxy.restore()
+    restored = time.monotonic()
+    wait_for("the commit applied after the outage", lambda: daemon.app(app).get("revision") == sha
+             and daemon.app(app).get("result") == "applied", timeout=180)
+    print(f"target back -> commit applied in {time.monotonic() - restored:.1f}s (outage {OUTAGE_SECONDS}s)")
+    return sha
+
+
+@pytest.mark.swarm
+def test_daemon_rides_out_a_docker_engine_outage_without_a_restart_or_a_duplicate_release(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    proxy = Proxy.to_unix(DOCKER_SOCKET)
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="2s", host=f"tcp://127.0.0.1:{proxy.port}")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        ride_out_an_outage(daemon, repo, app, proxy,
+                           lambda: repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2"))
+        assert service_image(docker_api, stack) == "gitops-test/app:2"
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
+        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        proxy.close()
+
+
+@pytest.mark.kube
+def test_daemon_rides_out_an_api_server_outage_without_a_restart_or_a_duplicate_release(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    proxy = Proxy.to_tcp("127.0.0.1", int(kube.API_PORT))
+    config = json.loads(Path(kube_cluster.kubeconfig).read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    app = f"web-{namespace[-6:]}"
+    repo = make_repo(tmp_path, [
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+    (repo.root / "gitops.yaml").write_text(f"""version: 1
+kubernetes_version: "1.35"
+apps:
+  - name: {app}
+    backend: kubernetes
+    paths: [k8s]
+    target: {{namespace: {namespace}}}
+    sync: {{prune: true, self_heal: true, interval: 2s}}
+    rollout: {{timeout: 2m}}
+""")
+    repo.commit("only the kubernetes app")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+        ride_out_an_outage(daemon, repo, app, proxy,
+                           lambda: repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn"))
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
+        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        proxy.close()
 
 
 @pytest.mark.swarm
