@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
-import stat
+import json
+import ssl
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +42,62 @@ def test_token_and_ca_file_relative_to_the_kubeconfig(tmp_path: Path) -> None:
     assert conn.token() == "abc"
 
 
-def test_inline_data_becomes_private_files(tmp_path: Path) -> None:
-    b64 = base64.b64encode(b"-----PEM-----").decode()
-    path = write(tmp_path / "config", {"c": {"server": "https://k", "certificate-authority-data": b64}},
-                 {"u": {"client-certificate-data": b64, "client-key-data": b64}}, {"ctx": ("c", "u")}, "ctx")
+def self_signed(directory: Path, name: str) -> tuple[bytes, bytes]:
+    """A real certificate and key (PEM), made with openssl."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-subj", f"/CN={name}", "-days", "1"], check=True, capture_output=True)
+    return cert.read_bytes(), key.read_bytes()
+
+
+def tls_leftovers() -> list[str]:
+    return [p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(("gitops-tls-",
+                                                                                        "gitops-kubeconfig-"))]
+
+
+def test_inline_tls_data_stays_in_memory_and_leaves_no_file(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "client")
+    ca, _ = self_signed(tmp_path, "ca")
+    b64 = {name: base64.b64encode(data).decode() for name, data in (("cert", cert), ("key", key), ("ca", ca))}
+    path = write(tmp_path / "config", {"c": {"server": "https://k", "certificate-authority-data": b64["ca"]}},
+                 {"u": {"client-certificate-data": b64["cert"], "client-key-data": b64["key"]}},
+                 {"ctx": ("c", "u")}, "ctx")
+    before = tls_leftovers()
     conn = kubeconfig.load(str(path))
-    assert conn is not None and conn.key_file and conn.cert_file and conn.ca_file
-    assert Path(conn.key_file).read_bytes() == b"-----PEM-----"
-    assert stat.S_IMODE(Path(conn.key_file).stat().st_mode) == 0o600
+    assert conn is not None and (conn.ca_data, conn.cert_data, conn.key_data) == (ca, cert, key)
+    assert conn.cert_file is None and conn.key_file is None and conn.ca_file is None
+    context = conn.ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and len(context.get_ca_certs()) == 1
+    assert tls_leftovers() == before  # the key went through a private file, removed once read
+
+
+def test_exec_plugin_rotating_its_client_certificate_moves_the_generation(tmp_path: Path) -> None:
+    """A client made from the connection builds a new TLS context when the plugin hands out a new
+    certificate (the daemon keeps clients for hours)."""
+    pairs = [self_signed(tmp_path, f"c{i}") for i in (1, 2)]
+    for i, (cert, key) in enumerate(pairs, start=1):
+        (tmp_path / f"cred{i}.json").write_text(json.dumps({
+            "apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+            "status": {"clientCertificateData": cert.decode(), "clientKeyData": key.decode(),
+                       "expirationTimestamp": "2000-01-01T00:00:00Z"}}))  # expired: asked again each time
+    counter = tmp_path / "count"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import pathlib, sys\n"
+        f"p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) + 1 if p.exists() else 1\n"
+        "p.write_text(str(n))\n"
+        f"print(pathlib.Path({str(tmp_path)!r}, f'cred{{min(n, 2)}}.json').read_text())\n"
+    )
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+                     "args": [str(plugin)]}}
+    path = write(tmp_path / "config", {"c": {"server": "https://k"}}, {"u": user}, {"ctx": ("c", "u")}, "ctx")
+    conn = kubeconfig.load(str(path))
+    assert conn is not None and conn.cert_data == pairs[0][0] and conn.generation == 1
+    conn.token()  # expired: the plugin runs again and hands out the second certificate
+    assert conn.cert_data == pairs[1][0] and conn.generation == 2
+    conn.token()  # the same certificate again: nothing to rebuild
+    assert conn.generation == 2
+    conn.ssl_context()
 
 
 def test_merged_kubeconfig_list_first_definition_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,8 +123,6 @@ def test_exec_plugin_token_is_cached_until_it_expires(tmp_path: Path) -> None:
         " 'status': {'token': 'tok-' + str(n) + os.environ['EXTRA'],"
         " 'expirationTimestamp': '2999-01-01T00:00:00Z'}}))\n"
     )
-    import sys
-
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
                      "args": [str(plugin)], "env": [{"name": "EXTRA", "value": "!"}]}}
     path = write(tmp_path / "config", {"c": {"server": "https://k"}}, {"u": user}, {"ctx": ("c", "u")}, "ctx")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ from gitops.errors import (
 )
 
 JSON = dict[str, Any]
+DISCOVERY_TTL = 30.0  # seconds: a kind discovery does not know is looked up again after this
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
@@ -108,16 +110,13 @@ class KubeClient:
                 raise BackendError(f"cannot load {where}: {err}") from err
             raise
         self._conn = conn
-        self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=8,
-            cert_reqs=ssl.CERT_REQUIRED if conn.verify else ssl.CERT_NONE,
-            ca_certs=conn.ca_file, cert_file=conn.cert_file, key_file=conn.key_file,
-            assert_hostname=conn.tls_server_name or None,
-            server_hostname=conn.tls_server_name or None,
-        )
+        self._pool_lock = threading.Lock()
+        self._pool_generation = -1
+        self._pool_manager: urllib3.PoolManager | None = None
         if not conn.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._discovery: dict[tuple[str, str], ResourceType] | None = None
+        self._discovered_at = 0.0
         self._by_kind: dict[tuple[str, str], list[ResourceType]] = {}
         self._lock = threading.Lock()
         self.writes = 0  # write requests made (tests assert that a no-op apply makes none)
@@ -126,8 +125,27 @@ class KubeClient:
     def server(self) -> str:
         return self._conn.server
 
+    @property
+    def _pool(self) -> urllib3.PoolManager:
+        """The connection pool, made anew when the connection's TLS material changed (an exec
+        plugin rotated the client certificate)."""
+        with self._pool_lock:
+            if self._pool_manager is None or self._pool_generation != self._conn.generation:
+                if self._pool_manager is not None:
+                    self._pool_manager.clear()
+                self._pool_generation = self._conn.generation
+                self._pool_manager = urllib3.PoolManager(
+                    num_pools=4, maxsize=8, ssl_context=self._conn.ssl_context(),
+                    cert_reqs=ssl.CERT_REQUIRED if self._conn.verify else ssl.CERT_NONE,
+                    assert_hostname=self._conn.tls_server_name or (None if self._conn.verify else False),
+                    server_hostname=self._conn.tls_server_name or None,
+                )
+            return self._pool_manager
+
     def close(self) -> None:
-        self._pool.clear()
+        with self._pool_lock:
+            if self._pool_manager is not None:
+                self._pool_manager.clear()
 
     # -- raw requests ---------------------------------------------------------------------
 
@@ -225,20 +243,37 @@ class KubeClient:
                     else:
                         kinds.append(rtype)
             self._discovery = found
+            self._discovered_at = time.monotonic()
             return found
 
     def resource_type(self, api_version: str, kind: str) -> ResourceType | None:
-        found = self._discover().get((api_version, kind))
-        if found is None:
-            group = api_version.rpartition("/")[0]
-            candidates = self._by_kind.get((group, kind))
-            return candidates[0] if candidates else None
-        return found
+        for attempt in (0, 1):
+            found = self._discover().get((api_version, kind))
+            if found is None:
+                group = api_version.rpartition("/")[0]
+                candidates = self._by_kind.get((group, kind))
+                found = candidates[0] if candidates else None
+            if found is not None or attempt or not self._stale_miss():
+                return found
+        return None
 
     def preferred(self, group: str, kind: str) -> ResourceType | None:
-        self._discover()
-        candidates = self._by_kind.get((group, kind))
-        return candidates[0] if candidates else None
+        for attempt in (0, 1):
+            self._discover()
+            candidates = self._by_kind.get((group, kind))
+            if candidates or attempt or not self._stale_miss():
+                return candidates[0] if candidates else None
+        return None
+
+    def _stale_miss(self) -> bool:
+        """A kind discovery does not know: maybe a CRD someone else installed since discovery was
+        read (a long-running daemon). Read it again, at most once per DISCOVERY_TTL seconds."""
+        with self._lock:
+            if time.monotonic() - self._discovered_at < DISCOVERY_TTL:
+                return False
+            self._discovery = None
+            self._by_kind = {}
+            return True
 
     def listable_types(self) -> list[ResourceType]:
         """The preferred version of every kind that can be listed (for reading a namespace whole)."""

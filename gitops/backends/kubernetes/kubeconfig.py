@@ -10,11 +10,10 @@ data), a token or token file, and exec credential plugins — and returns None f
 
 from __future__ import annotations
 
-import atexit
 import base64
 import json
 import os
-import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -38,7 +37,13 @@ class KubeconfigError(Exception):
 
 @dataclass
 class Connection:
-    """How to reach and authenticate to one API server."""
+    """How to reach and authenticate to one API server.
+
+    TLS material from the kubeconfig's ``*-data`` fields (or handed out by an exec plugin) stays in
+    memory: :meth:`ssl_context` loads it into an SSLContext; a client certificate, which Python's
+    ssl only loads from a file, goes through a private file that is removed as soon as it was read.
+    Nothing is left on disk for a long-running process to regret. ``generation`` moves when an exec
+    plugin hands out a new client certificate, so a client knows to build a new context."""
 
     server: str
     verify: bool = True
@@ -47,23 +52,40 @@ class Connection:
     key_file: str | None = None
     tls_server_name: str | None = None
     token: Callable[[], str | None] = field(default=lambda: None)
+    ca_data: bytes | None = None
+    cert_data: bytes | None = None
+    key_data: bytes | None = None
+    generation: int = 0
+
+    def ssl_context(self) -> ssl.SSLContext:
+        # The cluster's CA alone when the kubeconfig names one (as kubectl does); the system's
+        # otherwise.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self.ca_data is not None:
+            context.load_verify_locations(cadata=self.ca_data.decode(errors="replace"))
+        elif self.ca_file:
+            context.load_verify_locations(cafile=self.ca_file)
+        else:
+            context.load_default_certs()
+        if self.tls_server_name:
+            context.check_hostname = False  # urllib3 checks the name given as server_hostname instead
+        if self.cert_data is not None and self.key_data is not None:
+            with tempfile.TemporaryDirectory(prefix="gitops-tls-") as directory:
+                cert, key = Path(directory) / "tls.crt", Path(directory) / "tls.key"
+                for path, data in ((cert, self.cert_data), (key, self.key_data)):
+                    path.touch(mode=0o600)
+                    path.write_bytes(data)
+                context.load_cert_chain(str(cert), str(key))
+        elif self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
-_tempdir: str | None = None
-_temp_lock = threading.Lock()
-
-
-def _data_file(data: str, suffix: str) -> str:
-    """PEM data from the kubeconfig written to a private file (ssl wants paths), removed at exit."""
-    global _tempdir
-    with _temp_lock:
-        if _tempdir is None:
-            _tempdir = tempfile.mkdtemp(prefix="gitops-kubeconfig-")
-            atexit.register(shutil.rmtree, _tempdir, True)
-        handle, path = tempfile.mkstemp(dir=_tempdir, suffix=suffix)
-    with os.fdopen(handle, "wb") as out:
-        out.write(base64.b64decode(data))
-    return path
+def _pem(data: str) -> bytes:
+    return base64.b64decode(data)
 
 
 def _paths(kubeconfig: str | None) -> list[Path]:
@@ -126,15 +148,15 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Connectio
                       verify=not cluster.get("insecure-skip-tls-verify", False),
                       tls_server_name=cluster.get("tls-server-name"))
     if cluster.get("certificate-authority-data"):
-        conn.ca_file = _data_file(cluster["certificate-authority-data"], ".crt")
+        conn.ca_data = _pem(cluster["certificate-authority-data"])
     else:
         conn.ca_file = _relative(cluster.get("certificate-authority"), cluster_file)
     if user.get("client-certificate-data"):
-        conn.cert_file = _data_file(user["client-certificate-data"], ".crt")
+        conn.cert_data = _pem(user["client-certificate-data"])
     else:
         conn.cert_file = _relative(user.get("client-certificate"), user_file)
     if user.get("client-key-data"):
-        conn.key_file = _data_file(user["client-key-data"], ".key")
+        conn.key_data = _pem(user["client-key-data"])
     else:
         conn.key_file = _relative(user.get("client-key"), user_file)
     if user.get("token"):
@@ -192,9 +214,10 @@ class ExecCredential:
             raise KubeconfigError(f"exec plugin {command} printed no ExecCredential: {err}") from err
         self._token = status.get("token")
         if status.get("clientCertificateData") and status.get("clientKeyData"):
-            encode = base64.b64encode
-            self.conn.cert_file = _data_file(encode(status["clientCertificateData"].encode()).decode(), ".crt")
-            self.conn.key_file = _data_file(encode(status["clientKeyData"].encode()).decode(), ".key")
+            cert, key = status["clientCertificateData"].encode(), status["clientKeyData"].encode()
+            if (cert, key) != (self.conn.cert_data, self.conn.key_data):
+                self.conn.cert_data, self.conn.key_data = cert, key
+                self.conn.generation += 1  # a rotated client certificate: clients build a new TLS context
         expiry = status.get("expirationTimestamp")
         self._expires = _parse_time(expiry) if expiry else float("inf")
 
