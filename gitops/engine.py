@@ -135,6 +135,9 @@ def validate(
 # -- plan, apply, status, history, rollback -------------------------------------------------------
 
 
+ConfigError = config.ConfigError  # gitops.yaml does not validate (its diagnostics say where)
+
+
 class ValidationFailed(GitopsError):
     """The app's manifests have errors: nothing is planned or applied."""
 

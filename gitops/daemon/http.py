@@ -140,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
                                                    "text/plain; version=0.0.4; charset=utf-8")),
             "/api/webhook": ("POST", self._webhook),
             "/api/v1/apps": ("GET", lambda: self._json(200, {"apps": daemon.snapshot(),
-                                                              "repository_error": daemon.git_error or None})),
+                                                              "repository_error": daemon.git_error or None,
+                                                              "config_error": daemon.config_error or None})),
         }
         if path in routes:
             allowed, handler = routes[path]

@@ -103,6 +103,7 @@ class Daemon:
         self.apps: dict[str, AppRuntime] = {}
         self.workspace: engine.Workspace | None = None
         self.git_error = ""
+        self.config_error = ""  # the newest revision's gitops.yaml does not validate
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
@@ -110,6 +111,7 @@ class Daemon:
         self._forced: set[str] = set()
         self._fetch_due = 0.0
         self._git_failures = 0
+        self._bad_config = ""  # a revision whose gitops.yaml does not validate: not fetched again
         self._random = random.Random()  # noqa: S311 (jitter, not security)
         self.leading = threading.Event()  # this daemon holds its shard's leader lease
         self.leader_name = leader_name(options)
@@ -208,13 +210,26 @@ class Daemon:
             self.metrics.git_seconds.labels("ls-remote").observe(time.perf_counter() - started)
             with self._lock:
                 current = self.workspace.revision if self.workspace else None
-            if revision != current:
+            if revision != current and revision != self._bad_config:
                 started = time.perf_counter()
-                ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir)
-                self.metrics.git_seconds.labels("fetch").observe(time.perf_counter() - started)
-                self._adopt(ws)
-                self.log("revision", revision=revision, previous=current,
-                         apps=[a.name for a in ws.settings.apps])
+                try:
+                    ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir)
+                except engine.ConfigError as exc:
+                    # The revision's gitops.yaml does not validate: not a fault of git, and not
+                    # worth fetching again. Every app keeps its last revision and waits for a newer one.
+                    self._bad_config = revision
+                    message = f"gitops.yaml of revision {revision[:12]} is invalid; waiting for a newer commit: {exc}"
+                    with self._lock:
+                        self.config_error = message
+                        for runtime in self.apps.values():
+                            runtime.problems = [message]
+                    self.log("held", revision=revision, message=message)
+                else:
+                    self.metrics.git_seconds.labels("fetch").observe(time.perf_counter() - started)
+                    self._adopt(ws)
+                    self.config_error = ""
+                    self.log("revision", revision=revision, previous=current,
+                             apps=[a.name for a in ws.settings.apps])
             with self._lock:
                 self.git_error = ""
                 self._git_failures = 0
@@ -449,7 +464,8 @@ class Daemon:
             return
         with self._lock:
             runtime = self.apps[name]
-            runtime.sync, runtime.health, runtime.problems = status.sync, status.health, list(status.problems)
+            runtime.sync, runtime.health = status.sync, status.health
+            runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
         self.metrics.synced.labels(name).set({"Synced": 1, "OutOfSync": 0}.get(status.sync, -1))

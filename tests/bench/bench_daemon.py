@@ -1,16 +1,19 @@
 """Benchmark: `gitops daemon` latency and footprint on the test Swarm.
 
-    python tests/bench/bench_daemon.py [--commits 10] [--idle 30]
+    python tests/bench/bench_daemon.py [--commits 10] [--idle 30] [--kube-apps 10 --kube-objects 100]
 
-Needs the test swarm (`tests/clusters up --only swarm`). Makes a git repository with one small
-Swarm app (one service, one replica, a config whose content every commit changes, quick
-update_config), starts a real `gitops daemon` process on it, and measures:
+Needs the test swarm and, for the Kubernetes part, the test control plane (`tests/clusters up`).
+Makes a git repository with one small Swarm app (one service, one replica, a config whose content
+every commit changes, quick update_config), starts a real `gitops daemon` process on it, and measures:
 
 * webhook commit -> applied: a commit, then a signed GitHub push to /api/webhook, until the daemon
   reports that revision applied (its rollout watched to the end); p50/p95 over --commits commits;
   split into "webhook -> apply started" (the daemon's own latency) and the rollout;
 * poll commit -> applied: the same with no webhook, the app's sync.interval at 2 s;
-* the daemon's RSS and CPU (share of one core) while idle for --idle seconds, and its peak RSS.
+* the daemon's RSS and CPU (share of one core) while idle for --idle seconds, and its peak RSS;
+* on Kubernetes: one daemon managing --kube-apps apps of --kube-objects ConfigMaps each (1,000
+  objects by default): the time until all are applied, RSS and CPU idle (polls every 60 s), and
+  webhook commit -> applied for one of them (one ConfigMap changed) with the others idle.
 
 Prints a table and writes tests/bench/results/bench_daemon.json. Asserts nothing about time.
 The stack and gitops' state configs are removed at the end.
@@ -122,7 +125,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_mode(mode: str, commits: int, workdir: Path) -> dict[str, Any]:
-    stack = f"bench_{mode}_{uuid.uuid4().hex[:6]}"
+    stack = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
     root = workdir / mode
     root.mkdir()
     write_app(root, stack, "1h" if mode == "webhook" else "2s", 0)
@@ -200,6 +203,79 @@ def phases(log: Path) -> tuple[list[float], list[float]]:
     return reaction or [0.0], rollout or [0.0]
 
 
+def run_kube(apps: int, objects: int, commits: int, workdir: Path) -> dict[str, Any]:
+    from harness import kube
+
+    kube.up()
+    os.environ["KUBECONFIG"] = str(kube.kubeconfig_path())
+    run = uuid.uuid4().hex[:6]
+    root = workdir / "kube"
+    names = [f"bench-{run}-{i}" for i in range(apps)]
+    lines = ['version: 1', 'kubernetes_version: "1.35"', "apps:"]
+    for name in names:
+        lines += [f"  - name: {name}", "    backend: kubernetes", f"    paths: [{name}]",
+                  f"    target: {{namespace: {name}}}", "    sync: {prune: true, self_heal: true, interval: 1m}"]
+        (root / name).mkdir(parents=True)
+        docs = [f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"]
+        docs += [f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{j:03d}, namespace: {name}}}\n"
+                 f"data: {{value: '0', index: '{j}'}}\n" for j in range(objects)]
+        (root / name / "objects.yaml").write_text("---\n".join(docs))
+    (root / "gitops.yaml").write_text("\n".join(lines) + "\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "0")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (workdir / "kube.log").open("wb")
+    started = time.monotonic()
+    daemon = subprocess.Popen([sys.executable, "-m", "gitops", "daemon", "--repo", str(root), "--ref", "main",
+                               "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+                              env={**os.environ, "GITOPS_WEBHOOK_SECRET": SECRET}, stdout=subprocess.DEVNULL,
+                              stderr=log)
+    totals: list[float] = []
+    try:
+        wait("every app applied", lambda: all(app_status(base, n).get("result") == "applied" for n in names),
+             timeout=900, poll=0.5)
+        first_sync = time.monotonic() - started
+        _, rss_synced = proc_stat(daemon.pid)
+        cpu0, _ = proc_stat(daemon.pid)
+        t0 = time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        cpu1, rss_idle = proc_stat(daemon.pid)
+        idle_cpu = (cpu1 - cpu0) / (time.monotonic() - t0)
+        target = names[0]
+        for i in range(1, commits + 1):
+            path = root / target / "objects.yaml"
+            path.write_text(path.read_text().replace(f"data: {{value: '{i - 1}', index: '0'}}",
+                                                     f"data: {{value: '{i}', index: '0'}}"))
+            git(root, "commit", "-qam", str(i))
+            sha = git(root, "rev-parse", "HEAD")
+            body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
+            signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            t = time.monotonic()
+            request(f"{base}/api/webhook", "POST", body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": signature})
+            wait(f"commit {i}", lambda sha=sha: app_status(base, target).get("revision") == sha
+                 and app_status(base, target).get("result") == "applied", poll=0.02)
+            totals.append(time.monotonic() - t)
+        peak = peak_rss(daemon.pid)
+    finally:
+        daemon.terminate()
+        daemon.wait(60)
+        for name in names:
+            subprocess.run([str(kube.build.cached()["kubectl"]), "--kubeconfig", str(kube.kubeconfig_path()),
+                            "delete", "namespace", name, "--wait=false"], capture_output=True, check=False)
+            for kind in ("secret", "lease"):
+                subprocess.run([str(kube.build.cached()["kubectl"]), "--kubeconfig", str(kube.kubeconfig_path()),
+                                "-n", "gitops-system", "delete", kind, f"gitops-state-{name}",
+                                f"gitops-lock-{name}"], capture_output=True, check=False)
+    return {"mode": "kubernetes-webhook", "apps": apps, "objects": apps * (objects + 1), "commits": commits,
+            "first_sync_seconds": first_sync, "rss_after_first_sync_mib": rss_synced / 2**20,
+            "idle_seconds": IDLE_SECONDS, "idle_cpu_share": idle_cpu, "idle_rss_mib": rss_idle / 2**20,
+            "peak_rss_mib": peak / 2**20, "commit_to_applied_p50": statistics.median(totals),
+            "commit_to_applied_p95": percentile(totals, 0.95), "revision_seen_to_apply_p50": 0.0,
+            "apply_to_rollout_done_p50": 0.0, "samples": totals}
+
+
 def cleanup_state(app: str) -> None:
     subprocess.run(["docker", "config", "rm", *configs_of(app)], capture_output=True, check=False)
 
@@ -226,21 +302,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=10)
     parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument("--kube-apps", type=int, default=10)
+    parser.add_argument("--kube-objects", type=int, default=100, help="ConfigMaps per app")
+    parser.add_argument("--only", choices=["swarm", "kubernetes"], default=None)
     args = parser.parse_args()
     IDLE_SECONDS = args.idle
     swarm.up()
     os.environ["DOCKER_HOST"] = swarm.docker_host()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
-        for mode in ("webhook", "poll"):
-            results.append(run_mode(mode, args.commits, Path(tmp)))
-    print(f"{'mode':8} {'commits':>7} {'p50 s':>7} {'p95 s':>7} {'seen->write':>11} {'rollout':>8}  extra")
+        if args.only != "kubernetes":
+            for mode in ("webhook", "poll"):
+                results.append(run_mode(mode, args.commits, Path(tmp)))
+        if args.only != "swarm":
+            results.append(run_kube(args.kube_apps, args.kube_objects, args.commits, Path(tmp)))
+    print(f"{'mode':18} {'commits':>7} {'p50 s':>7} {'p95 s':>7} {'seen->write':>11} {'rollout':>8}  extra")
     for r in results:
         extra = ""
         if "idle_cpu_share" in r:
             extra = (f"idle CPU {100 * r['idle_cpu_share']:.2f}% of a core, idle RSS {r['idle_rss_mib']:.0f} MiB, "
                      f"peak RSS {r['peak_rss_mib']:.0f} MiB")
-        print(f"{r['mode']:8} {r['commits']:>7} {r['commit_to_applied_p50']:7.2f} {r['commit_to_applied_p95']:7.2f} "
+        if "first_sync_seconds" in r:
+            extra = (f"{r['objects']} objects in {r['apps']} apps: first sync {r['first_sync_seconds']:.1f}s; " + extra)
+        print(f"{r['mode']:18} {r['commits']:>7} {r['commit_to_applied_p50']:7.2f} {r['commit_to_applied_p95']:7.2f} "
               f"{r['revision_seen_to_apply_p50']:11.2f} {r['apply_to_rollout_done_p50']:8.2f}  {extra}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "bench_daemon.json"

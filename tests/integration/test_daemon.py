@@ -418,6 +418,36 @@ apps:
 
 
 @pytest.mark.swarm
+def test_an_invalid_gitops_yaml_is_held_not_fetched_again_and_a_fix_applies(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
+    daemon = DaemonProcess(repo)
+    try:
+        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+        good = (repo.root / "gitops.yaml").read_text()
+        (repo.root / "gitops.yaml").write_text(good.replace("backend: swarm", "backend: nomad"))
+        repo.commit("broken config")
+        broken = head(repo)
+        wait_for("the invalid config reported",
+                 lambda: json.loads(daemon.get("/api/v1/apps")[1]).get("config_error"), timeout=30)
+        time.sleep(4)  # four poll intervals: held, not fetched again and again
+        held = [e for e in daemon.events() if e["event"] == "held" and e.get("revision") == broken]
+        assert len(held) == 1, held
+        assert daemon.app(app)["revision"] != broken and "gitops.yaml" in daemon.app(app)["problems"][0]
+        (repo.root / "gitops.yaml").write_text(good)
+        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+        repo.commit("fixed")
+        fixed = head(repo)
+        wait_for("the fix applied", lambda: daemon.app(app).get("revision") == fixed
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        assert json.loads(daemon.get("/api/v1/apps")[1])["config_error"] is None
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.swarm
 def test_daemon_survives_a_repository_that_goes_away(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
     daemon = DaemonProcess(repo)

@@ -48,6 +48,7 @@ class StandIn:
         self.triggered: list[str | None] = []
         self.is_ready = False
         self.git_error = ""
+        self.config_error = ""
 
     def trigger(self, app: str | None = None) -> None:
         self.triggered.append(app)
