@@ -415,6 +415,19 @@ HEALTH_ORDER = [HealthStatus.DEGRADED, HealthStatus.MISSING, HealthStatus.UNKNOW
                 HealthStatus.SUSPENDED, HealthStatus.HEALTHY]  # worst first
 
 
+def status_of(app: config.App, backend: Backend, state: AppState, app_plan: AppPlan) -> AppStatus:
+    """An app's status from a plan already made (sync), and the health of its objects now."""
+    changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
+    orphaned = [f"{k.key} ({k.reason.value}{': ' + k.detail if k.detail else ''})" for k in app_plan.kept]
+    keys = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
+    healths = backend.health(keys)
+    worst = min((h.status for h in healths.values()), key=HEALTH_ORDER.index, default=HealthStatus.HEALTHY)
+    problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
+    return AppStatus(app.name, app.backend, backend.target_id(), app_plan.revision, state.current,
+                     "OutOfSync" if changes else "Synced", worst, changes, problems, orphaned,
+                     [b.message for b in app_plan.blocked])
+
+
 def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,
            session: Session | None = None) -> list[AppStatus]:
     out: list[AppStatus] = []
@@ -432,15 +445,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
             revision = revision_of(ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
                                           policy=policy_for(app))
-            changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
-            orphaned = [f"{k.key} ({k.reason.value}{': ' + k.detail if k.detail else ''})" for k in app_plan.kept]
-            sync = "OutOfSync" if changes else "Synced"
-            keys = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
-            healths = backend.health(keys)
-            worst = min((h.status for h in healths.values()), key=HEALTH_ORDER.index, default=HealthStatus.HEALTHY)
-            problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
-            out.append(AppStatus(app.name, app.backend, target, revision, state.current, sync, worst, changes,
-                                 problems, orphaned, [b.message for b in app_plan.blocked]))
+            out.append(status_of(app, backend, state, app_plan))
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
                                  HealthStatus.UNKNOWN, problems=[str(exc)]))

@@ -324,7 +324,7 @@ class Daemon:
             new_revision = current is None or current.revision != app_revision
             unfinished = current is not None and not new_revision and current.outcome.value == "in-progress"
             if not changes and not new_revision and not unfinished:
-                self._observe(name, ws, "synced", "")
+                self._record_status(name, engine.status_of(app, backend, state, app_plan))
                 self.metrics.reconciles.labels(name, "synced").inc()
                 with self._lock:
                     runtime.heals = 0
@@ -339,7 +339,7 @@ class Daemon:
                 why = ("sync.auto is off" if not app.sync.auto else "self_heal is off")
                 with self._lock:
                     runtime.sync = "OutOfSync"
-                self._observe(name, ws, "out-of-sync", "")
+                self._record_status(name, engine.status_of(app, backend, state, app_plan))
                 self.metrics.reconciles.labels(name, "out-of-sync").inc()
                 self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
                              started=started)
@@ -462,6 +462,9 @@ class Daemon:
                 runtime = self.apps[name]
                 runtime.sync, runtime.health, runtime.problems = "Unknown", "Unknown", [str(exc)]
             return
+        self._record_status(name, status)
+
+    def _record_status(self, name: str, status: engine.AppStatus) -> None:
         with self._lock:
             runtime = self.apps[name]
             runtime.sync, runtime.health = status.sync, status.health

@@ -87,6 +87,15 @@ class DaemonProcess:
             self.process.kill()
             self.process.wait(10)
 
+    def __enter__(self) -> DaemonProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def first_sync(self, app: str, timeout: float = 180) -> None:
+        wait_for("the first reconcile", lambda: self.app(app).get("result") == "applied", timeout=timeout)
+
 
 def head(repo: Repo) -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo.root, capture_output=True, text=True,
@@ -115,6 +124,31 @@ apps:
     return repo, app, port
 
 
+def kube_repo(tmp_path: Path, namespace: str, env: dict[str, str], sync: str) -> tuple[Repo, str]:
+    """The example's Kubernetes app alone, in the test namespace, with these sync settings."""
+    app = f"web-{namespace[-6:]}"
+    repo = make_repo(tmp_path, [
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], env)
+    write_kube_config(repo, app, namespace, sync)
+    repo.commit("only the kubernetes app")
+    return repo, app
+
+
+def write_kube_config(repo: Repo, app: str, namespace: str, sync: str) -> None:
+    (repo.root / "gitops.yaml").write_text(f"""version: 1
+kubernetes_version: "1.35"
+apps:
+  - name: {app}
+    backend: kubernetes
+    paths: [k8s]
+    target: {{namespace: {namespace}}}
+    sync: {{{sync}}}
+    rollout: {{timeout: 2m}}
+""")
+
+
 def service_image(docker_api: Any, stack: str) -> str:
     services = docker_api.services(filters={"name": f"{stack}_web"})
     if not services:
@@ -127,9 +161,8 @@ def test_daemon_applies_a_webhook_commit_to_swarm_and_refuses_bad_webhooks(
     swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
 ) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1h")  # polling never fires: only the webhook
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         assert daemon.get("/readyz")[0] == 200
         assert daemon.app(app)["sync"] == "Synced" and daemon.app(app)["health"] == "Healthy"
         assert service_image(docker_api, stack) == "gitops-test/app:1"
@@ -181,8 +214,6 @@ def test_daemon_applies_a_webhook_commit_to_swarm_and_refuses_bad_webhooks(
 
         assert daemon.stop() == 0
         assert [e["event"] for e in daemon.events()][-1] == "daemon-stopped"
-    finally:
-        daemon.close()
 
 
 @pytest.mark.swarm
@@ -190,9 +221,8 @@ def test_daemon_polls_applies_holds_a_failing_commit_until_a_new_one(
     swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
 ) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="2s")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=3")
         repo.commit("v3 by poll")
         sha = head(repo)
@@ -222,8 +252,6 @@ def test_daemon_polls_applies_holds_a_failing_commit_until_a_new_one(
         assert service_image(docker_api, stack) == "gitops-test/app:2"
         assert daemon.app(app)["held_revision"] == ""
         assert daemon.stop(signal.SIGINT) == 0
-    finally:
-        daemon.close()
 
 
 @pytest.mark.swarm
@@ -233,9 +261,8 @@ def test_sigterm_during_a_failing_rollout_exits_0_and_the_next_run_rolls_it_back
     """SIGTERM while the daemon watches a failing rollout: it stops at the next poll (exit 0, lock
     released, the release left in progress); the CLI then completes that release: exit 3."""
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}", "image: gitops-test/fail:1")
         repo.commit("bad")
         wait_for("the bad revision being watched",
@@ -246,8 +273,6 @@ def test_sigterm_during_a_failing_rollout_exits_0_and_the_next_run_rolls_it_back
         print(f"SIGTERM -> exit in {time.monotonic() - started:.1f}s")
         assert time.monotonic() - started < 15
         assert service_image(docker_api, stack) == "gitops-test/fail:1"
-    finally:
-        daemon.close()
     rerun = repo.gitops("apply", app, "--auto-approve")  # the lock was released: no wait for its expiry
     assert rerun.returncode == 3, rerun.stdout + rerun.stderr
     assert service_image(docker_api, stack) == "gitops-test/app:1"
@@ -268,9 +293,8 @@ def test_daemon_heals_drift_on_swarm_within_seconds(
     """`docker service scale` and `docker service rm` of a managed service are seen from the
     engine's event stream and healed, without waiting for the (hour-long) poll."""
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1h")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         assert service_replicas(docker_api, stack) == 2
         time.sleep(2)  # our own apply's events have passed
         started = time.monotonic()
@@ -290,8 +314,6 @@ def test_daemon_heals_drift_on_swarm_within_seconds(
         metrics = daemon.get("/metrics")[1].decode()
         assert f'gitops_self_heal_total{{app="{app}"}}' in metrics
         assert daemon.stop() == 0
-    finally:
-        daemon.close()
 
 
 @pytest.mark.swarm
@@ -364,17 +386,14 @@ def test_daemon_rides_out_a_docker_engine_outage_without_a_restart_or_a_duplicat
 ) -> None:
     proxy = Proxy.to_unix(DOCKER_SOCKET)
     repo, app, _ = swarm_repo(tmp_path, stack, interval="2s", host=f"tcp://127.0.0.1:{proxy.port}")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         ride_out_an_outage(daemon, repo, app, proxy,
                            lambda: repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2"))
         assert service_image(docker_api, stack) == "gitops-test/app:2"
         releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
         assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]
         assert daemon.stop() == 0
-    finally:
-        daemon.close()
         proxy.close()
 
 
@@ -388,32 +407,14 @@ def test_daemon_rides_out_an_api_server_outage_without_a_restart_or_a_duplicate_
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps(config))
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    app = f"web-{namespace[-6:]}"
-    repo = make_repo(tmp_path, [
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
-    (repo.root / "gitops.yaml").write_text(f"""version: 1
-kubernetes_version: "1.35"
-apps:
-  - name: {app}
-    backend: kubernetes
-    paths: [k8s]
-    target: {{namespace: {namespace}}}
-    sync: {{prune: true, self_heal: true, interval: 2s}}
-    rollout: {{timeout: 2m}}
-""")
-    repo.commit("only the kubernetes app")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+    repo, app = kube_repo(tmp_path, namespace, env, "prune: true, self_heal: true, interval: 2s")
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=180)
         ride_out_an_outage(daemon, repo, app, proxy,
                            lambda: repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn"))
         releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
         assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]
         assert daemon.stop() == 0
-    finally:
-        daemon.close()
         proxy.close()
 
 
@@ -422,9 +423,8 @@ def test_an_invalid_gitops_yaml_is_held_not_fetched_again_and_a_fix_applies(
     swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
 ) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=120)
         good = (repo.root / "gitops.yaml").read_text()
         (repo.root / "gitops.yaml").write_text(good.replace("backend: swarm", "backend: nomad"))
         repo.commit("broken config")
@@ -443,8 +443,6 @@ def test_an_invalid_gitops_yaml_is_held_not_fetched_again_and_a_fix_applies(
                  and daemon.app(app).get("result") == "applied", timeout=120)
         assert json.loads(daemon.get("/api/v1/apps")[1])["config_error"] is None
         assert daemon.stop() == 0
-    finally:
-        daemon.close()
 
 
 @pytest.mark.swarm
@@ -476,26 +474,10 @@ def test_daemon_applies_a_commit_to_kubernetes_and_reports_only_when_auto_is_off
     kube_cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    app = f"web-{namespace[-6:]}"
-    repo = make_repo(tmp_path, [
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
-    config = f"""version: 1
-kubernetes_version: "1.35"
-apps:
-  - name: {app}
-    backend: kubernetes
-    paths: [k8s]
-    target: {{namespace: {namespace}}}
-    sync: {{prune: true, self_heal: true, interval: 1h, auto: AUTO}}
-    rollout: {{timeout: 2m}}
-"""
-    (repo.root / "gitops.yaml").write_text(config.replace("AUTO", "true"))
-    repo.commit("only the kubernetes app")
-    daemon = DaemonProcess(repo, env={"GITOPS_API_TOKEN": "t0ken"})
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+    sync = "prune: true, self_heal: true, interval: 1h, auto: {}"
+    repo, app = kube_repo(tmp_path, namespace, env, sync.format("true"))
+    with DaemonProcess(repo, env={"GITOPS_API_TOKEN": "t0ken"}) as daemon:
+        daemon.first_sync(app, timeout=180)
         assert daemon.app(app)["health"] == "Healthy"
 
         repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
@@ -512,7 +494,7 @@ apps:
         assert client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"] == "warn"  # type: ignore[index]
 
         # sync.auto off: a new commit is reported OutOfSync and not applied.
-        (repo.root / "gitops.yaml").write_text(config.replace("AUTO", "false"))
+        write_kube_config(repo, app, namespace, sync.format("false"))
         repo.edit("k8s/10-config.yaml", "LOG_LEVEL: warn", "LOG_LEVEL: debug")
         repo.commit("auto off")
         off = head(repo)
@@ -526,8 +508,6 @@ apps:
         assert client.get(cm, namespace, "web-config")["data"]["LOG_LEVEL"] == "warn"  # type: ignore[index]
         assert daemon.stop() == 0
         client.close()
-    finally:
-        daemon.close()
 
 
 @pytest.mark.kube
@@ -535,22 +515,7 @@ def test_daemon_heals_kubernetes_drift_and_leaves_an_hpa_owned_replica_count_alo
     kube_cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    app = f"web-{namespace[-6:]}"
-    repo = make_repo(tmp_path, [
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
-    (repo.root / "gitops.yaml").write_text(f"""version: 1
-kubernetes_version: "1.35"
-apps:
-  - name: {app}
-    backend: kubernetes
-    paths: [k8s]
-    target: {{namespace: {namespace}}}
-    sync: {{prune: true, self_heal: true, interval: 1h}}
-    rollout: {{timeout: 2m}}
-""")
-    repo.commit("only the kubernetes app")
+    repo, app = kube_repo(tmp_path, namespace, env, "prune: true, self_heal: true, interval: 1h")
     from gitops.backends.kubernetes.client import KubeClient
 
     client = KubeClient(str(kube_cluster.kubeconfig))
@@ -561,9 +526,8 @@ apps:
         live = client.get(deployment, namespace, "web")
         return int(live["spec"]["replicas"]) if live else -1
 
-    daemon = DaemonProcess(repo)
-    try:
-        wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=180)
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app, timeout=180)
         time.sleep(2)
         # kubectl scale: healed back to what git says.
         started = time.monotonic()
@@ -591,8 +555,6 @@ apps:
         assert replicas() == 3
         assert daemon.app(app)["sync"] == "Synced"
         assert daemon.stop() == 0
-    finally:
-        daemon.close()
         client.close()
 
 

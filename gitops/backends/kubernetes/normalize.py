@@ -157,17 +157,23 @@ def _identity(item: dict[str, Any], key: tuple[str, ...]) -> str:
     return "[" + ",".join(parts) + "]"
 
 
+def _key_fields(field_key: str) -> dict[str, Any] | None:
+    """The key fields of a fieldsV1 list-item entry (``k:{"name":"app"}``); None for other entries."""
+    if not field_key.startswith("k:"):
+        return None
+    try:
+        values = json.loads(field_key[2:])
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
 def _owned_items(owned: dict[str, Any], live: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Which live list elements our manager owns: `k:{...}` entries matched on their key fields."""
     found: dict[int, dict[str, Any]] = {}
     for field_key, sub in owned.items():
-        if not field_key.startswith("k:"):
-            continue
-        try:
-            values = json.loads(field_key[2:])
-        except ValueError:
-            continue
-        if not isinstance(values, dict):
+        values = _key_fields(field_key)
+        if values is None:
             continue
         for index, item in enumerate(live):
             if all(item.get(k, DEFAULTED_KEY_PARTS.get(k)) == v for k, v in values.items()):
@@ -253,14 +259,9 @@ def _owns(tree: dict[str, Any], segments: list[str]) -> bool:
             wanted = dict(part.split("=", 1) for part in segment[1:-1].split(",") if "=" in part)
             found = None
             for field_key, sub in node.items():
-                if not field_key.startswith("k:"):
-                    continue
-                try:
-                    values = json.loads(field_key[2:])
-                except ValueError:
-                    continue
-                if isinstance(values, dict) and all(str(values.get(k)) == v for k, v in wanted.items()
-                                                    if k in values) and set(values) <= set(wanted):
+                values = _key_fields(field_key)
+                if values is not None and set(values) <= set(wanted) and all(
+                        str(values[k]) == wanted[k] for k in values):
                     found = sub
                     break
             if found is None:
