@@ -510,6 +510,80 @@ def test_daemon_applies_a_commit_to_kubernetes_and_reports_only_when_auto_is_off
         client.close()
 
 
+def deployment_image(kube_cluster: Any, namespace: str) -> str:
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    try:
+        rtype = client.resource_type("apps/v1", "Deployment")
+        assert rtype is not None
+        live = client.get(rtype, namespace, "web")
+        return str(live["spec"]["template"]["spec"]["containers"][0]["image"]) if live else ""
+    finally:
+        client.close()
+
+
+@pytest.mark.kube
+def test_a_daemon_killed_during_a_crashing_rollout_is_rolled_back_by_the_next_daemon(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo, app = kube_repo(tmp_path, namespace, env, "prune: true, self_heal: true, interval: 2s")
+    with DaemonProcess(repo, "--leader-ttl", "5") as first:
+        first.first_sync(app)
+        repo.edit("k8s/20-deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/crash:1")
+        repo.commit("crashing image")
+        wait_for("the crashing revision being written",
+                 lambda: any(e["event"] == "apply-apply" and e.get("release") == 2 for e in first.events()),
+                 timeout=60, poll=0.05)
+        first.process.kill()  # kill -9 during the rollout: the release stays in progress, the locks expire
+        first.process.wait(10)
+    assert deployment_image(kube_cluster, namespace) == "gitops-test/crash:1"
+    with DaemonProcess(repo, "--leader-ttl", "5") as second:
+        wait_for("the next daemon rolling it back", lambda: second.app(app).get("result") == "rolled-back",
+                 timeout=240)
+        assert deployment_image(kube_cluster, namespace) == "ghcr.io/stefanprodan/podinfo:6.7.1"
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)
+        assert [(r["number"], r["outcome"]) for r in releases["releases"]] == [
+            (1, "succeeded"), (2, "failed"), (3, "rolled-back")]
+        assert releases["bad_revisions"] == [head(repo)]
+        assert second.stop() == 0
+
+
+@pytest.mark.kube
+def test_a_newer_commit_abandons_the_older_revisions_rollout_and_is_applied(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """Flux's behaviour: a revision whose rollout is still being watched (here: pods that never
+    become Ready) is superseded by a newer commit, which is applied at once, never two at a time."""
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo, app = kube_repo(tmp_path, namespace, env, "prune: true, self_heal: true, interval: 1h")
+    with DaemonProcess(repo) as daemon:
+        daemon.first_sync(app)
+        repo.edit("k8s/20-deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/unready:1")
+        repo.commit("never ready")
+        assert daemon.push(head(repo))[0] == 200
+        wait_for("the slow rollout being watched",
+                 lambda: any(e["event"] == "apply-apply" and e.get("release") == 2 for e in daemon.events()),
+                 timeout=60, poll=0.05)
+        time.sleep(2)
+        repo.edit("k8s/20-deployment.yaml", "gitops-test/unready:1", "gitops-test/app:2")
+        repo.commit("the fix")
+        fixed = head(repo)
+        started = time.monotonic()
+        assert daemon.push(fixed)[0] == 200
+        wait_for("the newer commit applied", lambda: daemon.app(app).get("revision") == fixed
+                 and daemon.app(app).get("result") == "applied", timeout=120)
+        print(f"newer commit applied {time.monotonic() - started:.1f}s after its webhook")
+        assert deployment_image(kube_cluster, namespace) == "gitops-test/app:2"
+        assert any(e["event"] == "reconciled" and e.get("result") == "interrupted" for e in daemon.events())
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)
+        assert [(r["number"], r["outcome"]) for r in releases["releases"]] == [
+            (1, "succeeded"), (2, "failed"), (3, "succeeded")]
+        assert "superseded" in releases["releases"][1]["message"] and releases["bad_revisions"] == []
+        assert daemon.stop() == 0
+
+
 @pytest.mark.kube
 def test_daemon_heals_kubernetes_drift_and_leaves_an_hpa_owned_replica_count_alone(
     kube_cluster: Any, namespace: str, tmp_path: Path
