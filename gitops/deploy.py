@@ -137,15 +137,23 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     options = options or Options()
     policy = options.policy.allowing(saved.overrides) if saved is not None else options.policy
     prepared = backend.prepare(resources)
-    state = backend.load_state()
-    fresh, _ = plan.build(backend, prepared, state, revision=revision, exact=options.exact, prune=options.prune,
-                          policy=policy)
-    _check_saved(saved, fresh)
-    if not fresh.ok:
-        raise PlanBlocked(fresh)
-    if _settled(state, fresh):
+
+    def fresh_plan(state: AppState) -> tuple[AppPlan, dict[ResourceKey, dict[str, Any] | None], Result | None]:
+        """The plan against ``state``, and the no-op result when that revision is applied already."""
+        fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
+                                 prune=options.prune, policy=policy)
+        _check_saved(saved, fresh)
+        if not fresh.ok:
+            raise PlanBlocked(fresh)
+        if not _settled(state, fresh):
+            return fresh, live, None
         on_event({"event": "no-op", "app": backend.app, "revision": revision})
-        return Result(backend.app, "no-op", fresh, release=state.current)
+        return fresh, live, Result(backend.app, "no-op", fresh, release=state.current)
+
+    state = backend.load_state()
+    _, _, done = fresh_plan(state)
+    if done is not None:
+        return done
     if revision in state.bad_revisions and not options.allow_bad_revision:
         raise GitopsError(f"revision {revision} of app {backend.app} failed before and is marked bad; "
                           "fix it in git, or apply it again with --allow-bad-revision")
@@ -153,15 +161,9 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     on_event({"event": "lock", "app": backend.app, "holder": options.holder})
     with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
         state = backend.load_state()
-        fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
-                                 prune=options.prune, policy=policy)
-        _check_saved(saved, fresh)
-        if not fresh.ok:
-            raise PlanBlocked(fresh)
-        if _settled(state, fresh):
-            # Another runner applied this revision while we waited for the lock: nothing to record.
-            on_event({"event": "no-op", "app": backend.app, "revision": revision})
-            return Result(backend.app, "no-op", fresh, release=state.current)
+        fresh, live, done = fresh_plan(state)
+        if done is not None:  # another runner applied this revision while we waited for the lock
+            return done
         return _converge(backend, lease, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)
 
 
