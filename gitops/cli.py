@@ -367,9 +367,12 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               help="Serve the apps whose stable hash modulo N is I (N replicas share the work).")
 @click.option("--leader-ttl", default=15, show_default=True, type=click.IntRange(3, 600), metavar="SECONDS",
               help="Leader lease duration: a standby takes over this long after a leader dies.")
+@click.option("--leader-election", type=click.Choice(["auto", "kubernetes", "swarm", "off"]), default="auto",
+              show_default=True, help="Where the leader lease lives (auto: a Kubernetes app's cluster if any, "
+              "else the swarm); off: a single daemon that acts at once.")
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
            webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None, shard: str,
-           leader_ttl: int) -> None:
+           leader_ttl: int, leader_election: str) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
@@ -403,7 +406,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     options = daemon_module.Options(
         repo=repo, ref=ref, workers=workers,
         env=daemon_module.interpolation_env(os.environ, env_allow),
-        shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl,
+        shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl, leader_election=leader_election,
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))

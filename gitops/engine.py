@@ -285,13 +285,18 @@ def backend_for(ws: Workspace, app: config.App, session: Session | None = None) 
     return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file)
 
 
-def coordination_backend(ws: Workspace, name: str, session: Session | None = None) -> Backend:
-    """A backend whose lock serves as a lease for ``name`` (the daemon's leader election): on the
-    target of the first Kubernetes app (a coordination.k8s.io Lease in gitops-system) when there
-    is one, else on the first Swarm app's engine (its atomic config lock)."""
+def coordination_backend(ws: Workspace, name: str, session: Session | None = None, *,
+                         prefer: str = "auto") -> Backend:
+    """A backend whose lock serves as a lease for ``name`` (the daemon's leader election): with
+    ``prefer`` "auto", on the target of the first Kubernetes app (a coordination.k8s.io Lease in
+    gitops-system) when there is one, else on the first Swarm app's engine (its atomic config
+    lock); "kubernetes" or "swarm" name the kind of target to use."""
     apps = sorted(ws.settings.apps, key=lambda a: a.backend != "kubernetes")
+    if prefer in ("kubernetes", "swarm"):
+        apps = [a for a in ws.settings.apps if a.backend == prefer]
     if not apps:
-        raise GitopsError("gitops.yaml declares no app: nothing to elect a leader on")
+        raise GitopsError(f"gitops.yaml declares no {'' if prefer == 'auto' else prefer + ' '}app: "
+                          "nothing to elect a leader on")
     app = replace(apps[0], name=name)
     return backend_for(ws, app, session)
 

@@ -55,6 +55,9 @@ class Options:
     shard: int = 0  # this daemon serves the apps whose stable hash modulo ``shards`` is ``shard``
     shards: int = 1
     leader_ttl: int = 15  # seconds; a leader killed -9 is replaced within about this long
+    # Where the leader lease lives: "auto" (a Kubernetes app's cluster when there is one, else the
+    # swarm), "kubernetes", "swarm", or "off" (a single daemon: it acts at once, elects nothing).
+    leader_election: str = "auto"
     min_poll: float = 0.5  # the scheduler's resolution
 
 
@@ -390,6 +393,12 @@ class Daemon:
         """Leader election: hold the lock of a pseudo-app named after the repository and the shard
         (a Lease on Kubernetes, the swarm's config lock otherwise) while acting; a standby retries.
         A leader that stops renewing (killed) loses it after ``leader_ttl``; SIGTERM releases it."""
+        if self.options.leader_election == "off":
+            self.leading.set()
+            self.metrics.leader.set(1)
+            self.log("leader", lease="off")
+            return
+        failures = 0
         while not self.stop.is_set():
             with self._lock:
                 ws = self.workspace
@@ -397,7 +406,8 @@ class Daemon:
                 self.clock.wait(self.stop, 0.5)
                 continue
             try:
-                backend = engine.coordination_backend(ws, self.leader_name, self.session)
+                backend = engine.coordination_backend(ws, self.leader_name, self.session,
+                                                      prefer=self.options.leader_election)
                 with backend.lock(self.options.holder, self.options.leader_ttl, 1.0) as lease:
                     self.leading.set()
                     self.metrics.leader.set(1)
@@ -407,15 +417,17 @@ class Daemon:
                         self.clock.wait(self.stop, 0.5)
                     if lease.lost:
                         self.log("leader-lost", lease=self.leader_name)
+                failures = 0
             except LockedError:
-                pass  # another daemon leads this shard
+                failures = 0  # another daemon leads this shard
             except GitopsError as exc:
-                self.log("leader-error", error=str(exc))
+                failures += 1
+                self.log("leader-error", error=str(exc), retry_in=round(min(_backoff(failures), 30.0), 1))
             finally:
                 if self.leading.is_set():
                     self.leading.clear()
                     self.metrics.leader.set(0)
-            self.clock.wait(self.stop, 1.0)
+            self.clock.wait(self.stop, min(_backoff(failures), 30.0) if failures else 1.0)
 
     def _watch(self, name: str, ws: engine.Workspace, app: config.App, keys: frozenset[ResourceKey]) -> None:
         """Keep one watch of the app's objects on its target (drift seen within seconds, not at
