@@ -448,7 +448,7 @@ def test_an_invalid_gitops_yaml_is_held_not_fetched_again_and_a_fix_applies(
 @pytest.mark.swarm
 def test_daemon_survives_a_repository_that_goes_away(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
-    daemon = DaemonProcess(repo)
+    daemon = DaemonProcess(repo, "--leader-election", "off")  # a single daemon: acts without a lease
     moved = repo.root.with_name("moved")
     try:
         wait_for("the first reconcile", lambda: daemon.app(app).get("result") == "applied", timeout=120)
