@@ -66,6 +66,7 @@ class FakeBackend:
     clock: Callable[[], float] = time.monotonic
     on_write: Callable[[], None] | None = None  # called before each write (tests inject events)
     renewal_refused: threading.Event = field(default_factory=threading.Event)  # a renewal found it taken
+    lease: Lease | None = None  # the lease of the newest lock() block
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Like the real API server: deleting a Namespace deletes what is in it (objects whose key
     # namespace is its name); ``cascade_of`` adds other cascades (a CRD's custom resources, ...).
@@ -245,6 +246,7 @@ class FakeBackend:
                           acquire=lambda: self.try_acquire(holder, ttl_seconds),
                           renew=lambda: self._renew(holder, ttl_seconds), release=lambda: self._release(holder),
                           where="fake lock") as lease:
+            self.lease = lease
             yield lease
 
 

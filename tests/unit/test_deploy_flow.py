@@ -251,6 +251,11 @@ def _steal_lock_at(fake: FakeBackend, write: int) -> None:
         if count == write:
             fake.lock_holder, fake.lock_expires = "runner-2", float("inf")
             assert fake.renewal_refused.wait(5), "the renewer never noticed"
+            # The renewer marks the lease lost right after its refused renewal: wait for that too.
+            deadline = time.monotonic() + 5
+            while fake.lease is not None and not fake.lease.lost and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert fake.lease is not None and fake.lease.lost
 
     fake.on_write = hook
 
