@@ -22,12 +22,6 @@ from gitops.daemon.metrics import Metrics
 
 __all__ = ["Daemon", "Listener", "Options", "run"]
 
-#: Environment variables that ${VAR} in compose files may read in the daemon when the user
-#: allows them (``--env-allow``); nothing else of the daemon's own environment (its webhook
-#: secret, its API token, cloud credentials) can reach a deployed service.
-DEFAULT_ENV_ALLOW: tuple[str, ...] = ()
-
-
 @dataclass(frozen=True)
 class Listener:
     host: str = "127.0.0.1"
@@ -37,7 +31,8 @@ class Listener:
 
 
 def interpolation_env(environ: Mapping[str, str], allow: tuple[str, ...]) -> dict[str, str]:
-    """The part of the daemon's environment that compose interpolation may read."""
+    """The part of the daemon's environment that compose ${VAR} interpolation may read: only the
+    names allowed with ``--env-allow``, so the daemon's own secrets never reach a service."""
     return {name: environ[name] for name in allow if name in environ}
 
 

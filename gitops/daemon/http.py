@@ -58,6 +58,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
+    _refused_status = 0
     timeout = READ_TIMEOUT_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -82,6 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload, sort_keys=True).encode() + b"\n", headers=headers)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._refused_status = status  # what the webhook metric counts when the body was refused
         self._json(status, {"error": message, "status": status}, headers)
 
     def _body(self) -> bytes | None:
@@ -181,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._body()
             if body is None:
-                status = 413 if self.headers.get("Content-Length", "").isdigit() else 411
+                status = self._refused_status
                 return
             try:
                 event = webhook.parse(dict(self.headers.items()), body, self.server.webhook_secret)
