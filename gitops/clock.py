@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -35,3 +36,7 @@ class SystemClock:
 
 
 SYSTEM = SystemClock()
+
+
+Stopping = Callable[[], bool]
+"""Asked by a wait between its steps: True stops it (SIGTERM, a newer revision, leadership lost)."""

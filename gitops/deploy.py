@@ -36,6 +36,7 @@ from typing import Any
 from gitops import apply, plan, rollout
 from gitops import prune as prune_stage
 from gitops.backends.base import Backend, Lease
+from gitops.clock import SYSTEM, Clock
 from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
 from gitops.model.plans import AppPlan, Block, ChangeSet
@@ -72,6 +73,7 @@ class Options:
     # leaving the release in progress for the next run to complete (the daemon's SIGTERM, or a
     # newer revision arriving while this one's rollout is watched).
     stopping: Callable[[], bool] | None = None
+    clock: Clock = SYSTEM  # every wait of the run (the lock, the rollout) is measured on it
     policy: prune_stage.Policy = field(default_factory=prune_stage.Policy)  # prune guards
 
 
@@ -159,7 +161,8 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
                           "fix it in git, or apply it again with --allow-bad-revision")
 
     on_event({"event": "lock", "app": backend.app, "holder": options.holder})
-    with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait, stopping=options.stopping,
+                      clock=options.clock) as lease:
         state = backend.load_state()
         fresh, live, done = fresh_plan(state)
         if done is not None:  # another runner applied this revision while we waited for the lock
@@ -238,6 +241,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
         on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
         report = rollout.wait(
             backend, watched, timeout=options.timeout, poll=options.poll, guard=_guard(lease, options),
+            clock=options.clock,
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),
@@ -294,7 +298,8 @@ def rollback_app(backend: Backend, options: Options | None = None, *, to_revisio
                  on_event: Event = _quiet) -> Result:
     """`gitops rollback`: return the app to its last good release, or to a given revision."""
     options = options or Options()
-    with backend.lock(options.holder, options.lock_ttl, options.lock_wait) as lease:
+    with backend.lock(options.holder, options.lock_ttl, options.lock_wait, stopping=options.stopping,
+                      clock=options.clock) as lease:
         state = backend.load_state()
         target: Release | None = None
         if to_revision:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitops.backends.base import Backend
+from gitops.clock import SYSTEM, Clock
 from gitops.model import Failure, Health, HealthStatus, ResourceKey
 
 #: Failure reasons that describe an earlier run, not the rollout being watched (a CronJob whose last
@@ -68,12 +69,15 @@ def _no_guard() -> None:
 
 
 def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll: float = 1.0,
-         on_progress: Progress | None = None, guard: Callable[[], None] = _no_guard) -> RolloutReport:
+         on_progress: Progress | None = None, guard: Callable[[], None] = _no_guard,
+         clock: Clock = SYSTEM) -> RolloutReport:
     """Poll the health of ``keys`` until all are done (healthy or suspended), one fails, or
-    ``timeout`` passes. ``guard()`` runs before each poll and raises to stop the wait
-    (``Lease.check``: a rollout whose lock was lost is no longer ours to watch)."""
+    ``timeout`` passes (on ``clock``). ``guard()`` runs before each poll and raises to stop the
+    wait (``Lease.check``: a rollout whose lock was lost is no longer ours to watch; the
+    daemon's stop signal)."""
     watched = list(dict.fromkeys(keys))
-    started = time.monotonic()
+    pause = threading.Event()  # never set: the guard, run at least every ``poll``, is what stops
+    started = clock.monotonic()
     deadline = started + timeout
     while True:
         guard()
@@ -82,13 +86,13 @@ def wait(backend: Backend, keys: Iterable[ResourceKey], *, timeout: float, poll:
             on_progress(health)
         failed = {k: h for k, h in health.items() if h.status is HealthStatus.DEGRADED and not historical(h)}
         if failed:
-            return RolloutReport(False, time.monotonic() - started, watched, failed)
+            return RolloutReport(False, clock.monotonic() - started, watched, failed)
         pending = {k: h for k, h in health.items() if not h.done and not historical(h)}
         if not pending:
-            return RolloutReport(True, time.monotonic() - started, watched)
-        if time.monotonic() >= deadline:
-            return RolloutReport(False, time.monotonic() - started, watched, timed_out=True, pending=pending)
-        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            return RolloutReport(True, clock.monotonic() - started, watched)
+        if clock.monotonic() >= deadline:
+            return RolloutReport(False, clock.monotonic() - started, watched, timed_out=True, pending=pending)
+        clock.wait(pause, min(poll, max(0.0, deadline - clock.monotonic())))
 
 
 def historical(health: Health) -> bool:

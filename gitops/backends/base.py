@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import LockLostError
 from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
@@ -171,9 +172,11 @@ class Backend(Protocol):
         its new version. Raises StateConflictError when the stored version moved since."""
         ...
 
-    def lock(self, holder: str, ttl_seconds: int, wait: float) -> AbstractContextManager[Lease]:
+    def lock(self, holder: str, ttl_seconds: int, wait: float, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> AbstractContextManager[Lease]:
         """Hold the app's lock on the target for the block, renewing it every ``ttl / 3``; raises
-        LockedError when another holder keeps it for ``wait`` seconds. A holder that stops
+        LockedError when another holder keeps it for ``wait`` seconds (on ``clock``), and
+        StoppedError as soon as ``stopping()`` says so while waiting. A holder that stops
         renewing loses the lock ``ttl_seconds`` later; the block's :class:`Lease` tells it."""
         ...
 

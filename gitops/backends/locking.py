@@ -10,53 +10,66 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from gitops.backends.base import Lease
-from gitops.errors import GitopsError, LockedError
+from gitops.clock import SYSTEM, Clock, Stopping
+from gitops.errors import GitopsError, LockedError, StoppedError
 
 log = logging.getLogger(__name__)
+
+STOP_CHECK = 0.2  # seconds: how often a lock wait asks whether to stop
 
 
 @contextmanager
 def held(*, app: str, ttl: float, wait: float, acquire: Callable[[], tuple[bool, str]],
          renew: Callable[[], bool], release: Callable[[], None], where: str,
-         clock: Callable[[], float] = time.monotonic) -> Iterator[Lease]:
+         stopping: Stopping | None = None, clock: Clock = SYSTEM) -> Iterator[Lease]:
     """Hold a lock for the block, which gets the :class:`Lease`.
 
     ``acquire()`` makes one atomic attempt and returns (taken, current holder); ``renew()`` returns
     False when another runner has taken the lock (the lease is lost and renewal stops); a renewal
     that fails with an error is retried, and when none has succeeded for ``ttl`` seconds the lease
-    is lost too (the lock expires by itself after ``ttl``, as a crashed runner's does)."""
-    deadline = clock() + wait
+    is lost too (the lock expires by itself after ``ttl``, as a crashed runner's does).
+
+    The wait for a lock another runner holds is measured on ``clock`` and asks ``stopping()``
+    between its attempts (at least every ``STOP_CHECK`` seconds): True raises StoppedError."""
+    deadline = clock.monotonic() + wait
     delay = 0.2
+    pause = threading.Event()  # never set: clock.wait is only cut short by the stopping() checks
     while True:
+        if stopping is not None and stopping():
+            raise StoppedError(f"app {app}: stopped while waiting for its lock ({where})")
         taken, owner = acquire()
         if taken:
             break
-        if clock() >= deadline:
+        left = deadline - clock.monotonic()
+        if left <= 0:
             raise LockedError(f"app {app} is locked by {owner} ({where}); "
                               f"it expires {ttl:.0f}s after its holder stops renewing it")
-        time.sleep(delay)
+        end = clock.monotonic() + min(delay, left)
+        while (rest := end - clock.monotonic()) > 0:
+            clock.wait(pause, min(rest, STOP_CHECK))
+            if stopping is not None and stopping():
+                raise StoppedError(f"app {app}: stopped while waiting for its lock ({where})")
         delay = min(delay * 1.5, 2.0)
     lease = Lease(app)
     stop = threading.Event()
-    renewed = clock()
+    renewed = clock.monotonic()
 
     def keep() -> None:
         nonlocal renewed
-        while not stop.wait(max(ttl / 3, 0.05)):
+        while not clock.wait(stop, max(ttl / 3, 0.05)):
             try:
                 if not renew():
                     log.warning("app %s: lock lost to another runner", app)
                     lease.lose("another runner took it over")
                     return
-                renewed = clock()
+                renewed = clock.monotonic()
             except GitopsError as err:
                 log.debug("app %s: lock renewal failed: %s", app, err)
-                if clock() - renewed >= ttl:
+                if clock.monotonic() - renewed >= ttl:
                     lease.lose(f"not renewed for {ttl:.0f}s: {err}")
                     return
 

@@ -37,6 +37,7 @@ READ_TIMEOUT_SECONDS = 10
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a burst of webhooks waits in the backlog instead of being reset
 
     def __init__(self, address: tuple[str, int], daemon: Daemon, *, branch_ref: str | None,
                  webhook_secret: bytes, api_token: str, log: Log, metrics: Metrics) -> None:

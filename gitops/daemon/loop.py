@@ -109,6 +109,7 @@ class Daemon:
         self.config_error = ""  # the newest revision's gitops.yaml does not validate
         self._lock = threading.Lock()
         self._running: set[str] = set()
+        self._seen_running: set[str] = set()  # apps whose objects changed while they reconciled
         self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
         self._watchers: dict[str, tuple[threading.Event, frozenset[ResourceKey]]] = {}  # per app: drift watch
         self._forced: set[str] = set()
@@ -278,10 +279,20 @@ class Daemon:
             self.log("reconcile-crash", app=name, error=f"{type(exc).__name__}: {exc}")
             self._finish(name, ws.revision or "", "error", f"{type(exc).__name__}: {exc}", retry=True)
         finally:
-            with self._lock:
-                self._running.discard(name)
-                self._cancel.pop(name, None)
+            self._done_running(name)
             self.wake.set()
+
+    def _done_running(self, name: str) -> None:
+        """The app's reconcile ended. A change seen while it ran may be its own write, or another
+        hand's (a delete between its plan and its end): it is looked at again shortly, never lost
+        until the next interval."""
+        with self._lock:
+            self._running.discard(name)
+            self._cancel.pop(name, None)
+            seen = name in self._seen_running
+            self._seen_running.discard(name)
+        if seen:
+            self._changed(name, None)
 
     def _reconcile(self, name: str, ws: engine.Workspace, forced: bool = False) -> None:
         started = time.perf_counter()
@@ -351,7 +362,7 @@ class Daemon:
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
                                      stopping=lambda: self.stop.is_set() or cancel.is_set()
-                                     or not self.leading.is_set())
+                                     or not self.leading.is_set(), clock=self.clock)
             [result] = engine.apply(ws, [name], options=options, env=self.options.env, session=self.session,
                                     on_event=lambda e: self._on_event(name, e))
             self.metrics.apply_seconds.labels(name).observe(time.perf_counter() - apply_started)
@@ -408,7 +419,8 @@ class Daemon:
             try:
                 backend = engine.coordination_backend(ws, self.leader_name, self.session,
                                                       prefer=self.options.leader_election)
-                with backend.lock(self.options.holder, self.options.leader_ttl, 1.0) as lease:
+                with backend.lock(self.options.holder, self.options.leader_ttl, 1.0, stopping=self.stop.is_set,
+                                  clock=self.clock) as lease:
                     self.leading.set()
                     self.metrics.leader.set(1)
                     self.log("leader", lease=self.leader_name, holder=self.options.holder)
@@ -420,6 +432,8 @@ class Daemon:
                 failures = 0
             except LockedError:
                 failures = 0  # another daemon leads this shard
+            except StoppedError:
+                pass  # the daemon is stopping; the loop ends
             except GitopsError as exc:
                 failures += 1
                 self.log("leader-error", error=str(exc), retry_in=round(min(_backoff(failures), 30.0), 1))
@@ -440,23 +454,31 @@ class Daemon:
                 current[0].set()
             stop = threading.Event()
             self._watchers[name] = (stop, keys)
+            # A change between this reconcile's plan and the new watch's start is seen by no
+            # watch: look once more when the reconcile ends.
+            self._seen_running.add(name)
         backend = engine.backend_for(ws, app, self.session)
         threading.Thread(target=backend.watch, args=(keys, lambda key: self._changed(name, key), stop),
                          name=f"watch-{name}", daemon=True).start()
 
-    def _changed(self, name: str, key: ResourceKey) -> None:
+    def _changed(self, name: str, key: ResourceKey | None) -> None:
         """An object of the app changed on the target: reconcile soon (a self-heal still waits for
-        its backoff; changes seen while the app reconciles are its own writes)."""
+        its backoff). A change seen while the app reconciles is kept for when it ends (``key``
+        None): it may be its own write, but a plan that finds nothing to do is cheap."""
         now = self.clock.monotonic()
         with self._lock:
             runtime = self.apps.get(name)
-            if runtime is None or name in self._running:
+            if runtime is None:
+                return
+            if name in self._running:
+                self._seen_running.add(name)
                 return
             due = max(now + DRIFT_DELAY, runtime.not_before)
             if due >= runtime.next_due:
                 return
             runtime.next_due = due
-        self.log("change-seen", app=name, object=str(key), reconcile_in=round(due - now, 1))
+        self.log("change-seen", app=name, object=str(key) if key else "(while reconciling)",
+                 reconcile_in=round(due - now, 1))
         self.wake.set()
 
     def _on_event(self, app: str, event: dict[str, Any]) -> None:

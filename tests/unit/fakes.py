@@ -24,6 +24,7 @@ from typing import Any
 from gitops import diff
 from gitops.backends import locking
 from gitops.backends.base import Comparison, Lease, Live, PruneFacts
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import BackendError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Failure, Health, HealthStatus, Origin, Resource, ResourceKey
 from gitops.model.plans import Action, Applied, FieldChange
@@ -241,8 +242,9 @@ class FakeBackend:
                 self.lock_holder, self.lock_expires = "", math.inf
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int, wait: float) -> Iterator[Lease]:
-        with locking.held(app=self.app, ttl=ttl_seconds, wait=wait,
+    def lock(self, holder: str, ttl_seconds: int, wait: float, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> Iterator[Lease]:
+        with locking.held(app=self.app, ttl=ttl_seconds, wait=wait, stopping=stopping, clock=clock,
                           acquire=lambda: self.try_acquire(holder, ttl_seconds),
                           renew=lambda: self._renew(holder, ttl_seconds), release=lambda: self._release(holder),
                           where="fake lock") as lease:

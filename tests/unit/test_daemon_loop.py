@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -80,7 +81,7 @@ def listener() -> Iterator[tuple[Server, StandIn]]:
 
 def call(server: Server, method: str, path: str, body: bytes | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
     conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
     data = response.read()
@@ -131,7 +132,7 @@ def test_many_webhooks_at_once_are_bounded_and_coalesce(listener: tuple[Server, 
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(60)
     assert len(codes) == 40 and set(codes) <= {200, 503}
     assert codes.count(200) == len(stand_in.triggered)  # each only sets the flag the loop reads once
 
@@ -145,3 +146,54 @@ def test_manual_sync_needs_the_bearer_token(listener: tuple[Server, StandIn]) ->
     assert stand_in.triggered == ["web"]
     server.api_token = ""
     assert call(server, "POST", "/api/v1/apps/web/sync", b"", {"Authorization": "Bearer t0ken"})[0] == 403
+
+
+class _Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> Any:
+        from datetime import UTC, datetime
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.t += seconds
+        return stop.is_set()
+
+
+def test_a_change_seen_while_the_app_reconciles_is_looked_at_when_it_ends_not_at_the_next_interval() -> None:
+    from gitops.daemon.loop import DRIFT_DELAY, AppRuntime, Daemon
+    from gitops.model import ResourceKey
+
+    clock = _Clock()
+    daemon = Daemon(Options(repo="unused"), log=Log(stream=io.StringIO()), clock=clock)
+    key = ResourceKey("", "ConfigMap", "ns", "web-config")
+    daemon.apps["web"] = AppRuntime("web", next_due=clock.t + 3600)
+    # Outside a reconcile: due after the drift delay.
+    daemon._changed("web", key)
+    assert daemon.apps["web"].next_due == clock.t + DRIFT_DELAY
+    daemon.apps["web"].next_due = clock.t + 3600
+    # While it reconciles (its plan already read the target): kept, not dropped...
+    daemon._running.add("web")
+    daemon._changed("web", key)
+    assert daemon.apps["web"].next_due == clock.t + 3600
+    # ...and due shortly once the reconcile ends (which had set the next interval).
+    clock.t += 5
+    daemon._done_running("web")
+    assert daemon.apps["web"].next_due == clock.t + DRIFT_DELAY
+    # A reconcile that saw no change keeps its interval.
+    daemon.apps["web"].next_due = clock.t + 3600
+    daemon._running.add("web")
+    daemon._done_running("web")
+    assert daemon.apps["web"].next_due == clock.t + 3600
+    # A self-heal backoff still holds: no earlier than not_before.
+    daemon.apps["web"].not_before = clock.t + 30
+    daemon._running.add("web")
+    daemon._changed("web", key)
+    daemon._done_running("web")
+    assert daemon.apps["web"].next_due == clock.t + 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from typing import Any
 
 import pytest
 from fakes import FakeBackend, res
@@ -223,11 +224,12 @@ def test_a_runner_that_waited_for_the_lock_and_finds_the_revision_applied_record
     deploy.apply_app(fake, app(), "r1", FAST)
     real_lock = fake.lock
 
-    def lock_taken_by_another_runner_first(holder: str, ttl_seconds: int, wait: float):  # type: ignore[no-untyped-def]
+    def lock_taken_by_another_runner_first(holder: str, ttl_seconds: int, wait: float,  # type: ignore[no-untyped-def]
+                                           **waits: Any):
         # While we wait for the lock, another runner applies the same revision to the end.
         fake.lock = real_lock  # type: ignore[method-assign]
         deploy.apply_app(fake, app(image="app:2"), "r2", deploy.Options(timeout=2, poll=0.01, holder="other"))
-        return real_lock(holder, ttl_seconds, wait)
+        return real_lock(holder, ttl_seconds, wait, **waits)
 
     fake.lock = lock_taken_by_another_runner_first  # type: ignore[method-assign]
     result = deploy.apply_app(fake, app(image="app:2"), "r2", FAST)
@@ -333,3 +335,47 @@ def test_an_apply_the_target_refused_is_rolled_back_but_never_marks_the_revision
     assert fake.state is not None and fake.state.bad_revisions == ()
     fake.fail_apply_of = set()
     assert deploy.apply_app(fake, app(image="app:2", mode="b"), "r2", FAST).outcome == "applied"
+
+
+class _StepClock:
+    """A clock that moves only when waited on: a 600 s wait takes no real time."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.waited = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> Any:
+        from datetime import UTC, datetime
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def wait(self, stop: Any, seconds: float) -> bool:
+        self.t += seconds
+        self.waited += seconds
+        return bool(stop.is_set())
+
+
+def test_an_apply_waiting_for_a_held_lock_stops_at_once_when_asked_and_the_wait_runs_on_its_clock() -> None:
+    from gitops.errors import StoppedError
+
+    clock = _StepClock()
+    fake = FakeBackend(lock_holder="ci-runner")
+    asked = {"n": 0}
+
+    def stopping() -> bool:  # the daemon's SIGTERM arrives after 30 s of waiting
+        asked["n"] += 1
+        return clock.t >= 30
+
+    with pytest.raises(StoppedError, match="waiting for its lock"):
+        deploy.apply_app(fake, [res("ConfigMap", "a", data={"k": "v"})], "rev-1",
+                         deploy.Options(lock_wait=600, stopping=stopping, clock=clock))
+    assert 30 <= clock.t < 31  # stopped within one check (0.2 s) of being asked, not after 600 s
+    assert fake.objects == {} and fake.state is None  # nothing written
+    # Without a stop, the same wait gives up after lock_wait on that clock, naming the holder.
+    clock2 = _StepClock()
+    with pytest.raises(LockedError, match="ci-runner"):
+        deploy.apply_app(fake, [res("ConfigMap", "a", data={"k": "v"})], "rev-1",
+                         deploy.Options(lock_wait=600, clock=clock2))
+    assert 600 <= clock2.t < 603

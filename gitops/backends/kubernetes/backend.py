@@ -17,6 +17,7 @@ from gitops.backends.base import Comparison, Lease, Live, PruneFacts
 from gitops.backends.kubernetes import health, kinds, normalize
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import BackendError, ImmutableFieldError
 from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
@@ -429,8 +430,9 @@ class KubernetesBackend:
         return self.store.save(state)
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[Lease]:
-        with self.store.lock(holder, ttl_seconds, wait) as lease:
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> Iterator[Lease]:
+        with self.store.lock(holder, ttl_seconds, wait, stopping=stopping, clock=clock) as lease:
             yield lease
 
 

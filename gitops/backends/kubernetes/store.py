@@ -21,6 +21,7 @@ from typing import Any
 from gitops.backends import locking
 from gitops.backends.base import Lease
 from gitops.backends.kubernetes.client import KubeClient, ResourceType
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import AlreadyExistsError, BackendError, StateConflictError
 from gitops.model.releases import AppState
 
@@ -171,8 +172,10 @@ class ClusterStore:
             self.client.replace(leases, body)
 
     @contextmanager
-    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[Lease]:
-        with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
+    def lock(self, holder: str, ttl: int, wait: float, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> Iterator[Lease]:
+        with locking.held(app=self.app, ttl=ttl, wait=wait, stopping=stopping, clock=clock,
+                          acquire=lambda: self.try_acquire(holder, ttl),
                           renew=lambda: self.try_acquire(holder, ttl)[0], release=lambda: self.release(holder),
                           where=f"Lease {self.namespace}/{self.lease_name}") as lease:
             yield lease

@@ -46,6 +46,7 @@ from typing import Any, cast
 
 from gitops.backends import base
 from gitops.backends.base import Comparison, Lease, Live, PruneFacts
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
@@ -522,6 +523,7 @@ class SwarmBackend:
         return self.store.save(state)
 
     @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600) -> Iterator[Lease]:
-        with self.store.lock(holder, ttl_seconds, wait) as lease:
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> Iterator[Lease]:
+        with self.store.lock(holder, ttl_seconds, wait, stopping=stopping, clock=clock) as lease:
             yield lease

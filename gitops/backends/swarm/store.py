@@ -42,6 +42,7 @@ from typing import Any
 
 from gitops.backends import locking
 from gitops.backends.base import Lease
+from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import GitopsError, StateConflictError
 from gitops.model.releases import AppState
 
@@ -264,9 +265,11 @@ class SwarmStore:
         self.transition(holder, "", 0)
 
     @contextmanager
-    def lock(self, holder: str, ttl: int, wait: float) -> Iterator[Lease]:
+    def lock(self, holder: str, ttl: int, wait: float, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> Iterator[Lease]:
         """Hold the lock; the Lease is marked lost when a renewal finds it taken over."""
-        with locking.held(app=self.app, ttl=ttl, wait=wait, acquire=lambda: self.try_acquire(holder, ttl),
+        with locking.held(app=self.app, ttl=ttl, wait=wait, stopping=stopping, clock=clock,
+                          acquire=lambda: self.try_acquire(holder, ttl),
                           renew=lambda: self.renew(holder, ttl), release=lambda: self.release(holder),
                           where=f"Swarm configs {LOCK_LABEL}={self.app}") as lease:
             yield lease
