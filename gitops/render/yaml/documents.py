@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from gitops.model import Diagnostic, Severity
-from gitops.render.yaml.events import (
+from gitops.render.yaml.events import (  # bound by name: the loop below runs once per event
     Alias,
     DocumentEnd,
     DocumentStart,

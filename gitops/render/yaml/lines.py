@@ -14,18 +14,7 @@ from typing import Any
 
 import yaml
 
-from gitops.render.yaml.events import (
-    Alias,
-    DocumentEnd,
-    DocumentStart,
-    MappingEnd,
-    MappingStart,
-    ScalarEvent,
-    SequenceEnd,
-    SequenceStart,
-    StreamEnd,
-    open_parser,
-)
+from gitops.render.yaml import events
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
 __all__ = ["escape_pointer", "locate"]
@@ -47,7 +36,7 @@ def locate(
     wanted = set(pointers)
     lines: dict[str, int] = {}
     constants = CONSTANTS[dialect]
-    parser: Any = open_parser(data)
+    parser: Any = events.open_parser(data)
     index = 0
     # stack entries: [pointer, is_map, has_key, key, key_line, next_index]
     stack: list[list[Any]] = []
@@ -55,14 +44,14 @@ def locate(
         while True:
             event: Any = parser.get_event()
             cls = event.__class__
-            if cls is DocumentStart:
+            if cls is events.DocumentStart:
                 index += 1
                 continue
-            if cls is StreamEnd or (cls is DocumentEnd and index == document):
+            if cls is events.StreamEnd or (cls is events.DocumentEnd and index == document):
                 break
-            if index != document or cls is DocumentEnd:
+            if index != document or cls is events.DocumentEnd:
                 continue
-            is_node = cls in (ScalarEvent, MappingStart, SequenceStart, Alias)
+            is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
             if is_node:
                 line = event.start_mark.line + 1
                 pointer: str | None
@@ -73,15 +62,15 @@ def locate(
                     if parent[1]:
                         if not parent[2]:
                             # a key: remember it (collections as keys are skipped)
-                            if cls is ScalarEvent:
+                            if cls is events.ScalarEvent:
                                 key = resolve_scalar(event, constants)
                                 parent[3] = stringify_key(key) if key is not MERGE else "<<"
                             else:
                                 parent[3] = None
                             parent[2] = True
                             parent[4] = line
-                            if cls in (MappingStart, SequenceStart):
-                                stack.append([None, cls is MappingStart, False, None, 0, 0])
+                            if cls in (events.MappingStart, events.SequenceStart):
+                                stack.append([None, cls is events.MappingStart, False, None, 0, 0])
                             continue
                         parent[2] = False
                         key = parent[3]
@@ -94,9 +83,9 @@ def locate(
                         parent[5] += 1
                 if pointer is not None and pointer not in lines:
                     lines[pointer] = line
-                if cls in (MappingStart, SequenceStart):
-                    stack.append([pointer, cls is MappingStart, False, None, 0, 0])
-            elif cls in (MappingEnd, SequenceEnd):
+                if cls in (events.MappingStart, events.SequenceStart):
+                    stack.append([pointer, cls is events.MappingStart, False, None, 0, 0])
+            elif cls in (events.MappingEnd, events.SequenceEnd):
                 stack.pop()
     except yaml.YAMLError:
         pass
