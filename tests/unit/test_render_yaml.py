@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gitops.render import yaml as yaml_loader
 from gitops.render.yaml import Dialect, Limits, load, locate, stringify_key
+from gitops.render.yaml import events as yaml_events
 
 
 def data_of(text: str, dialect: Dialect = Dialect.KUBERNETES) -> object:
@@ -102,8 +102,8 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Run the loader on libyaml (PyYAML's C parser, with limits of its own in libyaml >= 0.2.6)
     and on PyYAML's pure-Python parser (no limit of its own): the diagnostics must not differ."""
     if request.param == "pure-python":
-        monkeypatch.setattr(yaml_loader, "CParser", yaml_loader._PurePythonParser)
-    elif yaml_loader.CParser is yaml_loader._PurePythonParser:
+        monkeypatch.setattr(yaml_events, "CParser", yaml_events._PurePythonParser)
+    elif yaml_events.CParser is yaml_events._PurePythonParser:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
 

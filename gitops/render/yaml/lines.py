@@ -1,0 +1,102 @@
+"""Locating: the line where a field of a loaded document stands in its file.
+
+:mod:`.documents` keeps no line for every node (that costs time and memory on large inputs),
+only each document's first line and the lines of its problems. :func:`locate` re-reads one
+document of the stream and answers the line of each JSON pointer a diagnostic points at (tokens
+escaped with :func:`escape_pointer`), so that validation names file, document, line and field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from gitops.render.yaml import events
+from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
+
+__all__ = ["escape_pointer", "locate"]
+
+
+def escape_pointer(token: str) -> str:
+    """One reference token of a JSON pointer (RFC 6901: ``~`` as ``~0``, ``/`` as ``~1``)."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def locate(
+    data: bytes | str, document: int, pointers: Iterable[str], dialect: Dialect = Dialect.KUBERNETES
+) -> dict[str, int]:
+    """The line of each JSON pointer in the given (1-based) document of a stream.
+
+    A pointer that does not exist (a missing required field, a key brought in by a merge) gets the
+    line of its nearest existing parent. Unknown documents give an empty answer.
+    """
+    wanted = set(pointers)
+    lines: dict[str, int] = {}
+    constants = CONSTANTS[dialect]
+    parser: Any = events.open_parser(data)
+    index = 0
+    # stack entries: [pointer, is_map, has_key, key, key_line, next_index]
+    stack: list[list[Any]] = []
+    try:
+        while True:
+            event: Any = parser.get_event()
+            cls = event.__class__
+            if cls is events.DocumentStart:
+                index += 1
+                continue
+            if cls is events.StreamEnd or (cls is events.DocumentEnd and index == document):
+                break
+            if index != document or cls is events.DocumentEnd:
+                continue
+            is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
+            if is_node:
+                line = event.start_mark.line + 1
+                pointer: str | None
+                if not stack:
+                    pointer = ""
+                else:
+                    parent = stack[-1]
+                    if parent[1]:
+                        if not parent[2]:
+                            # a key: remember it (collections as keys are skipped)
+                            if cls is events.ScalarEvent:
+                                key = resolve_scalar(event, constants)
+                                parent[3] = stringify_key(key) if key is not MERGE else "<<"
+                            else:
+                                parent[3] = None
+                            parent[2] = True
+                            parent[4] = line
+                            if cls in (events.MappingStart, events.SequenceStart):
+                                stack.append([None, cls is events.MappingStart, False, None, 0, 0])
+                            continue
+                        parent[2] = False
+                        key = parent[3]
+                        pointer = (
+                            f"{parent[0]}/{escape_pointer(key)}" if key is not None and parent[0] is not None else None
+                        )
+                        line = parent[4]
+                    else:
+                        pointer = f"{parent[0]}/{parent[5]}" if parent[0] is not None else None
+                        parent[5] += 1
+                if pointer is not None and pointer not in lines:
+                    lines[pointer] = line
+                if cls in (events.MappingStart, events.SequenceStart):
+                    stack.append([pointer, cls is events.MappingStart, False, None, 0, 0])
+            elif cls in (events.MappingEnd, events.SequenceEnd):
+                stack.pop()
+    except yaml.YAMLError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            parser.dispose()
+    answer: dict[str, int] = {}
+    for pointer in wanted:
+        probe = pointer
+        while probe not in lines and probe:
+            probe = probe.rsplit("/", 1)[0]
+        if probe in lines:
+            answer[pointer] = lines[probe]
+    return answer
