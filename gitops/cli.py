@@ -270,6 +270,10 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
     for result in results:
         if output == "json":
             click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True))
+        elif result.outcome == "failed" and result.changeset is None and result.release is None:
+            # It could not start (unreachable, locked, refused, does not render): nothing of it
+            # was written; the other apps were still applied.
+            click.echo(f"error: {result.error}", err=True)
         else:
             click.echo(view.result_text(result))
     _exit(exit_code(outcomes=[r.outcome for r in results]))

@@ -17,7 +17,7 @@ from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError
+from gitops.errors import GitopsError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.plans import Action, AppPlan, Guard, Plan
 from gitops.model.releases import AppState, Release
@@ -350,28 +350,45 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
 def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None,
           options: deploy.Options | None = None, on_event: deploy.Event | None = None,
           env: Mapping[str, str] | None = None, allow: Collection[Guard] = (),
-          session: Session | None = None) -> list[deploy.Result]:
-    """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan); an app whose
-    plan a prune guard refuses raises :class:`deploy.PlanBlocked` before anything is written."""
+          session: Session | None = None, keep_going: bool = True) -> list[deploy.Result]:
+    """Apply the apps (all of gitops.yaml, the named ones, or those of a saved plan), one after
+    the other. An app that cannot be applied (it does not render, its target is unreachable, its
+    lock is held, a prune guard refuses its plan: :class:`deploy.PlanBlocked`, before anything of
+    it is written) gives a "failed" result carrying the error, and the next apps are still applied
+    (``keep_going``; False raises that error instead). A stop request (StoppedError) always raises."""
     results: list[deploy.Result] = []
     saved_by_app = {p.app: p for p in saved.apps} if saved else {}
     selected = [ws.settings.app(name) for name in saved_by_app] if saved else select_apps(ws, names)
     for app in selected:
-        resources, _ = render_app(ws, app, env)
-        backend = backend_for(ws, app, session)
-        app_options = replace(
-            options or deploy.Options(),
-            timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
-            auto_rollback=app.rollout.auto_rollback and (options.auto_rollback if options else True),
-            prune=app.sync.prune,
-            force_conflicts=app.sync.take_over or (options.force_conflicts if options else False),
-            policy=policy_for(app, allow),
-        )
-        saved_plan = saved_by_app.get(app.name)
-        revision = saved_plan.revision if saved_plan else revision_of(ws, app, resources)
-        results.append(deploy.apply_app(backend, resources, revision, app_options, saved=saved_plan,
-                                        on_event=on_event or (lambda _e: None)))
+        try:
+            results.append(_apply_one(ws, app, saved_by_app.get(app.name), options, on_event, env, allow, session))
+        except StoppedError:
+            raise
+        except GitopsError as exc:
+            if not keep_going:
+                raise
+            error = str(exc) if str(exc).startswith(f"app {app.name}") else f"app {app.name}: {exc}"
+            results.append(deploy.Result(app.name, "failed", AppPlan(app.name, app.backend, "", ws.revision or "",
+                                                                     "", ""), error=error))
     return results
+
+
+def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,
+               on_event: deploy.Event | None, env: Mapping[str, str] | None, allow: Collection[Guard],
+               session: Session | None) -> deploy.Result:
+    resources, _ = render_app(ws, app, env)
+    backend = backend_for(ws, app, session)
+    app_options = replace(
+        options or deploy.Options(),
+        timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
+        auto_rollback=app.rollout.auto_rollback and (options.auto_rollback if options else True),
+        prune=app.sync.prune,
+        force_conflicts=app.sync.take_over or (options.force_conflicts if options else False),
+        policy=policy_for(app, allow),
+    )
+    revision = saved_plan.revision if saved_plan else revision_of(ws, app, resources)
+    return deploy.apply_app(backend, resources, revision, app_options, saved=saved_plan,
+                            on_event=on_event or (lambda _e: None))
 
 
 def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,

@@ -364,7 +364,7 @@ class Daemon:
                                      stopping=lambda: self.stop.is_set() or cancel.is_set()
                                      or not self.leading.is_set(), clock=self.clock)
             [result] = engine.apply(ws, [name], options=options, env=self.options.env, session=self.session,
-                                    on_event=lambda e: self._on_event(name, e))
+                                    keep_going=False, on_event=lambda e: self._on_event(name, e))
             self.metrics.apply_seconds.labels(name).observe(time.perf_counter() - apply_started)
         except StoppedError as exc:
             # Superseded by a newer revision, or the daemon is stopping: the next reconcile

@@ -243,3 +243,44 @@ def test_swarm_stack_through_the_cli(swarm_cluster: Any, stack: str, tmp_path: P
     status = json.loads(repo.gitops("status", app, "--output", "json").stdout)[0]
     assert status["health"] == "Healthy", status["problems"]
     assert status["last"]["outcome"] == "rolled-back"
+
+
+@pytest.mark.swarm
+def test_an_app_that_cannot_be_applied_does_not_stop_the_next_one(swarm_cluster: Any, stack: str,
+                                                                  tmp_path: Path) -> None:
+    """`gitops apply` of two apps, the first on an engine nobody listens on: its error is reported
+    (exit 1), and the second app is applied all the same, its result printed."""
+    app = f"demo-{stack[-6:]}"
+    port, closed = free_port(), free_port()
+    repo = make_repo(tmp_path, [
+        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
+        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
+        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+    ], dict(os.environ))
+    (repo.root / "gitops.yaml").write_text(f"""version: 1
+apps:
+  - name: down
+    backend: swarm
+    paths: [swarm/compose.yaml]
+    env_files: [swarm/demo.env]
+    target: {{stack: down{stack[-6:]}, host: "tcp://127.0.0.1:{closed}"}}
+  - name: {app}
+    backend: swarm
+    paths: [swarm/compose.yaml]
+    env_files: [swarm/demo.env]
+    target: {{stack: {stack}}}
+    rollout: {{timeout: 2m}}
+""")
+    repo.commit("two apps, the first unreachable")
+    done = repo.gitops("apply", "--auto-approve")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: app down:" in done.stderr and "cannot reach" in done.stderr and str(closed) in done.stderr, \
+        done.stderr
+    assert f"{app}: applied (release 1)" in done.stdout, done.stdout
+    status = json.loads(repo.gitops("status", app, "--output", "json").stdout)[0]
+    assert status["sync"] == "Synced" and status["last"]["outcome"] == "succeeded"
+    # As JSON, both results are there: the failed one with its error.
+    again = repo.gitops("apply", "--auto-approve", "--output", "json")
+    results = [json.loads(line) for line in again.stdout.splitlines() if '"event": "result"' in line]
+    assert [(r["app"], r["outcome"]) for r in results] == [("down", "failed"), (app, "no-op")]
+    assert str(closed) in results[0]["error"] and again.returncode == 1
