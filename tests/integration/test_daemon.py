@@ -311,6 +311,16 @@ def test_daemon_heals_drift_on_swarm_within_seconds(
         wait_for("the removed service re-created", lambda: service_replicas(docker_api, stack) == 2, timeout=90,
                  poll=0.2)
         print(f"swarm service rm -> re-created in {time.monotonic() - started:.1f}s")
+        wait_for("the re-creation recorded", lambda: daemon.app(app).get("result") in ("applied", "synced"),
+                 timeout=60)
+        # docker service update --image: healed back to the image git names.
+        time.sleep(3)
+        started = time.monotonic()
+        subprocess.run(["docker", "service", "update", "--detach", "--image", "gitops-test/app:3", f"{stack}_web"],
+                       check=True, capture_output=True)
+        wait_for("the image edit healed", lambda: service_image(docker_api, stack) == "gitops-test/app:1",
+                 timeout=90, poll=0.2)
+        print(f"swarm service update --image -> healed in {time.monotonic() - started:.1f}s")
         metrics = daemon.get("/metrics")[1].decode()
         assert f'gitops_self_heal_total{{app="{app}"}}' in metrics
         assert daemon.stop() == 0
@@ -616,6 +626,18 @@ def test_daemon_heals_kubernetes_drift_and_leaves_an_hpa_owned_replica_count_alo
         wait_for("the ConfigMap re-created", lambda: client.get(cm, namespace, "web-config") is not None,
                  timeout=60, poll=0.2)
         print(f"kubernetes delete -> re-created in {time.monotonic() - started:.1f}s")
+        # kubectl set image: git declares the image, so it is ours and taken back.
+        time.sleep(3)
+        declared = deployment_image(kube_cluster, namespace)
+        started = time.monotonic()
+        client.request("PATCH", deployment.path(namespace, "web") + "?fieldManager=kubectl-set",
+                       body={"spec": {"template": {"spec": {"containers": [
+                           {"name": "web", "image": "gitops-test/app:3"}]}}}},
+                       content_type="application/strategic-merge-patch+json")
+        assert deployment_image(kube_cluster, namespace) == "gitops-test/app:3"
+        wait_for("the image edit healed", lambda: deployment_image(kube_cluster, namespace) == declared,
+                 timeout=60, poll=0.2)
+        print(f"kubernetes set image -> healed in {time.monotonic() - started:.1f}s")
 
         # An HPA owns spec.replicas once git stops declaring it: its value is left alone.
         repo.edit("k8s/20-deployment.yaml", "  replicas: 2\n", "")

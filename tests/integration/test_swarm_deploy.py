@@ -133,8 +133,16 @@ def test_image_change_rolls_start_first(sb: SwarmBackend, stack: str) -> None:
     running = running_tasks(sb, "web")
     assert len(running) == 2 and {t["Spec"]["ContainerSpec"]["Image"] for t in running} == {f"{IMAGE}:2"}
     assert not old_tasks & {t["ID"] for t in running}
-    # start-first: in every slot the new task was running before the old one was shut down.
+    # The rollout is done once the old tasks are told to stop (out of the load balancing); they
+    # may still be within their stop grace period. start-first: in every slot the new task was
+    # running before the old one was shut down.
     tasks = sb.client.service_tasks(str(live["ID"]))
+    assert all(t["DesiredState"] != "running" for t in tasks if t["ID"] in old_tasks)
+    deadline = time.monotonic() + 60
+    while any(t["Status"]["State"] == "running" for t in tasks if t["ID"] in old_tasks) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+        tasks = sb.client.service_tasks(str(live["ID"]))
     for new in running:
         old = [t for t in tasks if t["Slot"] == new["Slot"] and t["ID"] in old_tasks]
         assert old and old[0]["Status"]["State"] in ("shutdown", "complete")

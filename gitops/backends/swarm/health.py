@@ -120,12 +120,18 @@ def service_health(key: ResourceKey, service: Mapping[str, Any], tasks: Sequence
         return Health(HealthStatus.PROGRESSING, message)
 
     running = [t for t in current if _state(t) == "running" and t.get("DesiredState") == "running"]
-    stale = [t for t in tasks if t not in current and _state(t) == "running"]
+    # An old task told to shut down is out of the service's load balancing already: it may take
+    # its stop grace period to exit (a process that ignores SIGTERM: 10 s by default), and the
+    # rollout does not wait for that, as `kubectl rollout status` does not wait for terminating pods.
+    old = [t for t in tasks if t not in current and _state(t) == "running"]
+    stale = [t for t in old if t.get("DesiredState") == "running"]
     message = f"{len(running)}/{desired} tasks running"
     if update_state and update_state != "completed":
         message += f", update {update_state}"
     if stale:
         message += f", {len(stale)} old task(s) still running"
+    elif old:
+        message += f", {len(old)} old task(s) stopping"
     if update_state in DONE_UPDATE_STATES and len(running) == desired and not stale:
         return Health(HealthStatus.HEALTHY, message)
     return Health(HealthStatus.PROGRESSING, message)
