@@ -306,3 +306,87 @@ def test_wrong_notifications_name_the_file_and_field(providers: str, subscriptio
     [problem] = caught.value.diagnostics
     assert problem.message.startswith(message), problem.message
     assert problem.file == "gitops.yaml" and problem.line == line
+
+
+# -- which triggers the reconcile loop emits, and how often (an in-memory backend) ---------------
+
+
+class Recorder:
+    """Stands in for the Notifier: what the loop emits."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def configure(self, _settings: config.Notifications) -> list[str]:
+        return []
+
+    def take(self) -> list[str]:
+        out, self.events = [e.trigger for e in self.events], []
+        return out
+
+
+def test_the_loop_emits_each_trigger_once_where_its_outcome_is_known(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    from fakes import FakeBackend, res
+
+    from gitops import engine
+    from gitops.daemon.loop import Daemon, Options
+
+    fake = FakeBackend(app="web", failing_images={"crash:1"})
+    images = {"a" * 40: "app:1", "b" * 40: "crash:1"}
+
+    def render(ws: engine.Workspace, app: config.App, *_: object, **__: object) -> tuple[list[object], list[object]]:
+        if ws.revision not in images:
+            raise engine.ValidationFailed(app.name, [])
+        return [res("Deployment", "web", image=images[ws.revision])], []
+
+    monkeypatch.setattr(engine, "render_app", render)
+    monkeypatch.setattr(engine, "backend_for", lambda *_a, **_k: fake)
+    monkeypatch.setattr(engine, "revision_of", lambda ws, *_a: ws.revision)
+    settings = config.parse("apps:\n  - {name: web, backend: kubernetes, paths: k8s, sync: {self_heal: true},"
+                            " rollout: {timeout: 5s}}\n")
+    recorder = Recorder()
+    daemon = Daemon(Options(repo=str(tmp_path), leader_election="off"), log=Log("json", io.StringIO()),
+                    notifier=recorder)  # type: ignore[arg-type]
+    daemon.leading.set()
+
+    def reconcile(revision: str) -> list[str]:
+        ws = engine.Workspace(tmp_path, revision, settings)
+        if daemon.workspace is None or daemon.workspace.revision != revision:
+            daemon._adopt(ws)
+        daemon._reconcile("web", ws)
+        return recorder.take()
+
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    ws = engine.Workspace(tmp_path, a, settings)
+    daemon._adopt(ws)
+    daemon._reconcile("web", ws)
+    started, deployed = recorder.events
+    assert (started.trigger, started.revision, started.app) == ("sync-started", a, "web")
+    assert (deployed.trigger, deployed.revision, deployed.result, deployed.sync, deployed.health, deployed.target) == (
+        "deployed", a, "applied", "Synced", "Healthy", "fake:memory")
+    recorder.take()
+    assert reconcile(a) == []  # synced: nothing to tell; deployed was told once for this revision
+    fake.objects[res("Deployment", "web").key]["image"] = "app:2"  # a hand edit
+    assert reconcile(a) == ["drift-detected", "drift-healed"]
+    assert reconcile(a) == []
+    fake.failing_images.add("app:1")  # the running app crashes
+    assert reconcile(a) == ["health-degraded"]
+    assert reconcile(a) == []  # still degraded: told once per transition
+    fake.failing_images.discard("app:1")
+    assert reconcile(a) == []
+    assert reconcile(b) == ["sync-started", "rolled-back"]
+    assert reconcile(c) == ["sync-failed"]  # does not validate: held
+    assert reconcile(c) == []  # held: not reconciled again, not told again
+
+    # A restarted daemon finds the app synced at the revision it runs: it announces nothing it did not do.
+    restarted = Daemon(Options(repo=str(tmp_path), leader_election="off"), log=Log("json", io.StringIO()),
+                       notifier=recorder)  # type: ignore[arg-type]
+    restarted.leading.set()
+    ws = engine.Workspace(tmp_path, a, settings)
+    restarted._adopt(ws)
+    restarted._reconcile("web", ws)
+    assert restarted.apps["web"].result == "synced" and recorder.take() == []
