@@ -106,11 +106,13 @@ def environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def shown_url(url: str, secret: bool) -> str:
-    """A URL as a log line may show it: a secret one keeps its scheme and host only."""
-    if not secret:
-        return url
+    """A URL as a log line may show it: never its user info or query; a secret one keeps only its
+    scheme and host."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}/{MASK}"
+    host = parts.hostname or ""
+    if secret:
+        return f"{parts.scheme}://{host}/{MASK}"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 class Provider(Protocol):

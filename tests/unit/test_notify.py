@@ -390,3 +390,11 @@ def test_the_loop_emits_each_trigger_once_where_its_outcome_is_known(monkeypatch
     restarted._adopt(ws)
     restarted._reconcile("web", ws)
     assert restarted.apps["web"].result == "synced" and recorder.take() == []
+
+
+def test_urls_in_logs_lose_credentials_queries_and_when_secret_their_path() -> None:
+    from gitops.daemon.notify import shown_url
+
+    assert shown_url("https://user:pw@hooks.example.com:8443/x/y?token=t", secret=False) == \
+        "https://hooks.example.com:8443/x/y"
+    assert shown_url("https://hooks.slack.com/services/T0/B0/XYZ", secret=True) == f"https://hooks.slack.com/{MASK}"
