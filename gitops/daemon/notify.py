@@ -242,14 +242,20 @@ def build(spec: config.Provider, secrets: Secrets) -> Provider:
     def get(ref: config.SecretRef | None, what: str) -> str:
         return "" if ref is None else secrets.resolve(ref, f"{where} {what}")
 
+    def url(ref: config.SecretRef) -> str:
+        value = get(ref, "url")
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise GitopsError(f"{where} url: {ref} does not hold an http(s) URL")
+        return value
+
     if spec.type == "webhook":
         assert spec.url is not None
         headers = {key: get(ref, f"header {key}") for key, ref in spec.headers}
         hidden = tuple(headers[key] for key, ref in spec.headers if ref.secret)
-        return Webhook(spec.name, get(spec.url, "url"), spec.url.secret, get(spec.secret, "secret"), headers, hidden)
+        return Webhook(spec.name, url(spec.url), spec.url.secret, get(spec.secret, "secret"), headers, hidden)
     if spec.type == "slack":
         assert spec.url is not None
-        return Slack(spec.name, get(spec.url, "url"), spec.url.secret)
+        return Slack(spec.name, url(spec.url), spec.url.secret)
     return CommitStatus(spec.name, spec.type, spec.api_url, spec.repository, get(spec.token, "token"), spec.context)
 
 
@@ -284,7 +290,7 @@ class Urllib3Send:
         try:
             response = self.pool.request(request.method, request.url, body=request.body, headers=request.headers,
                                          redirect=False, preload_content=True)
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             return Answer(0, f"{type(exc).__name__}: {exc}")
         retry_after = response.headers.get("Retry-After", "")
         return Answer(response.status, "" if response.status < 400 else f"HTTP {response.status}",
@@ -423,7 +429,10 @@ class Notifier:
 
     def _attempt(self, item: _Delivery, *, final: bool) -> None:
         item.attempt += 1
-        answer = self.send(item.request)
+        try:
+            answer = self.send(item.request)
+        except Exception as exc:  # a surprise of one delivery never stops the thread
+            answer = Answer(0, f"{type(exc).__name__}: {exc}")
         provider, event = item.provider, item.event
         if 200 <= answer.status < 300:
             self.metrics.notify_delivered.labels(provider.name, event.trigger).inc()

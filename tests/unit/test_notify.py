@@ -271,6 +271,9 @@ def test_a_secret_file_needs_the_secrets_directory_and_env_names_need_the_prefix
                                            "    - {provider: chat}"))
     assert problems == ["notifications provider 'chat' url: file 'slack-url' named, but the daemon has no "
                         "--notify-secrets directory"]
+    problems = notifier.configure(settings("    - {name: chat, type: slack, url: {env: GITOPS_NOTIFY_X}}",
+                                           "    - {provider: chat}"))
+    assert problems == ["notifications provider 'chat' url: $GITOPS_NOTIFY_X does not hold an http(s) URL"]
     assert Secrets({"HOME": "/root", "GITOPS_API_TOKEN": "t", "GITOPS_NOTIFY_X": "x"}).env == {"GITOPS_NOTIFY_X": "x"}
     with pytest.raises(config.ConfigError) as caught:
         settings("    - {name: chat, type: slack, url: {env: GITOPS_API_TOKEN}}", "    - {provider: chat}")
