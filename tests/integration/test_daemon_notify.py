@@ -1,5 +1,6 @@
 """A real daemon on the real Swarm tells a loopback receiver what it does (a signed webhook and a
-GitHub commit status), and a receiver that hangs or answers 500 does not slow its reconciles."""
+GitHub commit status): deployed, drift-detected, drift-healed, sync-failed, rolled-back; and a
+receiver that hangs or answers 500 does not slow its reconciles (the figures are printed)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,31 @@ def test_daemon_notifies_each_outcome_and_a_failing_receiver_never_slows_a_recon
             wait_for("a retry of a delivery the receiver refused", retried, timeout=30)
             metrics = daemon.get("/metrics")[1].decode()
             assert 'gitops_notification_failed_attempts_total{provider="hook"}' in metrics
+
+            # sync-failed (a revision that does not validate, held), rolled-back (a crashing image).
+            receiver.status = 200
+            repo.edit("swarm/compose.yaml", "replicas: 2", "replicas: lots")
+            repo.commit("invalid")
+            invalid = head(repo)
+            assert daemon.push(invalid)[0] == 200
+            [failed] = wait_for("sync-failed", lambda: hooks(receiver, "sync-failed", invalid), timeout=60)
+            assert failed["result"] == "held" and "does not validate" in failed["message"]
+            repo.edit("swarm/compose.yaml", "replicas: lots", "replicas: 2")
+            repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}", "image: gitops-test/fail:1")
+            repo.commit("crashing image")
+            bad = head(repo)
+            assert daemon.push(bad)[0] == 200
+            [rolled] = wait_for("rolled-back", lambda: hooks(receiver, "rolled-back", bad), timeout=240)
+            assert rolled["result"] == "rolled-back" and rolled["message"]
+            assert not hooks(receiver, "deployed", bad)
+
+            def states(sha: str) -> list[str]:
+                return [r.json()["state"] for r in receiver.requests(f"/api/v3/repos/org/repo/statuses/{sha}")]
+
+            wait_for("the failures on the commits", lambda: states(invalid) == ["failure"]
+                     and states(bad) == ["pending", "failure"], timeout=60)
+            for request in receiver.requests("/hook"):
+                check_signed(request)
             assert daemon.stop() == 0
             log = daemon.log.read_text()
             assert KEY not in log and TOKEN not in log
