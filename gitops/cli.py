@@ -367,6 +367,9 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               help="An environment variable compose ${VAR} interpolation may read (repeat); env_files always may.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="One event a line; default: text on a terminal, json otherwise.")
+@click.option("--notify-secrets", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+              help="The directory that {file: NAME} in gitops.yaml's notifications: reads (a mounted Secret); "
+              "{env: NAME} reads GITOPS_NOTIFY_* variables only.")
 @click.option("--shard", default="0/1", show_default=True, metavar="I/N",
               help="Serve the apps whose stable hash modulo N is I (N replicas share the work).")
 @click.option("--leader-ttl", default=15, show_default=True, type=click.IntRange(3, 600), metavar="SECONDS",
@@ -375,8 +378,8 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               show_default=True, help="Where the leader lease lives (auto: a Kubernetes app's cluster if any, "
               "else the swarm); off: a single daemon that acts at once.")
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
-           webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None, shard: str,
-           leader_ttl: int, leader_election: str) -> None:
+           webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None,
+           notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
@@ -386,6 +389,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     """
     from gitops import daemon as daemon_module
     from gitops import source
+    from gitops.daemon import notify
     from gitops.daemon.log import Log
 
     if (repo is None) == (directory is None):
@@ -411,6 +415,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
         repo=repo, ref=ref, workers=workers,
         env=daemon_module.interpolation_env(os.environ, env_allow),
         shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl, leader_election=leader_election,
+        notify_env=notify.environment(os.environ), notify_secrets=Path(notify_secrets) if notify_secrets else None,
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))

@@ -38,10 +38,16 @@ from gitops.render import yaml as yaml_loader
 
 __all__ = [
     "CONFIG_FILE",
+    "NOTIFY_ENV_PREFIX",
+    "TRIGGERS",
     "App",
     "ConfigError",
+    "Notifications",
+    "Provider",
     "RolloutPolicy",
+    "SecretRef",
     "Settings",
+    "Subscription",
     "SyncPolicy",
     "Target",
     "load",
@@ -102,11 +108,73 @@ class App:
     env_files: tuple[str, ...] = ()
 
 
+# What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
+# pending; the rest are outcomes.
+TRIGGERS = ("sync-started", "deployed", "sync-failed", "rolled-back", "health-degraded", "drift-detected",
+            "drift-healed")
+COMMIT_STATUS_TRIGGERS = ("sync-started", "deployed", "sync-failed", "rolled-back", "health-degraded")
+# The only environment variables a gitops.yaml may name as a notification secret: whoever can
+# commit must not be able to send the daemon's own secrets (its API token, cloud credentials) away.
+NOTIFY_ENV_PREFIX = "GITOPS_NOTIFY_"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A value read once when the daemon loads the file: a literal (a URL that is no secret), an
+    environment variable (``GITOPS_NOTIFY_*``) or a file in the daemon's ``--notify-secrets`` directory."""
+
+    literal: str | None = None
+    env: str | None = None
+    file: str | None = None
+
+    @property
+    def secret(self) -> bool:
+        return self.literal is None
+
+    def __str__(self) -> str:
+        return self.literal if self.literal is not None else (f"${self.env}" if self.env else f"file {self.file}")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where notifications go: ``webhook`` (url, secret, headers), ``slack`` (url), ``github`` and
+    ``gitlab`` commit statuses (api_url, repository, token, context)."""
+
+    name: str
+    type: Literal["webhook", "slack", "github", "gitlab"]
+    url: SecretRef | None = None
+    secret: SecretRef | None = None
+    headers: tuple[tuple[str, SecretRef], ...] = ()
+    api_url: str = ""
+    repository: str = ""
+    token: SecretRef | None = None
+    context: str = "gitops/{app}"
+
+    @property
+    def commit_status(self) -> bool:
+        return self.type in ("github", "gitlab")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    provider: str
+    triggers: tuple[str, ...]  # never empty (the provider's default when the file gives none)
+    apps: tuple[str, ...] = ()  # empty: every app
+
+
+@dataclass(frozen=True)
+class Notifications:
+    providers: tuple[Provider, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+    page_url: str = ""  # messages link to PAGE_URL/apps/APP
+
+
 @dataclass(frozen=True)
 class Settings:
     apps: tuple[App, ...]
     kubernetes_version: str | None = None
     file: str = CONFIG_FILE
+    notifications: Notifications = Notifications()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def app(self, name: str) -> App:
@@ -264,12 +332,69 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 env_files=tuple(item.get("env_files", ())),
             )
         )
+    notifications = _notifications(raw.get("notifications"), seen, problems)
     if problems:
         lines = yaml_loader.locate(data, document, [p for p, _ in problems])
         raise ConfigError(
             [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
         )
-    return Settings(tuple(apps), raw.get("kubernetes_version"), file)
+    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications)
+
+
+def _ref(raw: str | dict[str, str], pointer: str, problems: list[tuple[str, str]]) -> SecretRef:
+    if isinstance(raw, str):
+        return SecretRef(literal=raw)
+    if "env" in raw and not raw["env"].startswith(NOTIFY_ENV_PREFIX):
+        parts = [int(p) if p.isdigit() else p for p in pointer.split("/")[1:]]
+        problems.append((pointer + "/env", f"{_field_path(parts)}.env: {raw['env']!r} cannot be read: "
+                         f"notification secrets come from variables named {NOTIFY_ENV_PREFIX}*"))
+    return SecretRef(env=raw.get("env"), file=raw.get("file"))
+
+
+def _notifications(raw: dict[str, Any] | None, apps: set[str], problems: list[tuple[str, str]]) -> Notifications:
+    if not raw:
+        return Notifications()
+    providers: dict[str, Provider] = {}
+    for index, item in enumerate(raw["providers"]):
+        at = f"/notifications/providers/{index}"
+        name, kind = item["name"], item["type"]
+        if name in providers:
+            problems.append((at + "/name", f"notifications.providers[{index}].name: duplicate provider name {name!r}"))
+        if kind == "slack" and isinstance(item["url"], str):
+            problems.append((at + "/url", f"notifications.providers[{index}].url: a Slack webhook URL is a secret: "
+                             f"give it as {{env: {NOTIFY_ENV_PREFIX}...}} or {{file: ...}}, not in git"))
+        default_api = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}.get(kind, "")
+        providers[name] = Provider(
+            name=name, type=kind,
+            url=_ref(item["url"], at + "/url", problems) if "url" in item else None,
+            secret=_ref(item["secret"], at + "/secret", problems) if "secret" in item else None,
+            headers=tuple((key, _ref(value, f"{at}/headers/{key}", problems))
+                          for key, value in (item.get("headers") or {}).items()),
+            api_url=str(item.get("api_url", default_api)).rstrip("/"),
+            repository=item.get("repository", ""),
+            token=_ref(item["token"], at + "/token", problems) if "token" in item else None,
+            context=item.get("context", "gitops/{app}"),
+        )  # fmt: skip
+    subscriptions = []
+    for index, item in enumerate(raw["subscriptions"]):
+        at, where = f"/notifications/subscriptions/{index}", f"notifications.subscriptions[{index}]"
+        provider = providers.get(item["provider"])
+        if provider is None:
+            known = ", ".join(sorted(providers)) or "none"
+            problems.append((at + "/provider", f"{where}.provider: no provider named {item['provider']!r} "
+                             f"(providers: {known})"))
+            continue
+        allowed = COMMIT_STATUS_TRIGGERS if provider.commit_status else TRIGGERS
+        triggers = tuple(item.get("triggers", allowed))
+        wrong = [t for t in triggers if t not in allowed]
+        if wrong:
+            problems.append((at + "/triggers", f"{where}.triggers: a {provider.type} commit status has no "
+                             f"{', '.join(wrong)} (it takes {', '.join(allowed)})"))
+        for position, app in enumerate(item.get("apps", ())):
+            if app not in apps:
+                problems.append((f"{at}/apps/{position}", f"{where}.apps[{position}]: no app named {app!r}"))
+        subscriptions.append(Subscription(provider.name, triggers, tuple(item.get("apps", ()))))
+    return Notifications(tuple(providers.values()), tuple(subscriptions), str(raw.get("page_url", "")).rstrip("/"))
 
 
 def load(root: Path, file: str = CONFIG_FILE) -> Settings:

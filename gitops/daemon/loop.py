@@ -33,6 +33,7 @@ from gitops import config, deploy, engine
 from gitops.clock import SYSTEM, Clock
 from gitops.daemon.log import Log
 from gitops.daemon.metrics import Metrics
+from gitops.daemon.notify import Event, Notifier, Secrets
 from gitops.errors import GitopsError, LockedError, StoppedError
 from gitops.model import ResourceKey
 from gitops.model.plans import Action
@@ -59,6 +60,8 @@ class Options:
     # swarm), "kubernetes", "swarm", or "off" (a single daemon: it acts at once, elects nothing).
     leader_election: str = "auto"
     min_poll: float = 0.5  # the scheduler's resolution
+    notify_env: Mapping[str, str] = field(default_factory=dict)  # GITOPS_NOTIFY_* of the daemon's environment
+    notify_secrets: Path | None = None  # the directory that `{file: NAME}` in notifications: reads
 
 
 @dataclass
@@ -81,6 +84,7 @@ class AppRuntime:
     heals: int = 0  # self-heals in a row (drift that keeps coming back)
     not_before: float = 0.0  # monotonic: a change seen brings the next reconcile no earlier than this
     held_revision: str = ""  # waiting for a commit newer than this one
+    deploying: str = ""  # a revision this daemon applies or applied, not yet announced deployed
     problems: list[str] = field(default_factory=list)
 
     def to_json(self, clock: Clock) -> dict[str, Any]:
@@ -95,11 +99,13 @@ class AppRuntime:
 
 class Daemon:
     def __init__(self, options: Options, *, log: Log | None = None, metrics: Metrics | None = None,
-                 clock: Clock = SYSTEM, stop: threading.Event | None = None) -> None:
+                 clock: Clock = SYSTEM, stop: threading.Event | None = None, notifier: Notifier | None = None) -> None:
         self.options = options
         self.log = log or Log()
         self.metrics = metrics or Metrics()
         self.clock = clock
+        self.notifier = notifier or Notifier(log=self.log, metrics=self.metrics, clock=clock,
+                                             secrets=Secrets(options.notify_env, options.notify_secrets))
         self.stop = stop or threading.Event()
         self.wake = threading.Event()  # a webhook or a manual sync: check the repository now
         self.session = engine.Session()
@@ -164,6 +170,7 @@ class Daemon:
                  workers=self.options.workers, holder=self.options.holder)
         leadership = threading.Thread(target=self._lead, name="leader", daemon=True)
         leadership.start()
+        self.notifier.start()
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers), thread_name_prefix="reconcile") as pool:
             while not self.stop.is_set():
                 self._tick(pool.submit)
@@ -176,6 +183,7 @@ class Daemon:
         for stop, _ in watchers:
             stop.set()
         self.session.close()
+        self.notifier.close()
         self.log("daemon-stopped")
 
     def _sleep_for(self) -> float:
@@ -258,6 +266,7 @@ class Daemon:
     def _adopt(self, ws: engine.Workspace) -> None:
         """A new revision: every app of it is due now; apps that left gitops.yaml are forgotten."""
         mine = [app for app in ws.settings.apps if in_shard(app.name, self.options.shard, self.options.shards)]
+        self.notifier.configure(ws.settings.notifications)
         names = {app.name for app in mine}
         with self._lock:
             self.workspace = ws
@@ -349,6 +358,8 @@ class Daemon:
             if drift:
                 self.metrics.drift.labels(name).inc()
                 self.log("drift", app=name, revision=revision, changes=changes)
+                if not (runtime.result == "out-of-sync" and runtime.revision == revision):  # not told yet
+                    self.notifier.emit(self._event("drift-detected", name, revision, f"{changes} change(s)"))
             if not app.sync.auto or (drift and not app.sync.self_heal):
                 why = ("sync.auto is off" if not app.sync.auto else "self_heal is off")
                 with self._lock:
@@ -358,6 +369,10 @@ class Daemon:
                 self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
                              started=started)
                 return
+            if not drift:
+                with self._lock:
+                    runtime.deploying = revision
+                self.notifier.emit(self._event("sync-started", name, revision, f"{changes} change(s)"))
             apply_started = time.perf_counter()
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
@@ -374,6 +389,8 @@ class Daemon:
             return
         except GitopsError as exc:
             self.metrics.reconciles.labels(name, "failed").inc()
+            if not runtime.failures:  # the first of a streak of retried failures
+                self.notifier.emit(self._event("sync-failed", name, revision, str(exc), result="failed"))
             self._finish(name, revision, "failed", str(exc), retry=True, started=started)
             return
         outcome = result.outcome
@@ -385,6 +402,11 @@ class Daemon:
             self.metrics.rollbacks.labels(name).inc()
         self.metrics.reconciles.labels(name, outcome).inc()
         self._observe(name, ws, outcome, result.error)
+        if outcome == "applied" and drift:
+            self.notifier.emit(self._event("drift-healed", name, revision, result="applied"))
+        elif outcome in ("rolled-back", "failed") and not (outcome == "failed" and runtime.failures):
+            trigger = "rolled-back" if outcome == "rolled-back" else "sync-failed"
+            self.notifier.emit(self._event(trigger, name, revision, result.error, result=outcome))
         if outcome in ("rolled-back", "failed") and result.release is not None:
             self._hold(name, revision, f"revision {revision[:12]} {outcome}: {result.error}; waiting for a newer "
                        "commit", result=outcome)
@@ -501,16 +523,21 @@ class Daemon:
     def _record_status(self, name: str, status: engine.AppStatus) -> None:
         with self._lock:
             runtime = self.apps[name]
+            degraded = status.health == "Degraded" and runtime.health != "Degraded"
             runtime.sync, runtime.health = status.sync, status.health
             runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
         self.metrics.synced.labels(name).set({"Synced": 1, "OutOfSync": 0}.get(status.sync, -1))
         self.metrics.healthy.labels(name).set(1 if status.health == "Healthy" else 0)
+        if degraded:
+            self.notifier.emit(self._event("health-degraded", name, status.revision or "", "; ".join(status.problems)))
 
     def _hold(self, name: str, revision: str, message: str, *, result: str = "held") -> None:
         self.log("held", app=name, revision=revision, message=message)
         self.metrics.reconciles.labels(name, "held").inc()
+        if result == "held":
+            self.notifier.emit(self._event("sync-failed", name, revision, message, result="held"))
         with self._lock:
             runtime = self.apps.get(name)
             if runtime is None:
@@ -535,6 +562,11 @@ class Daemon:
             runtime.reconciled_once = True
             if revision != runtime.held_revision:
                 runtime.held_revision = ""
+            deployed = (result in ("applied", "synced") and runtime.deploying == revision and runtime.sync == "Synced"
+                        and runtime.health == "Healthy")
+            if deployed or revision != runtime.deploying or result in ("rolled-back", "held") or (
+                    result == "failed" and not retry):
+                runtime.deploying = ""  # announced once; or superseded, rolled back, held
             if retry:
                 runtime.failures += 1
                 delay = _backoff(runtime.failures)
@@ -547,6 +579,15 @@ class Daemon:
             self.metrics.reconcile_seconds.labels(name).observe(time.perf_counter() - started)
         self.log("reconciled", app=name, revision=revision, result=result, message=message or None,
                  next_in=round(delay, 1))
+        if deployed:
+            self.notifier.emit(self._event("deployed", name, revision, result=result))
+
+    def _event(self, trigger: str, name: str, revision: str, message: str = "", *, result: str = "") -> Event:
+        """A notification of the app as the daemon knows it now."""
+        with self._lock:
+            runtime = self.apps.get(name) or AppRuntime(name)
+            return Event(trigger, name, revision, result or runtime.result, message, runtime.sync, runtime.health,
+                         runtime.backend, runtime.target, self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def leader_name(options: Options) -> str:

@@ -33,6 +33,15 @@ class Metrics:
                             "-1 when unknown.", ["app"], registry=r)
         self.healthy = Gauge("gitops_app_healthy", "1 when every object of the app is healthy, else 0.", ["app"],
                              registry=r)
+        self.notify_delivered = Counter("gitops_notification_delivered", "Notifications a provider accepted (2xx), "
+                                        "by provider and trigger.", ["provider", "trigger"], registry=r)
+        self.notify_failures = Counter("gitops_notification_failed_attempts", "Delivery attempts that failed "
+                                       "(each retry counts).", ["provider"], registry=r)
+        self.notify_dropped = Counter("gitops_notification_dropped", "Notifications given up, by provider and "
+                                      "reason (retries-exhausted, rejected, queue-full, stopped).",
+                                      ["provider", "reason"], registry=r)
+        self.notify_queue = Gauge("gitops_notification_queue", "Deliveries waiting (first attempts and retries).",
+                                  registry=r)
         self.leader = Gauge("gitops_leader", "1 while this daemon acts (is the leader of its shard).", registry=r)
         self.shard = Gauge("gitops_shard", "The shard this daemon serves, and how many there are.",
                            ["index", "count"], registry=r)
