@@ -116,7 +116,7 @@ def test_deep_nesting_is_rejected_without_crashing(parser: str, text: bytes) -> 
     [problem] = result.diagnostics
     assert (problem.code, problem.file, problem.line, problem.document) == ("too-deep", "deep.yaml", 1, 1)
     assert problem.message.startswith("document nested deeper than")
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 20  # stops at the limit: no crawl through 100,000 levels (0.1 s idle)
 
 
 @PARSERS
