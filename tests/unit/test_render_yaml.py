@@ -78,7 +78,7 @@ def test_billion_laughs_is_rejected_quickly() -> None:
     elapsed = time.perf_counter() - started
     [problem] = result.diagnostics
     assert problem.code == "alias-limit" and "billion-laughs" in problem.message
-    assert elapsed < 0.5
+    assert elapsed < 10  # refused at the alias limit, not expanded (0.01 s idle): a hang guard, not a speed claim
 
 
 def test_alias_expansion_under_the_limit_is_fine() -> None:
