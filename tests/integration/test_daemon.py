@@ -520,6 +520,59 @@ def test_daemon_applies_a_commit_to_kubernetes_and_reports_only_when_auto_is_off
         client.close()
 
 
+@pytest.mark.kube
+def test_two_daemons_on_kubernetes_elect_by_lease_and_the_standby_takes_over_when_the_leader_is_killed(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """The leader's lock is a coordination.k8s.io Lease: one daemon acts, kill -9 it, the other
+    takes the Lease once it expires and applies the next commit; one release per revision."""
+    from gitops.backends.kubernetes.client import KubeClient
+
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo, app = kube_repo(tmp_path, namespace, env, "prune: true, self_heal: true, interval: 1s")
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    leases = client.resource_type("coordination.k8s.io/v1", "Lease")
+    assert leases is not None
+    daemons = [DaemonProcess(repo, "--leader-ttl", "5", "--leader-election", "kubernetes"),
+               DaemonProcess(repo, "--leader-ttl", "5", "--leader-election", "kubernetes")]
+    try:
+        wait_for("the first reconcile", lambda: any(d.app(app).get("result") == "applied" for d in daemons),
+                 timeout=180)
+
+        def leads(d: DaemonProcess) -> bool:
+            return "gitops_leader 1.0" in d.get("/metrics")[1].decode()
+
+        [leader] = [d for d in daemons if leads(d)]
+        [standby] = [d for d in daemons if d is not leader]
+        leader_events = [e for e in leader.events() if e["event"] == "leader"]
+        name, holder = leader_events[0]["lease"], leader_events[0]["holder"]
+        lease = client.get(leases, "gitops-system", f"gitops-lock-{name}")
+        assert lease is not None and lease["spec"]["holderIdentity"] == holder
+        time.sleep(3)
+        assert standby.app(app).get("result", "") == ""  # a standby never acts
+
+        leader.process.kill()  # kill -9: the Lease is never released; it expires
+        leader.process.wait(10)
+        repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
+        repo.commit("after the leader died")
+        sha = head(repo)
+        started = time.monotonic()
+        wait_for("the standby applying the commit", lambda: standby.app(app).get("revision") == sha
+                 and standby.app(app).get("result") == "applied", timeout=120)
+        print(f"kubernetes leader killed -> the standby applied the next commit in {time.monotonic() - started:.1f}s")
+        taken = client.get(leases, "gitops-system", f"gitops-lock-{name}")
+        assert taken is not None and taken["spec"]["holderIdentity"] not in ("", holder)
+        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
+        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]  # one release per revision
+        assert len({r["revision"] for r in releases}) == 2
+        assert standby.stop() == 0
+        assert (client.get(leases, "gitops-system", f"gitops-lock-{name}") or {}).get("spec", {}).get("holderIdentity") in (None, "")
+    finally:
+        for d in daemons:
+            d.close()
+        client.close()
+
+
 def deployment_image(kube_cluster: Any, namespace: str) -> str:
     from gitops.backends.kubernetes.client import KubeClient
 
