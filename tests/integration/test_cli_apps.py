@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, free_port, make_repo
+from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
 
 
 @pytest.mark.kube
@@ -218,9 +218,7 @@ def test_swarm_stack_through_the_cli(swarm_cluster: Any, stack: str, tmp_path: P
     repo = make_repo(tmp_path, [
         ("gitops.yaml", r"^  - name: demo$", f"  - name: {app}"),
         ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
-        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
-        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
-        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+        *swarm_example(port),
     ], dict(os.environ))
     assert repo.gitops("plan", app, "--detailed-exitcode").returncode == 2
     applied = repo.gitops("apply", app, "--auto-approve")
@@ -253,9 +251,7 @@ def test_an_app_that_cannot_be_applied_does_not_stop_the_next_one(swarm_cluster:
     app = f"demo-{stack[-6:]}"
     port, closed = free_port(), free_port()
     repo = make_repo(tmp_path, [
-        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
-        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
-        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+        *swarm_example(port),
     ], dict(os.environ))
     (repo.root / "gitops.yaml").write_text(f"""version: 1
 apps:

@@ -22,7 +22,7 @@ import pytest
 from harness import kube
 from harness.swarm import DOCKER_SOCKET
 from proxy import Proxy
-from repos import EXAMPLE, Repo, free_port, git, make_repo
+from repos import EXAMPLE, Repo, free_port, git, make_repo, swarm_example
 from testsupport import wait_for
 
 SECRET = "daemon-test-secret"
@@ -106,9 +106,7 @@ def swarm_repo(tmp_path: Path, stack: str, interval: str, host: str = "") -> tup
     app = f"demo-{stack[-6:]}"
     port = free_port()
     repo = make_repo(tmp_path, [
-        ("swarm/compose.yaml", r'"8080:8080"', f'"{port}:8080"'),
-        ("swarm/compose.yaml", r"delay: 5s", "delay: 1s"),
-        ("swarm/compose.yaml", r"monitor: 15s", "monitor: 3s"),
+        *swarm_example(port),
     ], dict(os.environ))
     (repo.root / "gitops.yaml").write_text(f"""version: 1
 apps:
@@ -326,6 +324,37 @@ def test_daemon_heals_drift_on_swarm_within_seconds(
         assert daemon.stop() == 0
 
 
+def elect(daemons: list[DaemonProcess], app: str, timeout: float) -> tuple[DaemonProcess, DaemonProcess]:
+    """Two daemons over one repository: exactly one leads (and is ready), the other never acts."""
+    wait_for("the first reconcile", lambda: any(d.app(app).get("result") == "applied" for d in daemons),
+             timeout=timeout)
+    leaders = [d for d in daemons if "gitops_leader 1.0" in d.get("/metrics")[1].decode()]
+    assert len(leaders) == 1, "not exactly one leader"
+    [leader] = leaders
+    [standby] = [d for d in daemons if d is not leader]
+    assert leader.get("/readyz")[0] == 200 and standby.get("/readyz")[0] == 503
+    time.sleep(3)  # a standby never acts: nothing more is applied by either
+    assert standby.app(app).get("result", "") == ""
+    return leader, standby
+
+
+def take_over(leader: DaemonProcess, standby: DaemonProcess, repo: Repo, app: str, edit: Callable[[], None]) -> None:
+    """kill -9 the leader (its lease is never released: it expires), commit, and the standby
+    applies that commit; the history has one release per revision."""
+    leader.process.kill()
+    leader.process.wait(10)
+    edit()
+    repo.commit("after the leader died")
+    sha = head(repo)
+    started = time.monotonic()
+    wait_for("the standby applying the commit", lambda: standby.app(app).get("revision") == sha
+             and standby.app(app).get("result") == "applied", timeout=120)
+    print(f"leader killed -> the standby applied the next commit in {time.monotonic() - started:.1f}s")
+    releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
+    assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]  # one release per revision
+    assert len({r["revision"] for r in releases}) == 2
+
+
 @pytest.mark.swarm
 def test_two_daemons_one_acts_and_the_standby_takes_over_when_the_leader_is_killed(
     swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
@@ -333,33 +362,9 @@ def test_two_daemons_one_acts_and_the_standby_takes_over_when_the_leader_is_kill
     repo, app, _ = swarm_repo(tmp_path, stack, interval="1s")
     daemons = [DaemonProcess(repo, "--leader-ttl", "5"), DaemonProcess(repo, "--leader-ttl", "5")]
     try:
-        wait_for("the first reconcile", lambda: any(d.app(app).get("result") == "applied" for d in daemons),
-                 timeout=120)
-
-        def leads(d: DaemonProcess) -> bool:
-            return "gitops_leader 1.0" in d.get("/metrics")[1].decode()
-
-        leaders = [d for d in daemons if leads(d)]
-        assert len(leaders) == 1, "not exactly one leader"
-        [leader] = leaders
-        [standby] = [d for d in daemons if d is not leader]
-        assert leader.get("/readyz")[0] == 200 and standby.get("/readyz")[0] == 503
-        time.sleep(3)  # a standby never acts: nothing more is applied by either
-        assert standby.app(app).get("result", "") == ""
-
-        leader.process.kill()  # kill -9: its lease is never released, it expires
-        leader.process.wait(10)
-        repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
-        repo.commit("after the leader died")
-        sha = head(repo)
-        started = time.monotonic()
-        wait_for("the standby applying the commit", lambda: standby.app(app).get("revision") == sha
-                 and standby.app(app).get("result") == "applied", timeout=120)
-        print(f"leader killed -> the standby applied the next commit in {time.monotonic() - started:.1f}s")
+        leader, standby = elect(daemons, app, timeout=120)
+        take_over(leader, standby, repo, app, lambda: repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2"))
         assert service_image(docker_api, stack) == "gitops-test/app:2"
-        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
-        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]  # one release per revision
-        assert len({r["revision"] for r in releases}) == 2
         assert standby.stop() == 0
     finally:
         for d in daemons:
@@ -536,35 +541,15 @@ def test_two_daemons_on_kubernetes_elect_by_lease_and_the_standby_takes_over_whe
     daemons = [DaemonProcess(repo, "--leader-ttl", "5", "--leader-election", "kubernetes"),
                DaemonProcess(repo, "--leader-ttl", "5", "--leader-election", "kubernetes")]
     try:
-        wait_for("the first reconcile", lambda: any(d.app(app).get("result") == "applied" for d in daemons),
-                 timeout=180)
-
-        def leads(d: DaemonProcess) -> bool:
-            return "gitops_leader 1.0" in d.get("/metrics")[1].decode()
-
-        [leader] = [d for d in daemons if leads(d)]
-        [standby] = [d for d in daemons if d is not leader]
-        leader_events = [e for e in leader.events() if e["event"] == "leader"]
-        name, holder = leader_events[0]["lease"], leader_events[0]["holder"]
+        leader, standby = elect(daemons, app, timeout=180)
+        [elected] = [e for e in leader.events() if e["event"] == "leader"]
+        name, holder = elected["lease"], elected["holder"]
         lease = client.get(leases, "gitops-system", f"gitops-lock-{name}")
         assert lease is not None and lease["spec"]["holderIdentity"] == holder
-        time.sleep(3)
-        assert standby.app(app).get("result", "") == ""  # a standby never acts
-
-        leader.process.kill()  # kill -9: the Lease is never released; it expires
-        leader.process.wait(10)
-        repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: warn")
-        repo.commit("after the leader died")
-        sha = head(repo)
-        started = time.monotonic()
-        wait_for("the standby applying the commit", lambda: standby.app(app).get("revision") == sha
-                 and standby.app(app).get("result") == "applied", timeout=120)
-        print(f"kubernetes leader killed -> the standby applied the next commit in {time.monotonic() - started:.1f}s")
+        take_over(leader, standby, repo, app, lambda: repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info",
+                                                                "LOG_LEVEL: warn"))
         taken = client.get(leases, "gitops-system", f"gitops-lock-{name}")
         assert taken is not None and taken["spec"]["holderIdentity"] not in ("", holder)
-        releases = json.loads(repo.gitops("history", app, "--output", "json").stdout)["releases"]
-        assert [r["outcome"] for r in releases] == ["succeeded", "succeeded"]  # one release per revision
-        assert len({r["revision"] for r in releases}) == 2
         assert standby.stop() == 0
         released = client.get(leases, "gitops-system", f"gitops-lock-{name}") or {}
         assert released.get("spec", {}).get("holderIdentity") in (None, "")  # SIGTERM lets go of it
