@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 from gitops.backends.base import Lease
 from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import GitopsError, LockedError, StoppedError
+from gitops.model.releases import AppState
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +83,30 @@ def held(*, app: str, ttl: float, wait: float, acquire: Callable[[], tuple[bool,
         stop.set()
         renewer.join(timeout=10)
         release()  # a no-op when another runner holds it now
+
+
+class StateStore(Protocol):
+    """Where a backend keeps an app's state and lock on its target."""
+
+    def load(self) -> AppState: ...
+
+    def save(self, state: AppState) -> AppState: ...
+
+    def lock(self, holder: str, ttl: int, wait: float, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> AbstractContextManager[Lease]: ...
+
+
+class StoreBacked:
+    """The state and lock part of the Backend contract, for a backend with a :class:`StateStore`."""
+
+    store: StateStore
+
+    def load_state(self) -> AppState:
+        return self.store.load()
+
+    def save_state(self, state: AppState) -> AppState:
+        return self.store.save(state)
+
+    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600, *, stopping: Stopping | None = None,
+             clock: Clock = SYSTEM) -> AbstractContextManager[Lease]:
+        return self.store.lock(holder, ttl_seconds, wait, stopping=stopping, clock=clock)

@@ -6,23 +6,21 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 from gitops import diff
 from gitops.backends import base
-from gitops.backends.base import Comparison, Lease, Live, PruneFacts
+from gitops.backends.base import Comparison, Live, PruneFacts
 from gitops.backends.kubernetes import health, kinds, normalize
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
-from gitops.clock import SYSTEM, Clock, Stopping
+from gitops.backends.locking import StoreBacked
 from gitops.errors import BackendError, ImmutableFieldError
 from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied, FieldChange
-from gitops.model.releases import AppState
 
 MANAGER = "gitops"
 APP_LABEL = "gitops.dev/app"
@@ -37,7 +35,7 @@ def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
-class KubernetesBackend:
+class KubernetesBackend(StoreBacked):
     name = "kubernetes"
 
     def __init__(self, client: KubeClient, app: str, *, namespace: str = "default",
@@ -421,19 +419,6 @@ class KubernetesBackend:
                 result[key] = health.assess_workload(obj, pods.get(uid, []))
         return result
 
-    # -- state and lock ---------------------------------------------------------------------
-
-    def load_state(self) -> AppState:
-        return self.store.load()
-
-    def save_state(self, state: AppState) -> AppState:
-        return self.store.save(state)
-
-    @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600, *, stopping: Stopping | None = None,
-             clock: Clock = SYSTEM) -> Iterator[Lease]:
-        with self.store.lock(holder, ttl_seconds, wait, stopping=stopping, clock=clock) as lease:
-            yield lease
 
 
 def _holds_data(key: ResourceKey) -> bool:

@@ -41,17 +41,15 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any, cast
 
 from gitops.backends import base
-from gitops.backends.base import Comparison, Lease, Live, PruneFacts
-from gitops.clock import SYSTEM, Clock, Stopping
+from gitops.backends.base import Comparison, Live, PruneFacts
+from gitops.backends.locking import StoreBacked
 from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied
-from gitops.model.releases import AppState
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
@@ -112,7 +110,7 @@ def _references(spec: Mapping[str, Any]) -> dict[str, set[str]]:
     }
 
 
-class SwarmBackend:
+class SwarmBackend(StoreBacked):
     name = "swarm"
 
     def __init__(self, client: SwarmClient, app: str, *, stack: str | None = None,
@@ -514,16 +512,3 @@ class SwarmBackend:
                                          reverted=self._reverted(key, service))
         return result
 
-    # -- state and lock ---------------------------------------------------------------------
-
-    def load_state(self) -> AppState:
-        return self.store.load()
-
-    def save_state(self, state: AppState) -> AppState:
-        return self.store.save(state)
-
-    @contextmanager
-    def lock(self, holder: str, ttl_seconds: int = 30, wait: float = 600, *, stopping: Stopping | None = None,
-             clock: Clock = SYSTEM) -> Iterator[Lease]:
-        with self.store.lock(holder, ttl_seconds, wait, stopping=stopping, clock=clock) as lease:
-            yield lease
