@@ -25,6 +25,7 @@ from gitops.model.reports import ValidationReport
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import parse_env_file
 from gitops.render.yaml import Limits
+from gitops.validate.compose_merge import merge_rendered
 
 
 def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:
@@ -97,8 +98,10 @@ def validate(
 
     def run(renderer: render_stage.Renderer, options: validate_stage.Options) -> None:
         rendered = renderer.result
+        # An app's compose files are one stack (`docker stack deploy -c a -c b`); loose files are not.
+        remap = merge_rendered(rendered) if options.backend == "swarm" else (lambda found: found)
         found, counts = validate_stage.run(rendered, store, root, options)
-        diagnostics.extend(validate_stage.attach_lines(rendered.diagnostics + found, rendered))
+        diagnostics.extend(validate_stage.attach_lines(remap(rendered.diagnostics + found), rendered))
         report.files += rendered.files
         report.objects += counts.objects
         report.services += counts.services
@@ -212,13 +215,14 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
             diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: {exc}", file=config.CONFIG_FILE,
                                           code="path-escape"))
     rendered = renderer.result
+    remap = merge_rendered(rendered) if app.backend == "swarm" else (lambda found: found)
     try:
         store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
     except validate_stage.UnsupportedVersion as exc:
         raise GitopsError(str(exc)) from None
     found, _ = validate_stage.run(rendered, store, ws.root,
                                   validate_stage.Options(False, app.target.namespace, app.backend))
-    diagnostics.extend(validate_stage.attach_lines(rendered.diagnostics + found, rendered))
+    diagnostics.extend(validate_stage.attach_lines(remap(rendered.diagnostics + found), rendered))
     diagnostics.sort(key=_sort_key)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise ValidationFailed(app.name, diagnostics)
@@ -228,7 +232,7 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
     from gitops.backends.swarm.backend import compose_resource
 
     resources = [
-        compose_resource(app.target.stack or app.name, cf.file, cf.data, Origin(cf.file, 0, 1))
+        compose_resource(app.target.stack or app.name, cf.path, cf.data, Origin(cf.file, 0, 1))
         for cf in rendered.compose
     ]
     return resources, diagnostics

@@ -39,6 +39,12 @@ class ComposeFile:
     data: dict[str, Any]
     stack: str
     unset: set[str] = field(default_factory=set)
+    merged_from: tuple[str, ...] = ()  # several files of one app merged into this one (their paths)
+
+    @property
+    def path(self) -> str:
+        """The file whose directory relative paths resolve from (the first, when merged)."""
+        return self.merged_from[0] if self.merged_from else self.file
 
 
 def is_compose(data: Any) -> bool:
