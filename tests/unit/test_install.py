@@ -173,10 +173,10 @@ def test_the_swarm_stack_runs_on_a_manager_with_the_socket_a_healthcheck_and_lim
     assert any(v.get("target") == cache and v["type"] == "volume" for v in service["volumes"]), name
 
 
-@pytest.mark.parametrize("path", ["kubernetes", "kubernetes/sharded", "swarm"])
+@pytest.mark.parametrize("path", ["", "kubernetes", "kubernetes/sharded", "swarm"])
 def test_our_own_validate_passes_on_deploy(path: str) -> None:
     kustomize(DEPLOY / "kubernetes")  # the same kustomize engine validate uses, or skip/fail the same way
-    result = CliRunner().invoke(cli, ["validate", "--strict", str(DEPLOY / path)])
+    result = CliRunner().invoke(cli, ["validate", "--strict", str(DEPLOY / path) if path else str(DEPLOY)])
     assert result.exit_code == 0, result.output
     assert re.search(r"valid: .* 0 errors", result.output)
 
