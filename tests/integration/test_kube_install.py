@@ -327,7 +327,12 @@ def test_each_rule_removed_makes_the_deploy_fail(kube_cluster: Any, namespace: s
         lease = leader_lease(daemon)
         assert outcome() != "applied", f"the example deployed without {without}: the rule is not needed"
         said = json.dumps(daemon.app(app)) + json.dumps([e for e in daemon.events() if e["event"] == "leader-error"])
+        print(f"without {without}: {outcome()}: {said[:600]}")
+        [role] = [d for d in manifests() if d["kind"] == without[0] and d["metadata"]["name"] == without[1]]
+        resources = role["rules"][without[2]]["resources"]
         assert "forbidden" in said.lower(), said
+        assert any(f'cannot {verb} resource \\"{resource}\\"' in said for resource in resources
+                   for verb in role["rules"][without[2]]["verbs"]), f"the refusal names {resources}: {said}"
     finally:
         daemon.close()
         delete_all(narrowed.admin, narrowed.created)
@@ -371,7 +376,7 @@ def test_the_daemons_workloads_are_admitted_as_restricted_pods_and_shards_get_th
 
     found = wait_for("the daemon's pods", made, timeout=120)
     ordinals = {p["metadata"]["name"]: p["metadata"]["labels"].get("apps.kubernetes.io/pod-index")
-                for p in found if p["metadata"]["name"].startswith(f"{sts['metadata']['name']}-")}
+                for p in found if [o["kind"] for o in p["metadata"]["ownerReferences"]] == ["StatefulSet"]}
     assert ordinals == {f"{sts['metadata']['name']}-{i}": str(i) for i in range(replicas)}
     # The namespace does enforce it: a pod that runs as root is refused.
     from gitops.backends.kubernetes.client import ApiError
