@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from harness import kube
-from test_daemon import DaemonProcess, kube_repo
+from repos import Repo
+from test_daemon import DaemonProcess, head, kube_repo
 from testsupport import wait_for
 
 from gitops import install
@@ -190,10 +191,10 @@ def rules_in(client: KubeClient, namespace: str) -> set[tuple[str, str, str]]:
     return {r for r in found if not r[1].startswith("selfsubject")}
 
 
-def run_example(installed: Installed, tmp_path: Path) -> tuple[DaemonProcess, str]:
+def run_example(installed: Installed, tmp_path: Path) -> tuple[DaemonProcess, str, Repo]:
     env = {**os.environ, "KUBECONFIG": str(installed.kubeconfig)}
     repo, app = kube_repo(tmp_path, installed.namespace, env, "prune: true, self_heal: true, interval: 1h")
-    return DaemonProcess(repo, "--leader-ttl", "5"), app
+    return DaemonProcess(repo, "--leader-ttl", "5"), app, repo
 
 
 def leader_lease(daemon: DaemonProcess) -> str:
@@ -206,7 +207,7 @@ def test_the_daemon_deploys_the_example_with_exactly_the_installed_accounts_toke
 ) -> None:
     account = f"system:serviceaccount:{STATE_NAMESPACE}:{installed.account}"
     assert who(installed.as_account()) == account, "the daemon's kubeconfig holds the ServiceAccount's token only"
-    daemon, app = run_example(installed, tmp_path)
+    daemon, app, repo = run_example(installed, tmp_path)
     lease = ""
     try:
         daemon.first_sync(app, timeout=180)
@@ -226,8 +227,22 @@ def test_the_daemon_deploys_the_example_with_exactly_the_installed_accounts_toke
         held = admin.get(leases, STATE_NAMESPACE, f"gitops-lock-{lease}")
         assert held is not None and held["spec"].get("holderIdentity"), held
         assert "gitops_leader 1.0" in daemon.get("/metrics")[1].decode()
-        history = json.loads(daemon.get(f"/api/v1/apps/{app}")[1])
-        assert history["result"] == "applied"
+        # Drift, seen through its watch, is healed; a file removed from git is pruned.
+        configmaps, cronjobs = admin.resource_type("v1", "ConfigMap"), admin.resource_type("batch/v1", "CronJob")
+        assert configmaps is not None and cronjobs is not None
+        edited = admin.get(configmaps, installed.namespace, "web-config")
+        assert edited is not None
+        edited["data"]["LOG_LEVEL"] = "debug"
+        admin.replace(configmaps, edited)
+        wait_for("the drift healed", lambda: (admin.get(configmaps, installed.namespace, "web-config") or {})
+                 .get("data", {}).get("LOG_LEVEL") == "info", timeout=60)
+        (repo.root / "k8s" / "40-cronjob.yaml").unlink()
+        repo.commit("no report")
+        assert daemon.push(head(repo))[0] == 200
+        wait_for("the CronJob pruned", lambda: admin.get(cronjobs, installed.namespace, "web-report") is None,
+                 timeout=120)
+        wait_for("the prune recorded", lambda: daemon.app(app).get("revision") == head(repo)
+                 and daemon.app(app).get("result") == "applied", timeout=60)
         assert not [e for e in daemon.events() if "forbidden" in json.dumps(e).lower()]
         assert daemon.stop() == 0
     finally:
@@ -311,7 +326,7 @@ def test_the_in_cluster_configuration_reaches_the_api_server_and_follows_a_rotat
 def test_each_rule_removed_makes_the_deploy_fail(kube_cluster: Any, namespace: str, tmp_path: Path,
                                                 without: tuple[str, str, int]) -> None:
     narrowed = install_for(kube_cluster, namespace, tmp_path, without)
-    daemon, app = run_example(narrowed, tmp_path)
+    daemon, app, _ = run_example(narrowed, tmp_path)
     lease = ""
 
     def outcome() -> str:
