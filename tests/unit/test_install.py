@@ -3,6 +3,7 @@ and the Dockerfile, read statically (the image cannot be built without pulling a
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -171,6 +172,19 @@ def test_the_swarm_stack_runs_on_a_manager_with_the_socket_a_healthcheck_and_lim
     assert not service["user"].startswith(("0:", "root"))
     cache = service["environment"]["GITOPS_CACHE_DIR"]
     assert any(v.get("target") == cache and v["type"] == "volume" for v in service["volumes"]), name
+
+
+def test_dockers_own_stack_loader_accepts_the_stack(tmp_path: Path) -> None:
+    """`docker stack config` (no engine needed) parses and interpolates it as `docker stack deploy` will."""
+    docker = shutil.which("docker")
+    if docker is None:
+        unavailable("the docker CLI is not on PATH")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "DOCKER_GID": "4242"}
+    result = subprocess.run([str(docker), "stack", "config", "-c", str(DEPLOY / "swarm" / "stack.yaml")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    [service] = yaml.safe_load(result.stdout)["services"].values()
+    assert service["user"] == "10001:4242"
 
 
 @pytest.mark.parametrize("path", ["", "kubernetes", "kubernetes/sharded", "swarm"])
