@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,32 @@ def test_the_wheel_ships_deploy_as_package_data() -> None:
     assert link.is_symlink() and link.resolve() == DEPLOY
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "manifests/**/*" in package_data["gitops"]
+
+
+def test_a_built_wheel_carries_the_manifests_and_prints_them(tmp_path: Path) -> None:
+    """The wheel as pip builds it (from a copy of the tree, so the checkout gets no build/)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("gitops", "deploy"):
+        shutil.copytree(ROOT / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("gitops-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+    shipped = {str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*") if p.is_file()}
+    assert {n.removeprefix("gitops/manifests/") for n in names if n.startswith("gitops/manifests/")} == shipped
+    code = ("import gitops, sys; from gitops import install; print(gitops.__file__, file=sys.stderr); "
+            "print(install.manifests('kubernetes-sharded'), end='')")
+    printed_from_wheel = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                        env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path)
+    assert printed_from_wheel.stderr.strip() == str(tmp_path / "site" / "gitops" / "__init__.py")
+    assert printed_from_wheel.stdout == install.manifests("kubernetes-sharded")
 
 
 def workloads() -> list[dict[str, Any]]:
