@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,10 +208,13 @@ def test_the_daemon_deploys_the_example_with_exactly_the_installed_accounts_toke
 ) -> None:
     account = f"system:serviceaccount:{STATE_NAMESPACE}:{installed.account}"
     assert who(installed.as_account()) == account, "the daemon's kubeconfig holds the ServiceAccount's token only"
+    started = time.monotonic()
     daemon, app, repo = run_example(installed, tmp_path)
     lease = ""
     try:
         daemon.first_sync(app, timeout=180)
+        print(f"the daemon, with the ServiceAccount's token, applied the example {time.monotonic() - started:.1f}s "
+              "after it was started")
         lease = leader_lease(daemon)
         status = daemon.app(app)
         assert status["sync"] == "Synced" and status["health"] == "Healthy", status
@@ -234,8 +238,10 @@ def test_the_daemon_deploys_the_example_with_exactly_the_installed_accounts_toke
         assert edited is not None
         edited["data"]["LOG_LEVEL"] = "debug"
         admin.replace(configmaps, edited)
+        edited_at = time.monotonic()
         wait_for("the drift healed", lambda: (admin.get(configmaps, installed.namespace, "web-config") or {})
                  .get("data", {}).get("LOG_LEVEL") == "info", timeout=60)
+        print(f"drift healed {time.monotonic() - edited_at:.1f}s after the edit")
         (repo.root / "k8s" / "40-cronjob.yaml").unlink()
         repo.commit("no report")
         assert daemon.push(head(repo))[0] == 200
