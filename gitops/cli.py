@@ -423,8 +423,9 @@ def install(print_target: str | None, sharded: bool) -> None:
     \b
       gitops install --print kubernetes | kubectl apply -f -
       gitops install --print kubernetes --sharded | kubectl apply -f -
-      gitops install --print swarm > stack.yaml &&
-        DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy -c stack.yaml gitops
+      gitops install --print swarm > stack.yaml
+      printf %s "$WEBHOOK_SECRET" | docker secret create gitops_webhook -
+      DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy -c stack.yaml gitops
 
     They are the files of deploy/ in the source tree; edit the repository to follow (--repo) and
     the app namespaces (app-namespaces.yaml) before applying. Nothing is applied by this command.
@@ -432,7 +433,7 @@ def install(print_target: str | None, sharded: bool) -> None:
     from gitops import install as install_module
 
     if print_target is None:
-        raise click.UsageError("say what to print: gitops install --print kubernetes (or swarm)")
+        raise click.UsageError("say what to print: gitops install --print kubernetes, or: gitops install --print swarm")
     if sharded and print_target != "kubernetes":
         raise click.UsageError("--sharded goes with --print kubernetes")
     click.echo(install_module.manifests("kubernetes-sharded" if sharded else print_target), nl=False)
