@@ -302,6 +302,16 @@ def test_the_token_cannot_read_other_namespaces_secrets_nor_act_outside_its_need
         ("", "namespaces", "get"), ("", "namespaces", "list"), ("", "namespaces", "watch"),
     }
     assert rules_in(client, "default") == {("", "namespaces", v) for v in ("get", "list", "watch")}
+    # Exactly the kinds of the example's app in its namespace: a verb or a kind more is a failure.
+    manage = ("get", "list", "watch", "create", "patch", "delete")
+    assert rules_in(client, app_ns) == {
+        *((group, resource, verb) for group, resource in (("", "configmaps"), ("", "secrets"), ("", "services"),
+                                                          ("apps", "deployments"), ("networking.k8s.io", "ingresses"),
+                                                          ("batch", "cronjobs")) for verb in manage),
+        *((group, resource, verb) for group, resource in (("", "pods"), ("apps", "replicasets"))
+          for verb in ("get", "list", "watch")),
+        ("", "namespaces", "get"), ("", "namespaces", "list"), ("", "namespaces", "watch"),
+    }
 
 
 def test_the_in_cluster_configuration_reaches_the_api_server_and_follows_a_rotated_token(
