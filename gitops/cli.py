@@ -422,6 +422,33 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     _exit(daemon_module.run(options, listener, log=Log(fmt)))
 
 
+@cli.command(epilog=EPILOG)
+@click.option("--print", "print_target", type=click.Choice(["kubernetes", "swarm"]), metavar="kubernetes|swarm",
+              help="Print the daemon's install manifests for this version, to pipe to kubectl or docker stack.")
+@click.option("--sharded", is_flag=True, help="Kubernetes: the sharded variant (a StatefulSet, one shard per pod).")
+def install(print_target: str | None, sharded: bool) -> None:
+    """Print the manifests that run `gitops daemon` in a cluster or a swarm (this version's image).
+
+    \b
+      gitops install --print kubernetes | kubectl apply -f -
+      gitops install --print kubernetes --sharded | kubectl apply -f -
+      gitops install --print swarm > stack.yaml
+      printf %s "$WEBHOOK_SECRET" | docker secret create gitops_webhook -
+      DOCKER_GID=$(stat -c %g /var/run/docker.sock) docker stack deploy -c stack.yaml gitops
+
+    They are the files of deploy/ in the source tree; edit the repository to follow (--repo) and
+    the app namespaces (app-namespaces.yaml) before applying. Nothing is applied by this command.
+    """
+    from gitops import install as install_module
+
+    if print_target is None:
+        raise click.UsageError("say what to print: gitops install --print kubernetes, or: gitops install --print swarm")
+    if sharded and print_target != "kubernetes":
+        raise click.UsageError("--sharded goes with --print kubernetes")
+    click.echo(install_module.manifests("kubernetes-sharded" if sharded else print_target), nl=False)
+    _exit(EXIT_OK)
+
+
 def main() -> None:
     try:
         code = cli.main(standalone_mode=False)

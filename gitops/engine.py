@@ -241,11 +241,13 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
 class Session:
     """What a long-running process keeps from one reconcile to the next: one client per target
     (its connection pool and API discovery), made on first use and closed with the session.
-    Backends stay cheap per-call views bound to one app and one checkout."""
+    Backends stay cheap per-call views bound to one app and one checkout. ``environ`` is the
+    process environment the clients' connections read (a pod's in-cluster configuration)."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
 
     def client(self, app: config.App) -> Any:
         if app.backend == "kubernetes":
@@ -254,7 +256,7 @@ class Session:
             key = ("swarm", app.target.host or "", "")
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = _new_client(app)
+                self._clients[key] = _new_client(app, self.environ)
             return self._clients[key]
 
     def close(self) -> None:
@@ -264,11 +266,16 @@ class Session:
             client.close()
 
 
-def _new_client(app: config.App) -> Any:
+def _new_client(app: config.App, environ: Mapping[str, str] | None = None) -> Any:
+    """The app's target client. A Kubernetes target with no kubeconfig anywhere, in a pod, is
+    reached with the pod's service account (``KUBERNETES_SERVICE_HOST``/``PORT`` read here, at the
+    edge, and the standard token mount)."""
     if app.backend == "kubernetes":
         from gitops.backends.kubernetes.client import KubeClient
+        from gitops.backends.kubernetes.kubeconfig import InCluster
 
-        return KubeClient(app.target.kubeconfig, app.target.context)
+        in_cluster = InCluster.detect(os.environ if environ is None else environ)
+        return KubeClient(app.target.kubeconfig, app.target.context, in_cluster=in_cluster)
     from gitops.backends.swarm.client import SwarmClient
 
     return SwarmClient(app.target.host)

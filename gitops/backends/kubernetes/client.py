@@ -91,16 +91,21 @@ class ApiError(BackendError):
 
 
 class KubeClient:
-    """Raw-JSON access to one cluster, from a kubeconfig file and context.
+    """Raw-JSON access to one cluster, from a kubeconfig file and context (or, in a pod without
+    one, its service account).
 
     The kubeconfig is read by :mod:`gitops.backends.kubernetes.kubeconfig` when it holds only the
     usual entries, else by the SDK's loader; requests go through one urllib3 connection pool.
     """
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *,
+                 in_cluster: kubeconfig_loader.InCluster | None = None) -> None:
+        """``in_cluster``: the pod's configuration (:meth:`InCluster.detect`), used when there is
+        no kubeconfig at all."""
         where = (kubeconfig or "the default kubeconfig") + (f" (context {context})" if context else "")
         try:
-            conn = kubeconfig_loader.load(kubeconfig, context) or _sdk_connection(kubeconfig, context)
+            conn = (kubeconfig_loader.load(kubeconfig, context, in_cluster)
+                    or _sdk_connection(kubeconfig, context))
         except (kubeconfig_loader.KubeconfigError, OSError, TypeError, ValueError, yaml.YAMLError) as err:
             raise BackendError(f"cannot load {where}: {err}") from err
         except Exception as err:  # the SDK's ConfigException, without importing the SDK up front
@@ -151,7 +156,10 @@ class KubeClient:
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "gitops"}
-        token = self._conn.token()
+        try:
+            token = self._conn.token()
+        except kubeconfig_loader.KubeconfigError as err:  # a token file gone, an exec plugin failing
+            raise BackendError(f"cannot authenticate to {self.server}: {err}") from err
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers

@@ -6,6 +6,10 @@ most of a plan's wall time on a small app and the difference between 9x and 14x 
 CA (file or data), insecure-skip-tls-verify, tls-server-name, client certificate and key (file or
 data), a token or token file, and exec credential plugins — and returns None for anything else
 (legacy auth-provider entries, username/password, proxies), in which case the caller uses the SDK.
+
+Inside a pod, with no kubeconfig at all, :class:`InCluster` is the connection: the service
+account's token and CA from the standard mount and the API server from the
+``KUBERNETES_SERVICE_HOST``/``PORT`` variables (read by the caller, at its edge, and passed in).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,71 @@ class Connection:
         return context
 
 
+SERVICE_ACCOUNT_MOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class TokenFile:
+    """A bearer token kept in a file that its owner rewrites (a pod's bound service-account token,
+    which the kubelet renews before it expires): read again whenever the file changed (its inode,
+    size or modification time; the kubelet swaps a symlink), else served from memory. One stat per
+    request, no clock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._token: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except OSError as err:
+                raise KubeconfigError(f"cannot read the token file {self.path}: {err.strerror}") from err
+            seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if seen != self._seen:
+                self._token = self.path.read_text().strip() or None
+                self._seen = seen
+            return self._token
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """The in-cluster configuration of a pod: the API server's address (from the environment the
+    kubelet sets) and the service account's mount (token, ca.crt, namespace)."""
+
+    host: str
+    port: str
+    mount: Path = SERVICE_ACCOUNT_MOUNT
+
+    @classmethod
+    def detect(cls, environ: Mapping[str, str], mount: Path = SERVICE_ACCOUNT_MOUNT) -> InCluster | None:
+        """The pod's configuration, or None outside a pod (no service host, or no token mounted)."""
+        host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT", "")
+        if not host or not port or not (mount / "token").is_file():
+            return None
+        return cls(host, port, mount)
+
+    @property
+    def server(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 service address
+        return f"https://{host}:{self.port}"
+
+    @property
+    def namespace(self) -> str:
+        """The pod's namespace, as the mount says."""
+        path = self.mount / "namespace"
+        return path.read_text().strip() if path.is_file() else ""
+
+    def connection(self) -> Connection:
+        ca = self.mount / "ca.crt"
+        if not ca.is_file():
+            raise KubeconfigError(f"in-cluster configuration: no CA certificate at {ca}")
+        # The CA file is read when a TLS context is made; the token on every request that finds
+        # the file changed.
+        return Connection(server=self.server, ca_file=str(ca), token=TokenFile(self.mount / "token"))
+
+
 def _pem(data: str) -> bytes:
     return base64.b64decode(data)
 
@@ -126,9 +195,15 @@ def _relative(value: str | None, base: Path | None) -> str | None:
     return str(path)
 
 
-def load(kubeconfig: str | None = None, context: str | None = None) -> Connection | None:
-    """The connection of ``context`` (default: current-context); None when the SDK must decide."""
+def load(kubeconfig: str | None = None, context: str | None = None,
+         in_cluster: InCluster | None = None) -> Connection | None:
+    """The connection of ``context`` (default: current-context); None when the SDK must decide.
+
+    With ``in_cluster`` (a pod's configuration) and no kubeconfig anywhere (none given, no
+    $KUBECONFIG, no ~/.kube/config) nor a context asked for, the pod's service account."""
     paths = _paths(kubeconfig)
+    if in_cluster is not None and context is None and not any(path.is_file() for path in paths):
+        return in_cluster.connection()
     config, origin = _merge(paths)
     name = context or config["current-context"]
     if not name:
@@ -163,8 +238,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Connectio
         token = str(user["token"])
         conn.token = lambda: token
     elif user.get("tokenFile"):
-        token_file = _relative(user["tokenFile"], user_file) or ""
-        conn.token = lambda: Path(token_file).read_text().strip()
+        conn.token = TokenFile(Path(_relative(user["tokenFile"], user_file) or ""))
     elif user.get("exec"):
         credential = ExecCredential(user["exec"], cluster, conn)
         credential()  # at once: a plugin may hand out a client certificate the pool needs
