@@ -39,7 +39,7 @@ from gitops.backends.base import Backend, Lease
 from gitops.clock import SYSTEM, Clock
 from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
-from gitops.model.plans import AppPlan, Block, ChangeSet
+from gitops.model.plans import Action, AppPlan, Block, ChangeSet, user_wave
 from gitops.model.releases import AppState, Outcome, Release, pack_resources
 
 Event = Callable[[dict[str, Any]], None]
@@ -226,27 +226,42 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     )
     state = _save(backend, lease, state.with_release(release))
     on_event({"event": "apply", "app": backend.app, "revision": app_plan.revision, "release": release.number})
-    changeset = apply.run(
-        backend, app_plan, prepared, live, force_conflicts=options.force_conflicts, guard=_guard(lease, options),
-        on_change=lambda c: on_event({"event": "change", "app": backend.app, "action": c.action.value,
-                                      "object": str(c.key)}),
-    )
+    # A rollback waits for the whole app: objects it did not need to change may still be settling
+    # (e.g. a Swarm service that Swarm itself is rolling back). So does the run that completes an
+    # interrupted release: what the dead runner wrote was never watched.
+    whole_app = rolling_back or interrupted is not None
+    changeset = ChangeSet()
     report: rollout.RolloutReport | None = None
-    if changeset.ok:
-        # A rollback waits for the whole app: objects it did not need to change may still be
-        # settling (e.g. a Swarm service that Swarm itself is rolling back). So does the run that
-        # completes an interrupted release: what the dead runner wrote was never watched.
-        whole_app = rolling_back or interrupted is not None
-        watched = desired_keys if whole_app else changeset.changed
+    started = options.clock.monotonic()
+    stages = _stages(app_plan)
+    for number_in_order, (wave, stage) in enumerate(stages):
+        last = number_in_order == len(stages) - 1
+        if len(stages) > 1:
+            on_event({"event": "wave", "app": backend.app, "wave": wave,
+                      "objects": sum(1 for c in stage.changes if c.action is not Action.NOOP)})
+        step = apply.run(
+            backend, stage, prepared, live, force_conflicts=options.force_conflicts, guard=_guard(lease, options),
+            on_change=lambda c: on_event({"event": "change", "app": backend.app, "action": c.action.value,
+                                          "object": str(c.key)}),
+        )
+        _gather(changeset, step)
+        if not step.ok:
+            break
+        # Each user wave is healthy before the next one starts; the last waits as a single-wave
+        # apply does (the whole app when rolling back or completing an interrupted release).
+        watched = desired_keys if whole_app and last else step.changed
         on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
+        remaining = max(0.0, options.timeout - (options.clock.monotonic() - started))
         report = rollout.wait(
-            backend, watched, timeout=options.timeout, poll=options.poll, guard=_guard(lease, options),
+            backend, watched, timeout=remaining, poll=options.poll, guard=_guard(lease, options),
             clock=options.clock,
             on_progress=lambda health: on_event({
                 "event": "progress", "app": backend.app,
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),
             }),
         )
+        if not report.ok:
+            break
     rollout_ok = changeset.ok and report is not None and report.ok
     unfinished = backend.finish_prunes(rollout_ok)  # the prune step that waits for the rollout
     if rollout_ok:
@@ -276,6 +291,29 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     if result.rollback.outcome == "rolled-back":
         result.outcome = "rolled-back"
     return result
+
+
+def _stages(app_plan: AppPlan) -> list[tuple[int, AppPlan]]:
+    """The plan in user waves (``gitops.dev/wave``): one stage per wave of creates and updates,
+    in order; the last stage also holds the deletes (prune, in reverse wave order) and the
+    unchanged objects. A plan with one wave is one stage, as it always was."""
+    writes = sorted({user_wave(c.wave) for c in app_plan.changes if c.action not in (Action.NOOP, Action.DELETE)})
+    if len(writes) <= 1:
+        return [(writes[0] if writes else 0, app_plan)]
+    stages = [(w, replace(app_plan, changes=tuple(c for c in app_plan.changes
+                                                  if c.action not in (Action.NOOP, Action.DELETE)
+                                                  and user_wave(c.wave) == w)))
+              for w in writes[:-1]]
+    rest = tuple(c for c in app_plan.changes if c.action in (Action.NOOP, Action.DELETE)
+                 or user_wave(c.wave) >= writes[-1])
+    return [*stages, (writes[-1], replace(app_plan, changes=rest))]
+
+
+def _gather(total: ChangeSet, step: ChangeSet) -> None:
+    for name in ("created", "configured", "replaced", "deleted", "unchanged", "failed_deletes"):
+        getattr(total, name).extend(getattr(step, name))
+    if step.failed is not None and total.failed is None:
+        total.failed, total.error = step.failed, step.error
 
 
 def _roll_back(backend: Backend, lease: Lease, state: AppState, options: Options, on_event: Event,

@@ -44,7 +44,7 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
         result = backend.compare(resource, current)
         if exact and result.action in (Action.UPDATE, Action.REPLACE):
             result = backend.exact(resource, current)
-        changes.append(Change(key, result.action, result.reason, result.fields, backend.wave(key),
+        changes.append(Change(key, result.action, result.reason, result.fields, backend.wave(key, resource.body),
                               str(resource.origin)))
     opted_out = {k for k, r in desired.items() if backend.prune_disabled(r)}
     opted_out |= set(protected) & set(desired)
@@ -65,7 +65,7 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
         changes = [Change(c.key, Action.NOOP, "not replaced: it holds data", (), c.wave, c.origin)
                    if c.key in held else c for c in changes]
     for key, cascade in verdict.deletes.items():
-        changes.append(Change(key, Action.DELETE, "no longer in the repository", (), backend.wave(key),
+        changes.append(Change(key, Action.DELETE, "no longer in the repository", (), backend.wave(key, live.get(key)),
                               cascade=cascade))
     kept = verdict.kept + prune_stage.left_behind(state.kept() - set(desired), live,
                                                   {k.key for k in verdict.kept} | set(verdict.deletes))

@@ -119,8 +119,9 @@ class Backend(Protocol):
         """A digest of the live state a plan was computed on (versions of the objects)."""
         ...
 
-    def wave(self, key: ResourceKey) -> int:
-        """Apply order: lower waves first; prune runs in reverse."""
+    def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
+        """Apply order: lower waves first; prune runs in reverse. The user's wave (``WAVE_KEY`` on
+        ``body``, the desired or the live object) times ``WAVE_SPAN``, plus the kind's wave."""
         ...
 
     def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:

@@ -145,6 +145,26 @@ class FieldChange:
         )
 
 
+WAVE_KEY = "gitops.dev/wave"  # the user's wave: an annotation (Kubernetes), x-gitops-wave (compose services)
+WAVE_SPAN = 1000  # Change.wave = user wave * WAVE_SPAN + the kind's wave
+
+
+def user_wave(wave: int) -> int:
+    """The user's wave a Change.wave belongs to (each is healthy before the next one starts)."""
+    return wave // WAVE_SPAN
+
+
+def parse_wave(value: object) -> int | None:
+    """A wave as written (an integer, or a string of one); None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
 @dataclass(frozen=True)
 class Change:
     """The planned action for one object, why, and the field-level differences."""

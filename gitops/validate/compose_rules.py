@@ -31,6 +31,9 @@ from gitops.validate.units import nano_cpus, size_bytes
 #: The compose extension key by which a service, network, volume, config or secret opts out of
 #: pruning (gitops's own; Docker ignores ``x-`` keys). Validation requires a boolean.
 PRUNE_KEY = "x-gitops-prune"
+#: The compose extension key that puts a service in a user wave (an integer; lower waves are
+#: applied and healthy first). Carried on the service as the label ``gitops.dev/wave``.
+WAVE_COMPOSE_KEY = "x-gitops-wave"
 
 __all__ = ["DEFAULT_NETWORK", "FEATURES", "KEYS", "Rule", "Support", "bind_source", "check", "used_networks"]
 

@@ -16,7 +16,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +27,7 @@ from gitops.backends.base import Comparison, Lease, Live, PruneFacts
 from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import BackendError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Failure, Health, HealthStatus, Origin, Resource, ResourceKey
-from gitops.model.plans import Action, Applied, FieldChange
+from gitops.model.plans import WAVE_KEY, WAVE_SPAN, Action, Applied, FieldChange, parse_wave
 from gitops.model.releases import AppState
 
 LABEL = "fake/app"
@@ -120,8 +120,10 @@ class FakeBackend:
         return hashlib.sha256(json.dumps({str(k): v for k, v in sorted(live.items())}, sort_keys=True).encode()
                               ).hexdigest()
 
-    def wave(self, key: ResourceKey) -> int:
-        return {"Namespace": 0, "ConfigMap": 1, "Secret": 1, "Deployment": 2}.get(key.kind, 3)
+    def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
+        annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
+        kind_wave = {"Namespace": 0, "ConfigMap": 1, "Secret": 1, "Deployment": 2}.get(key.kind, 3)
+        return WAVE_SPAN * (parse_wave(annotations.get(WAVE_KEY)) or 0) + kind_wave
 
     def apply(self, resource: Resource, *, replace: bool = False, force_conflicts: bool = False) -> Applied:
         self._write()

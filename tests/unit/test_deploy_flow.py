@@ -379,3 +379,52 @@ def test_an_apply_waiting_for_a_held_lock_stops_at_once_when_asked_and_the_wait_
         deploy.apply_app(fake, [res("ConfigMap", "a", data={"k": "v"})], "rev-1",
                          deploy.Options(lock_wait=600, clock=clock2))
     assert 600 <= clock2.t < 603
+
+
+def waved(name: str, kind: str, wave: int | None, **body: Any) -> Any:
+    r = res(kind, name, **body)
+    if wave is not None:
+        r.body["metadata"]["annotations"] = {"gitops.dev/wave": str(wave)}
+    return r
+
+
+def test_user_waves_are_applied_in_order_each_healthy_before_the_next_and_pruned_in_reverse() -> None:
+    fake = FakeBackend()
+    health_polls: list[list[str]] = []
+    real_health = fake.health
+
+    def health(keys: Any) -> Any:
+        wanted = list(keys)
+        health_polls.append(sorted(k.name for k in wanted))
+        return real_health(wanted)
+
+    fake.health = health  # type: ignore[method-assign]
+    resources = [waved("db", "Deployment", -1, image="db:1"), waved("migrate", "ConfigMap", 0, data={"a": "1"}),
+                 waved("web", "Deployment", 2, image="web:1"), waved("web-config", "ConfigMap", 2, data={})]
+    plan, _ = deploy.plan_app(fake, resources, "r1")
+    assert [c.key.name for c in plan.changes] == ["db", "migrate", "web-config", "web"]  # wave, then kind
+    events: list[dict[str, Any]] = []
+    result = deploy.apply_app(fake, resources, "r1", FAST, on_event=events.append)
+    assert result.outcome == "applied", result.error
+    assert [e["wave"] for e in events if e["event"] == "wave"] == [-1, 0, 2]
+    assert [k.name for k in fake.applied] == ["db", "migrate", "web-config", "web"]
+    # The wave -1 Deployment was watched on its own, before wave 0 was written.
+    assert health_polls[0] == ["db"]
+    # Pruned in reverse: the later wave goes first.
+    plan, _ = deploy.plan_app(fake, [], "r2", policy=deploy.prune_stage.Policy(allow_mass_delete=True))
+    deletes = [c.key.name for c in plan.changes if c.action is Action.DELETE]
+    assert deletes.index("web") < deletes.index("migrate") < deletes.index("db")
+
+
+def test_a_wave_that_fails_its_rollout_stops_the_later_waves_and_rolls_back() -> None:
+    fake = FakeBackend(failing_images={"db:2"})
+    resources = [waved("db", "Deployment", 0, image="db:1"), waved("web", "Deployment", 1, image="web:1")]
+    assert deploy.apply_app(fake, resources, "r1", FAST).outcome == "applied"
+    fake.applied.clear()
+    bad = [waved("db", "Deployment", 0, image="db:2"), waved("web", "Deployment", 1, image="web:2")]
+    result = deploy.apply_app(fake, bad, "r2", FAST)
+    assert result.outcome == "rolled-back"
+    assert [k.name for k in fake.applied] == ["db", "db"]  # db:2, its rollout failed, db:1 back; web:2 never
+    assert fake.objects[res("Deployment", "web").key]["image"] == "web:1"
+    assert fake.objects[res("Deployment", "db").key]["image"] == "db:1"
+    assert not any(k.name == "web" and fake.objects[k].get("image") == "web:2" for k in fake.objects)

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +20,7 @@ from gitops.backends.locking import StoreBacked
 from gitops.errors import BackendError, ImmutableFieldError
 from gitops.model import Diagnostic, Resource, ResourceKey
 from gitops.model.health import Health
-from gitops.model.plans import Action, Applied, FieldChange
+from gitops.model.plans import WAVE_KEY, WAVE_SPAN, Action, Applied, FieldChange, parse_wave
 
 MANAGER = "gitops"
 APP_LABEL = "gitops.dev/app"
@@ -142,8 +142,9 @@ class KubernetesBackend(StoreBacked):
     def fingerprint(self, live: Live) -> str:
         return base.fingerprint(live, lambda _key, obj: normalize.strip_bookkeeping(obj))
 
-    def wave(self, key: ResourceKey) -> int:
-        return kinds.wave(key.group, key.kind)
+    def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
+        annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
+        return WAVE_SPAN * (parse_wave(annotations.get(WAVE_KEY)) or 0) + kinds.wave(key.group, key.kind)
 
     # -- compare ----------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from gitops.backends.locking import StoreBacked
 from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
-from gitops.model.plans import Action, Applied
+from gitops.model.plans import WAVE_KEY, WAVE_SPAN, Action, Applied, parse_wave
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
@@ -275,8 +275,9 @@ class SwarmBackend(StoreBacked):
 
         return base.fingerprint(live, view)
 
-    def wave(self, key: ResourceKey) -> int:
-        return WAVES.get(key.kind, 3)
+    def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
+        labels = (((body or {}).get("Spec") or body or {}).get("Labels")) or {}
+        return WAVE_SPAN * (parse_wave(labels.get(WAVE_KEY)) or 0) + WAVES.get(key.kind, 3)
 
     # -- compare ----------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.validate.compose_rules import DEFAULT_NETWORK
+from gitops.model.plans import WAVE_KEY
+from gitops.validate.compose_rules import DEFAULT_NETWORK, WAVE_COMPOSE_KEY
 
 from . import deploy_settings
 from . import types as t
@@ -242,9 +243,11 @@ def service_object(ctx: Context, key: str, raw: object, networks: Mapping[str, A
             log_driver["Options"] = options
         task["LogDriver"] = log_driver
 
+    wave = read_int(ctx, service.get(WAVE_COMPOSE_KEY), *where, WAVE_COMPOSE_KEY)
     spec: t.ServiceSpec = {
         "Name": name,
         "Labels": {**read_labels(ctx, deploy.get("labels"), *where, "deploy", "labels"),
+                   **({WAVE_KEY: str(wave)} if wave is not None else {}),
                    STACK_LABEL: ctx.stack, IMAGE_LABEL: image},
         "TaskTemplate": task,
         "Mode": deploy_settings.mode(ctx, deploy, *where, "deploy"),
