@@ -207,13 +207,48 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
-            click.echo(f"\nSaved the plan to {out}; apply it with: gitops apply {out}")
+            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref)}")
     if not result.ok:
         click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
                                          for a in result.apps if not a.ok)
                    + (f"; the plan was not saved to {out}" if out else ""), err=True)
         _exit(EXIT_ERROR)
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
+
+
+def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None) -> str:
+    """The command that applies a plan saved to ``out``, with the source options it was made with."""
+    import shlex
+
+    words = ["gitops", "apply"]
+    words += ["-C", directory] if directory else []
+    words += ["--repo", repo] if repo else []
+    words += ["--ref", ref] if ref else []
+    return shlex.join([*words, out if not out.startswith("-") else f"./{out}"])
+
+
+def _saved_plan(target: str) -> Any:
+    """The saved plan a file holds, recognised by its content (any name); None when ``target`` is
+    not a file, or a file that is not JSON at all and whose name does not end in .json (then it
+    names an app). A JSON file that is not a valid plan is an error."""
+    from gitops.model.plans import Plan
+
+    path = Path(target)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeError, ValueError) as exc:
+        if target.endswith(".json"):
+            raise GitopsError(f"{target}: not a gitops plan: {exc}") from None
+        return None
+    try:
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Plan.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GitopsError(f"{target}: not a gitops plan: {exc}") from None
 
 
 @cli.command(epilog=EPILOG)
@@ -230,7 +265,8 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
           auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
           allow_bad_revision: bool, allow_cascade: bool, prune_data: bool, allow_mass_delete: bool,
           output: str) -> None:
-    """Apply a saved plan (FILE.json) or the apps' current revision; watch the rollout; roll back.
+    """Apply a saved plan (a file `gitops plan --out FILE` wrote) or the apps' current revision;
+    watch the rollout; roll back.
 
     A saved plan is refused when the manifests or the live objects moved since it was made. Without
     a saved plan, the plan is shown and confirmed first (--auto-approve skips that). Two runners
@@ -243,12 +279,9 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
 
     saved: Plan | None = None
     names = list(targets)
-    if len(targets) == 1 and targets[0].endswith(".json") and Path(targets[0]).is_file():
-        try:
-            saved = Plan.from_json(json.loads(Path(targets[0]).read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise GitopsError(f"{targets[0]}: not a gitops plan: {exc}") from None
-        names = []
+    if len(targets) == 1:
+        saved = _saved_plan(targets[0])
+        names = [] if saved is not None else names
     ws = _workspace(directory, repo, ref)
     allow = _allowed(allow_cascade, prune_data, allow_mass_delete)
     if saved is None and not auto_approve:

@@ -23,8 +23,8 @@ from gitops.model.plans import Action, AppPlan, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
 from gitops.render import kubernetes as k8s_render
-from gitops.render.compose import parse_env_file
-from gitops.render.yaml import Limits
+from gitops.render.compose import SECTION_KINDS, parse_env_file
+from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
 
 
 def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:
@@ -227,11 +227,18 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
         return k8s_render.to_resources(rendered.manifests, app.target.namespace, scopes), diagnostics
     from gitops.backends.swarm.backend import compose_resource
 
-    resources = [
-        compose_resource(app.target.stack or app.name, cf.file, cf.data, Origin(cf.file, 0, 1))
-        for cf in rendered.compose
-    ]
+    resources = [compose_resource(app.target.stack or app.name, cf.file, cf.data, _compose_origin(rendered, cf))
+                 for cf in rendered.compose]
     return resources, diagnostics
+
+
+def _compose_origin(rendered: render_stage.Rendered, compose: render_stage.ComposeFile) -> Origin:
+    """A compose file's origin, with the line of each service, network, config, secret and volume."""
+    pointers = [f"/{section}/{escape_pointer(str(name))}" for section in SECTION_KINDS
+                if isinstance(entries := compose.data.get(section), dict) for name in entries]
+    source_text = rendered.sources.get(compose.file)
+    lines = locate(source_text[0], 1, pointers, Dialect.COMPOSE) if source_text is not None else {}
+    return Origin(compose.file, None, 1, "", tuple(sorted(lines.items())))
 
 
 class Session:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -58,9 +59,11 @@ def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_p
                    content_type="application/merge-patch+json")
     stale = repo.gitops("apply", "plan.json")
     assert stale.returncode == 1 and "stale" in stale.stderr
-    fresh = repo.gitops("plan", app, "--out", "plan.json")
+    fresh = repo.gitops("plan", app, "--out", "p.plan")  # any name: a saved plan is known by its content
     assert "~ ConfigMap" in fresh.stdout and '"debug" → "info"' in fresh.stdout  # drift back to git
-    done = repo.gitops("apply", "plan.json", "--force-conflicts")
+    hint = shlex.split(fresh.stdout.split("apply it with: ")[1].strip())
+    assert hint == ["gitops", "apply", "p.plan"]
+    done = repo.gitops(*hint[1:], "--force-conflicts")
     assert done.returncode == 0, done.stdout + done.stderr
 
     # A crashing image: exit code 3, everything back, the revision marked bad.

@@ -52,6 +52,8 @@ from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import Action, Applied
 from gitops.model.releases import AppState
+from gitops.render.compose import SECTION_KINDS
+from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
@@ -175,28 +177,30 @@ class SwarmBackend:
         translation = self._translate(resource)
         origin = resource.origin
 
-        def make(kind: str, name: str, body: Mapping[str, Any], prune: bool) -> Resource:
+        def make(kind: str, name: str, body: Mapping[str, Any], prune: bool, entry: str = "") -> Resource:
             key = self.key(kind, name)
             if not prune:
                 self._no_prune.add(key)
-            return Resource(key, API_VERSION, dict(body), origin)
+            section = next(s for s, k in SECTION_KINDS.items() if k == kind)
+            where = origin.entry(f"/{section}/{escape_pointer(entry)}") if entry else origin
+            return Resource(key, API_VERSION, dict(body), where)
 
         for name, network in translation.networks.items():
             if not network.external and network.spec is not None:
-                yield make("Network", name, network.spec, network.prune)
+                yield make("Network", name, network.spec, network.prune, network.key)
         for name, config in translation.configs.items():
             if not config.external and config.spec is not None:
-                yield make("Config", name, config.spec, config.prune)
+                yield make("Config", name, config.spec, config.prune, config.key)
         for name, secret in translation.secrets.items():
             if not secret.external:
                 if secret.data is not None:
                     self._secret_data[name] = secret.data
-                yield make("Secret", name, secret.spec or {}, secret.prune)
+                yield make("Secret", name, secret.spec or {}, secret.prune, secret.key)
         for name, volume in translation.volumes.items():
             if not volume.external and volume.spec is not None:
-                yield make("Volume", name, volume.spec, volume.prune)
+                yield make("Volume", name, volume.spec, volume.prune, volume.key)
         for name, service in translation.services.items():
-            yield make("Service", name, service.spec, service.prune)
+            yield make("Service", name, service.spec, service.prune, service.key)
 
     def _pass_through(self, resource: Resource) -> Resource:
         if resource.key.group != GROUP or resource.key.kind not in KINDS:
