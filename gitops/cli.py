@@ -26,7 +26,7 @@ EPILOG = """\b
 Exit codes:
   0  success, or no changes
   1  error (bad input, unreachable target, refused plan, a prune guard refused, ...)
-  2  changes present (plan with --detailed-exitcode)
+  2  changes present (plan or diff with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
   With several apps the worst wins: an error (1) outranks a rollback (3).
 """
@@ -340,6 +340,49 @@ def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: 
     else:
         click.echo(view.status_text(found))
     _exit(EXIT_OK)
+
+
+@cli.command(name="diff", epilog=EPILOG)
+@click.argument("apps", nargs=-1)
+@click.option("--base", "base", metavar="REF", required=True,
+              help="The revision to compare from: a branch, tag or commit (origin/main, HEAD~1, a SHA).")
+@click.option("--head", "head", metavar="REF", help="The revision to compare to (default: the working tree as it is).")
+@click.option("-C", "--dir", "directory", metavar="DIR", type=click.Path(file_okay=False),
+              help="The repository root holding gitops.yaml (default: the working directory).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the rendered objects changed, 0 when not.")
+@click.option("-v", "--verbose", is_flag=True, help="Add a unified diff of the rendered YAML (secret values masked).")
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="markdown: made for a pull-request comment.")
+@click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report to FILE.")
+def diff_command(apps: tuple[str, ...], base: str, head: str | None, directory: str | None,
+                 detailed_exitcode: bool, verbose: bool, output: str, html_file: str | None) -> None:
+    """Show what a change to the repository does to the rendered objects; no cluster needed.
+
+    Renders every app of gitops.yaml (or the named ones) at both revisions and lists, per app, the
+    objects added, removed and changed, with field-level changes as in `gitops plan`; apps added
+    to or removed from gitops.yaml are shown as such, unchanged apps are listed. Secret values are
+    masked as in `gitops plan`. An app that does not validate at either revision is reported and
+    the exit code is 1; with --detailed-exitcode, 2 means something changed.
+    """
+    from gitops import engine
+    from gitops.views import diffs as view
+
+    root = Path(directory) if directory else Path.cwd()
+    base_ws = engine.open_ref(root, base)
+    head_ws = engine.open_ref(root, head) if head else engine.open_workspace(cwd=root)
+    result = engine.diff(base_ws, head_ws, apps, base_label=base, head_label=head or "working tree")
+    if html_file:
+        Path(html_file).write_text(view.html_page(result), "utf-8")
+    if output == "json":
+        click.echo(view.as_json(result, verbose=verbose))
+    elif output == "markdown":
+        click.echo(view.markdown(result))
+    else:
+        click.echo(view.text(result, _style(), verbose=verbose))
+    if not result.ok:
+        _exit(EXIT_ERROR)
+    _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
 @cli.command(epilog=EPILOG)

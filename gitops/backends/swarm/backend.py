@@ -86,6 +86,13 @@ def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Orig
                     origin or Origin(path))
 
 
+def offline_objects(resources: list[Resource], app: str, stack: str,
+                    read_file: ReadFile | None) -> list[Resource]:
+    """The Swarm objects compose files translate to, without an engine to talk to (``gitops
+    diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
+    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file).prepare(resources)
+
+
 def pruned_secret_message(name: str) -> str:
     return (f"secret {name} was pruned; re-apply that revision from git (secret values are never "
             "stored in the release history)")
@@ -292,18 +299,7 @@ class SwarmBackend:
             if kind == "Secret" and not self._can_create_secret(resource):
                 return Comparison(Action.CREATE, pruned_secret_message(resource.key.name))
             return Comparison(Action.CREATE, "does not exist")
-        body = resource.body
-        if kind == "Service":
-            diffs = normalize.diff_service(body, live, network_ids=self._network_ids)
-        elif kind == "Network":
-            diffs = normalize.diff_network(body, live)
-        elif kind == "Config":
-            diffs = normalize.diff_config(body, live)
-        elif kind == "Secret":
-            diffs = normalize.diff_secret(body, live)
-        else:
-            diffs = normalize.diff_volume(body, live)
-        changes = tuple(diffs)
+        changes = tuple(normalize.diff_kind(kind, resource.body, live, network_ids=self._network_ids))
         if not changes:
             self._written.pop(resource.key, None)  # live is as desired: nothing of ours to be reverted
             return Comparison(Action.NOOP)
