@@ -67,10 +67,14 @@ def _not_yet(command: str) -> None:
 @click.option("--ref", metavar="REF", help="Branch, tag or commit of --repo (default: its HEAD).")
 @click.option("--strict", is_flag=True, help="Refuse unknown fields, and kinds that have no schema.")
 @click.option("--kubernetes-version", metavar="X.Y", help="Validate against this Kubernetes version's schemas.")
-@click.option("--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown", "github", "sarif"]), default="text",
+              show_default=True, help="markdown: for a pull-request comment; github: workflow commands that annotate "
+              "the lines (::error file=...,line=...::...); sarif: SARIF 2.1.0 for code scanning.")
+@click.option("--path-prefix", metavar="DIR", default="",
+              help="With github or sarif: prefix file paths with DIR (where gitops.yaml sits in the repository).")
 def validate(
     paths: tuple[str, ...], repo: str | None, ref: str | None, strict: bool, kubernetes_version: str | None,
-    output: str,
+    output: str, path_prefix: str,
 ) -> None:
     """Validate manifests and compose files against their schemas.
 
@@ -79,13 +83,27 @@ def validate(
     as Kubernetes manifests. Exit code 0 when valid, 1 when any error is found.
     """
     from gitops import engine
-    from gitops.views import validation as view
 
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
     report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version)
-    click.echo(view.as_json(report) if output == "json" else view.text(report))
+    click.echo(_validation_view(report, output, path_prefix))
     _exit(EXIT_OK if report.ok else EXIT_ERROR)
+
+
+def _validation_view(report: Any, output: str, path_prefix: str) -> str:
+    from gitops.views import ci
+    from gitops.views import validation as view
+
+    if output == "json":
+        return view.as_json(report)
+    if output == "markdown":
+        return ci.validation_markdown(report)
+    if output == "github":
+        return ci.github(report, prefix=path_prefix)
+    if output == "sarif":
+        return ci.sarif_text(report, prefix=path_prefix)
+    return view.text(report)
 
 
 def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -178,7 +196,8 @@ def _events(output: str) -> Callable[[dict[str, Any]], None]:
 @click.option("--exact", is_flag=True, help="Confirm each changed object with a server-side dry-run apply.")
 @click.option("-v", "--verbose", is_flag=True, help="List unchanged objects too.")
 @_guard_options
-@_output_option
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="json: one JSON object; markdown: for a pull-request comment.")
 def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
          detailed_exitcode: bool, exact: bool, verbose: bool, allow_cascade: bool, prune_data: bool,
          allow_mass_delete: bool, output: str) -> None:
@@ -204,6 +223,10 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
         Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if output == "json":
         click.echo(json.dumps(result.to_json(), sort_keys=True))
+    elif output == "markdown":
+        from gitops.views import ci
+
+        click.echo(ci.plan_markdown(result))
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
