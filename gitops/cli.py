@@ -521,6 +521,66 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     _exit(daemon_module.run(options, listener, log=Log(fmt)))
 
 
+@cli.group(name="ci")
+def ci_group() -> None:
+    """Helpers for CI pipelines (the GitHub Action at the repository root runs `gitops ci run`)."""
+
+
+@ci_group.command(name="run")
+def ci_run() -> None:
+    """Run one step of the GitHub Action from its environment: INPUT_COMMAND (validate, diff, plan,
+    apply), INPUT_APPS, INPUT_ARGS, INPUT_COMMENT, INPUT_BASE, INPUT_WORKING_DIRECTORY, and the
+    runner's GITHUB_EVENT_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_API_URL,
+    GITHUB_REPOSITORY and GITHUB_TOKEN. Exit code: the command's, except 2 (changes) which is 0
+    with the output has-changes=true."""
+    from gitops.ci import action
+
+    env = os.environ
+    command, apps, args, comment = action.parse_inputs(env.get("INPUT_COMMAND", "validate"), env.get("INPUT_APPS", ""),
+                                                       env.get("INPUT_ARGS", ""), env.get("INPUT_COMMENT", "false"))
+    settings = action.Settings(
+        command, apps, args, comment, base=env.get("INPUT_BASE", ""),
+        working_directory=env.get("INPUT_WORKING_DIRECTORY", "") or ".",
+        event=action.load_event(env.get("GITHUB_EVENT_PATH", "")),
+        output_file=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+        summary_file=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
+        api_url=env.get("GITHUB_API_URL", "https://api.github.com"), repository=env.get("GITHUB_REPOSITORY", ""),
+        token=env.get("GITHUB_TOKEN", ""),
+    )
+    _exit(action.step(settings, echo=click.echo))
+
+
+@ci_group.command(name="comment")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--gitlab", is_flag=True, help="A GitLab merge-request note (CI_API_V4_URL, CI_PROJECT_ID, "
+              "CI_MERGE_REQUEST_IID, GITLAB_TOKEN) instead of a GitHub pull-request comment (GITHUB_API_URL, "
+              "GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_TOKEN).")
+def ci_comment(name: str, file: Any, gitlab: bool) -> None:
+    """Create or update the ONE pull-request comment marked NAME with the Markdown in FILE (- for
+    standard input), e.g. `gitops diff --base main --output markdown > d.md && gitops ci comment diff d.md`."""
+    from gitops.ci import action, comments
+
+    env = os.environ
+    if gitlab:
+        iid = env.get("CI_MERGE_REQUEST_IID", "")
+        if not iid.isdigit():
+            raise GitopsError("CI_MERGE_REQUEST_IID is not set: run this in a merge-request pipeline")
+        target = comments.Target(env.get("CI_API_V4_URL", "https://gitlab.com/api/v4"), env.get("CI_PROJECT_ID", ""),
+                                 int(iid), forge="gitlab")
+        token = env.get("GITLAB_TOKEN", "")
+    else:
+        number = action.pull_request_number(action.load_event(env.get("GITHUB_EVENT_PATH", "")))
+        if number is None:
+            raise GitopsError("GITHUB_EVENT_PATH holds no pull_request event: nothing to comment on")
+        target = comments.Target(env.get("GITHUB_API_URL", "https://api.github.com"),
+                                 env.get("GITHUB_REPOSITORY", ""), number)
+        token = env.get("GITHUB_TOKEN", "")
+    what, ident = comments.Client(target, token).upsert(name, file.read())
+    click.echo(f"{what} comment {ident}")
+    _exit(EXIT_OK)
+
+
 def main() -> None:
     try:
         code = cli.main(standalone_mode=False)
