@@ -491,8 +491,11 @@ def open_ref(root: Path, ref: str, cache_dir: Path | None = None) -> Workspace:
     """A workspace of the commit ``ref`` names in the local repository at ``root`` (a work tree of
     its own, from the source cache: the user's work tree is not touched)."""
     revision = source.resolve(root, ref)
+    top = source.toplevel(root)
+    inside = root.resolve().relative_to(top)  # gitops.yaml may sit below the repository's root
+    tree = source.snapshot(str(top), revision, cache_dir).root / inside
     try:
-        return open_revision(str(root.resolve()), revision, cache_dir)
+        return Workspace(tree, revision, config.load(tree), False)
     except config.ConfigError as exc:
         raise GitopsError(f"{ref} ({revision[:12]}): {exc}") from None
 

@@ -304,6 +304,11 @@ def resolve(path: Path, ref: str) -> str:
         raise SourceError(f"{ref!r} names no commit in {path}") from None
 
 
+def toplevel(path: Path) -> Path:
+    """The root of the git work tree ``path`` lies in."""
+    return Path(_git(["-C", str(path), "rev-parse", "--show-toplevel"]).strip()).resolve()
+
+
 def current_branch(path: Path) -> str:
     """The branch a local clone has checked out (what the daemon follows with ``-C DIR``)."""
     name = _git(["-C", str(path), "symbolic-ref", "--quiet", "--short", "HEAD"]).strip()

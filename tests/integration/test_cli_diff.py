@@ -158,3 +158,16 @@ def test_a_commit_that_breaks_validation_is_reported_with_exit_1(repo: Repo) -> 
     assert code == 1, out + err
     assert "app web (kubernetes): invalid" in out
     assert re.search(r"head: error: k8s/20-deployment.yaml:\d+.*replicas", out), out
+
+
+def test_a_repository_whose_gitops_yaml_is_in_a_subdirectory(tmp_path: Path) -> None:
+    env = {**os.environ, "GITOPS_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    mono = make_repo(tmp_path, [], env)
+    (mono.root / "deploy").mkdir()
+    for name in ("k8s", "swarm", "gitops.yaml"):
+        (mono.root / name).rename(mono.root / "deploy" / name)
+    mono.commit("move into deploy/")
+    mono.edit("deploy/k8s/20-deployment.yaml", "podinfo:6.7.1", "podinfo:6.8.0")
+    done = mono.gitops("diff", "-C", "deploy", "--base", "HEAD", "--detailed-exitcode")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "~ Deployment/web/web  update  [k8s/20-deployment.yaml[doc 1]:1]" in done.stdout
