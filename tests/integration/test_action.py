@@ -232,3 +232,55 @@ def test_the_action_keeps_one_sticky_comment_with_the_diff_and_no_secret(
     assert re.search(r"^::error file=repo/k8s/20-deployment.yaml,line=9,title=gitops validate \(schema\)::", log,
                      re.MULTILINE), log
     assert "❌ gitops validate: invalid" in summary
+
+
+def test_gitops_ci_comment_keeps_one_gitlab_merge_request_note(tmp_path: Path) -> None:
+    notes: list[dict[str, Any]] = [{"id": 1, "body": "a reviewer's note"}]
+    seen: list[tuple[str, str]] = []
+    project = "acme%2Fdeploy"
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            seen.append((self.command, self.path))
+            status, answer = 404, {"message": "404 Not Found"}
+            base = f"/api/v4/projects/{project}/merge_requests/12/notes"
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                status, answer = 401, {"message": "401 Unauthorized"}
+            elif self.command == "GET" and self.path.split("?")[0] == base:
+                status, answer = 200, notes if "&page=1" in self.path else []
+            elif self.command == "POST" and self.path == base and body:
+                notes.append({"id": 40 + len(notes), "body": body["body"]})
+                status, answer = 201, notes[-1]
+            elif self.command == "PUT" and self.path.startswith(base + "/") and body:
+                [note] = [n for n in notes if n["id"] == int(self.path.rsplit("/", 1)[1])]
+                note["body"] = body["body"]
+                status, answer = 200, note
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _serve
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**os.environ, "CI_API_V4_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v4",
+               "CI_PROJECT_ID": "acme/deploy", "CI_MERGE_REQUEST_IID": "12", "GITLAB_TOKEN": TOKEN}
+        body = tmp_path / "diff.md"
+        for text in ("first diff", "second diff"):
+            body.write_text(text)
+            done = subprocess.run([sys.executable, "-m", "gitops", "ci", "comment", "--gitlab", "diff", str(body)],
+                                  env=env, capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 0, done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [m for m, _ in seen] == ["GET", "POST", "GET", "PUT"]
+    assert len(notes) == 2 and notes[1]["body"] == "<!-- gitops:diff -->\nsecond diff"

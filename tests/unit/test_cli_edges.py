@@ -76,3 +76,13 @@ def test_after_a_rollback_the_last_line_names_the_failed_and_the_rollback_releas
     state = AppState(app="web", releases=(_release(2, good, Outcome.SUCCEEDED), result.release, back.release))
     rows = [line.split()[:3] for line in view.history_text(state).splitlines()[1:3]]
     assert rows == [["4", good[:20], "rolled-back"], ["3", bad[:20], "failed"]]
+
+
+def test_plan_output_markdown_has_a_summary_line_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "open_workspace", lambda **kw: kw)
+    monkeypatch.setattr(engine, "plan", lambda *_a, **_kw: (_plan(), []))
+    result = CliRunner().invoke(cli, ["plan", "--output", "markdown", "--detailed-exitcode"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("### gitops plan: 1 of 1 app(s) would change")
+    assert "- 📝 web: 1 to create, 0 to update, 0 to replace, 0 to delete" in result.output
+    assert "<details><summary>web</summary>" in result.output and "+ Deployment/web/web" in result.output
