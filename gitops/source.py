@@ -301,7 +301,10 @@ def resolve(path: Path, ref: str) -> str:
         return _git(["-C", str(path), "rev-parse", "--verify", "--quiet", "--end-of-options",
                      f"{ref}^{{commit}}"]).strip()  # fmt: skip
     except SourceError:
-        raise SourceError(f"{ref!r} names no commit in {path}") from None
+        shallow = (Path(_git(["-C", str(path), "rev-parse", "--git-dir"]).strip()) / "shallow")
+        hint = "; this is a shallow clone: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0)" \
+            if (path / shallow).is_file() else ""
+        raise SourceError(f"{ref!r} names no commit in {path}{hint}") from None
 
 
 def toplevel(path: Path) -> Path:
