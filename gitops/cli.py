@@ -26,7 +26,7 @@ EPILOG = """\b
 Exit codes:
   0  success, or no changes
   1  error (bad input, unreachable target, refused plan, a prune guard refused, ...)
-  2  changes present (plan with --detailed-exitcode)
+  2  changes present (plan or diff with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
   With several apps the worst wins: an error (1) outranks a rollback (3).
 """
@@ -67,10 +67,14 @@ def _not_yet(command: str) -> None:
 @click.option("--ref", metavar="REF", help="Branch, tag or commit of --repo (default: its HEAD).")
 @click.option("--strict", is_flag=True, help="Refuse unknown fields, and kinds that have no schema.")
 @click.option("--kubernetes-version", metavar="X.Y", help="Validate against this Kubernetes version's schemas.")
-@click.option("--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown", "github", "sarif"]), default="text",
+              show_default=True, help="markdown: for a pull-request comment; github: workflow commands that annotate "
+              "the lines (::error file=...,line=...::...); sarif: SARIF 2.1.0 for code scanning.")
+@click.option("--path-prefix", metavar="DIR", default="",
+              help="With github or sarif: prefix file paths with DIR (where gitops.yaml sits in the repository).")
 def validate(
     paths: tuple[str, ...], repo: str | None, ref: str | None, strict: bool, kubernetes_version: str | None,
-    output: str,
+    output: str, path_prefix: str,
 ) -> None:
     """Validate manifests and compose files against their schemas.
 
@@ -79,13 +83,27 @@ def validate(
     as Kubernetes manifests. Exit code 0 when valid, 1 when any error is found.
     """
     from gitops import engine
-    from gitops.views import validation as view
 
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
     report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version)
-    click.echo(view.as_json(report) if output == "json" else view.text(report))
+    click.echo(_validation_view(report, output, path_prefix))
     _exit(EXIT_OK if report.ok else EXIT_ERROR)
+
+
+def _validation_view(report: Any, output: str, path_prefix: str) -> str:
+    from gitops.views import ci
+    from gitops.views import validation as view
+
+    if output == "json":
+        return view.as_json(report)
+    if output == "markdown":
+        return ci.validation_markdown(report)
+    if output == "github":
+        return ci.github(report, prefix=path_prefix)
+    if output == "sarif":
+        return ci.sarif_text(report, prefix=path_prefix)
+    return view.text(report)
 
 
 def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -178,7 +196,8 @@ def _events(output: str) -> Callable[[dict[str, Any]], None]:
 @click.option("--exact", is_flag=True, help="Confirm each changed object with a server-side dry-run apply.")
 @click.option("-v", "--verbose", is_flag=True, help="List unchanged objects too.")
 @_guard_options
-@_output_option
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="json: one JSON object; markdown: for a pull-request comment.")
 def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
          detailed_exitcode: bool, exact: bool, verbose: bool, allow_cascade: bool, prune_data: bool,
          allow_mass_delete: bool, output: str) -> None:
@@ -204,16 +223,55 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
         Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if output == "json":
         click.echo(json.dumps(result.to_json(), sort_keys=True))
+    elif output == "markdown":
+        from gitops.views import ci
+
+        click.echo(ci.plan_markdown(result))
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
-            click.echo(f"\nSaved the plan to {out}; apply it with: gitops apply {out}")
+            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref)}")
     if not result.ok:
         click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
                                          for a in result.apps if not a.ok)
                    + (f"; the plan was not saved to {out}" if out else ""), err=True)
         _exit(EXIT_ERROR)
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
+
+
+def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None) -> str:
+    """The command that applies a plan saved to ``out``, with the source options it was made with."""
+    import shlex
+
+    words = ["gitops", "apply"]
+    words += ["-C", directory] if directory else []
+    words += ["--repo", repo] if repo else []
+    words += ["--ref", ref] if ref else []
+    return shlex.join([*words, out if not out.startswith("-") else f"./{out}"])
+
+
+def _saved_plan(target: str) -> Any:
+    """The saved plan a file holds, recognised by its content (any name); None when ``target`` is
+    not a file, or a file that is not JSON at all and whose name does not end in .json (then it
+    names an app). A JSON file that is not a valid plan is an error."""
+    from gitops.model.plans import Plan
+
+    path = Path(target)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeError, ValueError) as exc:
+        if target.endswith(".json"):
+            raise GitopsError(f"{target}: not a gitops plan: {exc}") from None
+        return None
+    try:
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Plan.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GitopsError(f"{target}: not a gitops plan: {exc}") from None
 
 
 @cli.command(epilog=EPILOG)
@@ -230,7 +288,8 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
           auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
           allow_bad_revision: bool, allow_cascade: bool, prune_data: bool, allow_mass_delete: bool,
           output: str) -> None:
-    """Apply a saved plan (FILE.json) or the apps' current revision; watch the rollout; roll back.
+    """Apply a saved plan (a file `gitops plan --out FILE` wrote) or the apps' current revision;
+    watch the rollout; roll back.
 
     A saved plan is refused when the manifests or the live objects moved since it was made. Without
     a saved plan, the plan is shown and confirmed first (--auto-approve skips that). Two runners
@@ -243,12 +302,9 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
 
     saved: Plan | None = None
     names = list(targets)
-    if len(targets) == 1 and targets[0].endswith(".json") and Path(targets[0]).is_file():
-        try:
-            saved = Plan.from_json(json.loads(Path(targets[0]).read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise GitopsError(f"{targets[0]}: not a gitops plan: {exc}") from None
-        names = []
+    if len(targets) == 1:
+        saved = _saved_plan(targets[0])
+        names = [] if saved is not None else names
     ws = _workspace(directory, repo, ref)
     allow = _allowed(allow_cascade, prune_data, allow_mass_delete)
     if saved is None and not auto_approve:
@@ -307,6 +363,49 @@ def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: 
     else:
         click.echo(view.status_text(found))
     _exit(EXIT_OK)
+
+
+@cli.command(name="diff", epilog=EPILOG)
+@click.argument("apps", nargs=-1)
+@click.option("--base", "base", metavar="REF", required=True,
+              help="The revision to compare from: a branch, tag or commit (origin/main, HEAD~1, a SHA).")
+@click.option("--head", "head", metavar="REF", help="The revision to compare to (default: the working tree as it is).")
+@click.option("-C", "--dir", "directory", metavar="DIR", type=click.Path(file_okay=False),
+              help="The repository root holding gitops.yaml (default: the working directory).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the rendered objects changed, 0 when not.")
+@click.option("-v", "--verbose", is_flag=True, help="Add a unified diff of the rendered YAML (secret values masked).")
+@click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="markdown: made for a pull-request comment.")
+@click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report to FILE.")
+def diff_command(apps: tuple[str, ...], base: str, head: str | None, directory: str | None,
+                 detailed_exitcode: bool, verbose: bool, output: str, html_file: str | None) -> None:
+    """Show what a change to the repository does to the rendered objects; no cluster needed.
+
+    Renders every app of gitops.yaml (or the named ones) at both revisions and lists, per app, the
+    objects added, removed and changed, with field-level changes as in `gitops plan`; apps added
+    to or removed from gitops.yaml are shown as such, unchanged apps are listed. Secret values are
+    masked as in `gitops plan`. An app that does not validate at either revision is reported and
+    the exit code is 1; with --detailed-exitcode, 2 means something changed.
+    """
+    from gitops import engine
+    from gitops.views import diffs as view
+
+    root = Path(directory) if directory else Path.cwd()
+    base_ws = engine.open_ref(root, base)
+    head_ws = engine.open_ref(root, head) if head else engine.open_workspace(cwd=root)
+    result = engine.diff(base_ws, head_ws, apps, base_label=base, head_label=head or "working tree")
+    if html_file:
+        Path(html_file).write_text(view.html_page(result), "utf-8")
+    if output == "json":
+        click.echo(view.as_json(result, verbose=verbose))
+    elif output == "markdown":
+        click.echo(view.markdown(result))
+    else:
+        click.echo(view.text(result, _style(), verbose=verbose))
+    if not result.ok:
+        _exit(EXIT_ERROR)
+    _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
 @cli.command(epilog=EPILOG)
@@ -446,6 +545,65 @@ def install(print_target: str | None, sharded: bool) -> None:
     if sharded and print_target != "kubernetes":
         raise click.UsageError("--sharded goes with --print kubernetes")
     click.echo(install_module.manifests("kubernetes-sharded" if sharded else print_target), nl=False)
+
+
+@cli.group(name="ci")
+def ci_group() -> None:
+    """Helpers for CI pipelines (the GitHub Action at the repository root runs `gitops ci run`)."""
+
+
+@ci_group.command(name="run")
+def ci_run() -> None:
+    """Run one step of the GitHub Action from its environment: INPUT_COMMAND (validate, diff, plan,
+    apply), INPUT_APPS, INPUT_ARGS, INPUT_COMMENT, INPUT_BASE, INPUT_WORKING_DIRECTORY, and the
+    runner's GITHUB_EVENT_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_API_URL,
+    GITHUB_REPOSITORY and GITHUB_TOKEN. Exit code: the command's, except 2 (changes) which is 0
+    with the output has-changes=true."""
+    from gitops.ci import action
+
+    env = os.environ
+    command, apps, args, comment = action.parse_inputs(env.get("INPUT_COMMAND", "validate"), env.get("INPUT_APPS", ""),
+                                                       env.get("INPUT_ARGS", ""), env.get("INPUT_COMMENT", "false"))
+    settings = action.Settings(
+        command, apps, args, comment, base=env.get("INPUT_BASE", ""),
+        working_directory=env.get("INPUT_WORKING_DIRECTORY", "") or ".",
+        event=action.load_event(env.get("GITHUB_EVENT_PATH", "")),
+        output_file=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+        summary_file=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
+        api_url=env.get("GITHUB_API_URL", "https://api.github.com"), repository=env.get("GITHUB_REPOSITORY", ""),
+        token=env.get("GITHUB_TOKEN", ""),
+    )
+    _exit(action.step(settings, echo=click.echo))
+
+
+@ci_group.command(name="comment")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--gitlab", is_flag=True, help="A GitLab merge-request note (CI_API_V4_URL, CI_PROJECT_ID, "
+              "CI_MERGE_REQUEST_IID, GITLAB_TOKEN) instead of a GitHub pull-request comment (GITHUB_API_URL, "
+              "GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_TOKEN).")
+def ci_comment(name: str, file: Any, gitlab: bool) -> None:
+    """Create or update the ONE pull-request comment marked NAME with the Markdown in FILE (- for
+    standard input), e.g. `gitops diff --base main --output markdown > d.md && gitops ci comment diff d.md`."""
+    from gitops.ci import action, comments
+
+    env = os.environ
+    if gitlab:
+        iid = env.get("CI_MERGE_REQUEST_IID", "")
+        if not iid.isdigit():
+            raise GitopsError("CI_MERGE_REQUEST_IID is not set: run this in a merge-request pipeline")
+        target = comments.Target(env.get("CI_API_V4_URL", "https://gitlab.com/api/v4"), env.get("CI_PROJECT_ID", ""),
+                                 int(iid), forge="gitlab")
+        token = env.get("GITLAB_TOKEN", "")
+    else:
+        number = action.pull_request_number(action.load_event(env.get("GITHUB_EVENT_PATH", "")))
+        if number is None:
+            raise GitopsError("GITHUB_EVENT_PATH holds no pull_request event: nothing to comment on")
+        target = comments.Target(env.get("GITHUB_API_URL", "https://api.github.com"),
+                                 env.get("GITHUB_REPOSITORY", ""), number)
+        token = env.get("GITHUB_TOKEN", "")
+    what, ident = comments.Client(target, token).upsert(name, file.read())
+    click.echo(f"{what} comment {ident}")
     _exit(EXIT_OK)
 
 

@@ -116,3 +116,26 @@ def _inner(path: str, value: Any) -> Iterator[str]:
         child = f"{path}/{escape(str(key))}"
         yield child
         yield from _inner(child, item)
+
+
+_NONE: Any = object()
+#: What a sensitive value that changed shows as, where a whole document is shown.
+MASK_CHANGED = MASK[:-1] + ", changed)"
+
+
+def masked(value: Any, sensitive: Sensitive, before: Any = _NONE, path: str = "") -> Any:
+    """A copy of a whole document with every sensitive value replaced by the mask, for showing it
+    (a unified YAML diff). Given ``before`` (the same document at the earlier revision), a
+    sensitive value that differs from it shows as changed: a diff of the two masked documents
+    keeps the fact of the change and never the value."""
+    if path and sensitive(path) and not isinstance(value, dict):  # the keys of a secret map are shown
+        return MASK if before is _NONE or _same(value, before) else MASK_CHANGED
+    if isinstance(value, dict):
+        olds = before if isinstance(before, dict) else {}
+        return {k: masked(v, sensitive, olds.get(k, None) if before is not _NONE else _NONE,
+                          f"{path}/{escape(str(k))}") for k, v in value.items()}
+    if isinstance(value, list):
+        old_list = before if isinstance(before, list) else []
+        return [masked(v, sensitive, (old_list[i] if i < len(old_list) else None) if before is not _NONE else _NONE,
+                       f"{path}/{i}") for i, v in enumerate(value)]
+    return value

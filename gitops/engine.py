@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import config, deploy, source
+from gitops import diff as diff_stage
 from gitops import plan as plan_stage
 from gitops import prune as prune_stage
 from gitops import render as render_stage
@@ -19,12 +20,14 @@ from gitops import validate as validate_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
-from gitops.model.plans import Action, AppPlan, Guard, Plan
+from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
+from gitops.model.diffs import AppStatus as DiffStatus
+from gitops.model.plans import Action, AppPlan, Change, FieldChange, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
 from gitops.render import kubernetes as k8s_render
-from gitops.render.compose import parse_env_file
-from gitops.render.yaml import Limits
+from gitops.render.compose import SECTION_KINDS, parse_env_file
+from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
 from gitops.validate.compose_merge import merge_rendered
 
 
@@ -231,11 +234,18 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
         return k8s_render.to_resources(rendered.manifests, app.target.namespace, scopes), diagnostics
     from gitops.backends.swarm.backend import compose_resource
 
-    resources = [
-        compose_resource(app.target.stack or app.name, cf.path, cf.data, Origin(cf.file, 0, 1))
-        for cf in rendered.compose
-    ]
+    resources = [compose_resource(app.target.stack or app.name, cf.path, cf.data, _compose_origin(rendered, cf))
+                 for cf in rendered.compose]
     return resources, diagnostics
+
+
+def _compose_origin(rendered: render_stage.Rendered, compose: render_stage.ComposeFile) -> Origin:
+    """A compose file's origin, with the line of each service, network, config, secret and volume."""
+    pointers = [f"/{section}/{escape_pointer(str(name))}" for section in SECTION_KINDS
+                if isinstance(entries := compose.data.get(section), dict) for name in entries]
+    source_text = rendered.sources.get(compose.file)
+    lines = locate(source_text[0], 1, pointers, Dialect.COMPOSE) if source_text is not None else {}
+    return Origin(compose.file, None, 1, "", tuple(sorted(lines.items())))
 
 
 class Session:
@@ -483,3 +493,147 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
             out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
                                  HealthStatus.UNKNOWN, problems=[str(exc)]))
     return out
+
+
+# -- diff of two revisions (no target) ------------------------------------------------------------
+
+
+def open_ref(root: Path, ref: str, cache_dir: Path | None = None) -> Workspace:
+    """A workspace of the commit ``ref`` names in the local repository at ``root`` (a work tree of
+    its own, from the source cache: the user's work tree is not touched)."""
+    revision = source.resolve(root, ref)
+    top = source.toplevel(root)
+    inside = root.resolve().relative_to(top)  # gitops.yaml may sit below the repository's root
+    tree = source.snapshot(str(top), revision, cache_dir).root / inside
+    try:
+        return Workspace(tree, revision, config.load(tree), False)
+    except config.ConfigError as exc:
+        raise GitopsError(f"{ref} ({revision[:12]}): {exc}") from None
+
+
+def offline_objects(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None) -> list[Resource]:
+    """The objects the app renders to at this workspace, as a target would be handed them, but
+    without one: Kubernetes objects as rendered, compose files translated to Swarm objects."""
+    resources, _ = render_app(ws, app, env)
+    if app.backend == "kubernetes":
+        return resources
+    from gitops.backends.swarm.backend import offline_objects as swarm_objects
+
+    def read_file(path: str) -> bytes:
+        return source.resolve_inside(ws.root, path).read_bytes()
+
+    return swarm_objects(resources, app.name, app.target.stack or app.name, read_file)
+
+
+def diff(base: Workspace, head: Workspace, names: Sequence[str] = (), *, base_label: str = "",
+         head_label: str = "", env: Mapping[str, str] | None = None) -> RevisionDiff:
+    """What the change from ``base`` to ``head`` does to each app's rendered objects. Every app of
+    either revision (or the named ones) is rendered at both; one that does not validate at a
+    revision is reported INVALID with its problems. Secret values are masked (gitops.diff)."""
+    base_apps = {a.name: a for a in base.settings.apps}
+    head_apps = {a.name: a for a in head.settings.apps}
+    wanted = list(names) or [*head_apps, *(n for n in base_apps if n not in head_apps)]
+    unknown = [n for n in wanted if n not in base_apps and n not in head_apps]
+    if unknown:
+        raise GitopsError(f"no app named {', '.join(unknown)} at either revision "
+                          f"(apps: {', '.join(sorted(set(base_apps) | set(head_apps))) or 'none'})")
+    results: list[AppDiff] = []
+    rendered: dict[tuple[str, str], list[Resource]] = {}
+    for name in wanted:
+        errors: list[str] = []
+        sides: list[list[Resource] | None] = []
+        for label, ws, apps in (("base", base, base_apps), ("head", head, head_apps)):
+            app = apps.get(name)
+            if app is None:
+                sides.append(None)
+                continue
+            try:
+                sides.append(offline_objects(ws, app, env))
+            except ValidationFailed as exc:
+                sides.append(None)
+                errors.extend(f"{label}: {d}" for d in exc.diagnostics if d.severity is Severity.ERROR)
+            except GitopsError as exc:
+                sides.append(None)
+                errors.append(f"{label}: {exc}")
+        app_config = head_apps.get(name) or base_apps[name]
+        if errors:
+            results.append(AppDiff(name, app_config.backend, DiffStatus.INVALID, errors=tuple(errors)))
+            continue
+        before, after = sides
+        status = (DiffStatus.ADDED if before is None else DiffStatus.REMOVED if after is None else DiffStatus.CHANGED)
+        results.append(_app_diff(name, app_config.backend, before or [], after or [], status))
+        if before is None or after is None:
+            rendered[(name, "head" if before is None else "base")] = after or before or []
+    return RevisionDiff(base_label or (base.revision or ""), head_label or (head.revision or "working tree"),
+                        base.revision or "", "" if head.local else head.revision or "",
+                        tuple(_renames(results, rendered)))
+
+
+def _app_diff(name: str, backend: str, before: list[Resource], after: list[Resource],
+              status: DiffStatus) -> AppDiff:
+    old = {r.key: r for r in before}
+    new = {r.key: r for r in after}
+    changes: list[Change] = []
+    bodies: dict[str, Bodies] = {}
+    unchanged = 0
+    for key in sorted(set(old) | set(new)):
+        was, now = old.get(key), new.get(key)
+        sensitive = _sensitive(backend, key.kind)
+        if was is None and now is not None:
+            changes.append(Change(key, Action.CREATE, "added", origin=str(now.origin)))
+            bodies[str(key)] = Bodies(None, diff_stage.masked(now.body, sensitive))
+        elif now is None and was is not None:
+            changes.append(Change(key, Action.DELETE, "removed", origin=str(was.origin)))
+            bodies[str(key)] = Bodies(diff_stage.masked(was.body, sensitive), None)
+        elif was is not None and now is not None:
+            fields = _desired_changes(backend, key.kind, was.body, now.body)
+            if not fields:
+                unchanged += 1
+                continue
+            changes.append(Change(key, Action.UPDATE, "", tuple(fields), origin=str(now.origin)))
+            bodies[str(key)] = Bodies(diff_stage.masked(was.body, sensitive),
+                                      diff_stage.masked(now.body, sensitive, was.body))
+    if status is DiffStatus.CHANGED and not changes:
+        status = DiffStatus.UNCHANGED
+    return AppDiff(name, backend, status, tuple(changes), bodies, unchanged)
+
+
+def _renames(results: list[AppDiff], rendered: dict[tuple[str, str], list[Resource]]) -> list[AppDiff]:
+    """An app added at head that renders exactly what an app removed at head rendered: a rename."""
+    def content(objects: list[Resource]) -> str:
+        return plan_stage.digest(objects)
+
+    removed = {content(rendered[(a.app, "base")]): a for a in results if a.status is DiffStatus.REMOVED
+               and rendered.get((a.app, "base"))}
+    out: list[AppDiff] = []
+    gone: set[str] = set()
+    for result in results:
+        objects = rendered.get((result.app, "head"))
+        old = removed.get(content(objects)) if result.status is DiffStatus.ADDED and objects else None
+        if old is not None and old.backend == result.backend:
+            out.append(AppDiff(result.app, result.backend, DiffStatus.RENAMED, unchanged=len(objects or []),
+                               renamed_from=old.app))
+            gone.add(old.app)
+        else:
+            out.append(result)
+    return [r for r in out if not (r.status is DiffStatus.REMOVED and r.app in gone)]
+
+
+def _sensitive(backend: str, kind: str) -> diff_stage.Sensitive:
+    if backend == "kubernetes":
+        from gitops.backends.kubernetes import normalize as kube
+
+        return kube.sensitive(kind)
+    from gitops.backends.swarm import normalize as swarm
+
+    return swarm.sensitive(kind)
+
+
+def _desired_changes(backend: str, kind: str, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    if backend == "kubernetes":
+        from gitops.backends.kubernetes import normalize as kube
+
+        return kube.desired_changes(kind, before, after)
+    from gitops.backends.swarm import normalize as swarm
+
+    return swarm.diff_kind(kind, after, before)

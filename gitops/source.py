@@ -276,6 +276,11 @@ def snapshot(url: str, revision: str, cache_dir: Path | None = None, *, keep: in
             except SourceError:
                 _git(["fetch", "--quiet", "--no-tags", "--force", "--", url,
                       "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], cwd=repo)  # fmt: skip
+                try:
+                    _git(["cat-file", "-e", f"{revision}^{{commit}}"], cwd=repo)
+                except SourceError:
+                    # on no branch or tag (a pull request's merge commit, a remote-tracking ref)
+                    _git(["fetch", "--quiet", "--no-tags", "--", url, revision], cwd=repo)
             _git(["worktree", "prune"], cwd=repo)
             trees.mkdir(parents=True, exist_ok=True)
             _git(["-c", "advice.detachedHead=false", "worktree", "add", "--quiet", "--force", "--detach",
@@ -286,6 +291,25 @@ def snapshot(url: str, revision: str, cache_dir: Path | None = None, *, keep: in
             with contextlib.suppress(SourceError):
                 _git(["worktree", "remove", "--force", str(stale)], cwd=repo)
     return Checkout(tree, revision, redact(url), None)
+
+
+def resolve(path: Path, ref: str) -> str:
+    """The commit ``ref`` (a branch, tag, commit, ``HEAD~1``, ``origin/main``) names in the git
+    repository at ``path``."""
+    _check_ref(ref)
+    try:
+        return _git(["-C", str(path), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                     f"{ref}^{{commit}}"]).strip()  # fmt: skip
+    except SourceError:
+        shallow = (Path(_git(["-C", str(path), "rev-parse", "--git-dir"]).strip()) / "shallow")
+        hint = "; this is a shallow clone: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0)" \
+            if (path / shallow).is_file() else ""
+        raise SourceError(f"{ref!r} names no commit in {path}{hint}") from None
+
+
+def toplevel(path: Path) -> Path:
+    """The root of the git work tree ``path`` lies in."""
+    return Path(_git(["-C", str(path), "rev-parse", "--show-toplevel"]).strip()).resolve()
 
 
 def current_branch(path: Path) -> str:

@@ -33,6 +33,13 @@ class Origin:
     document: int | None = None
     line: int | None = None
     pointer: str = ""  # where the object sits in its document: "" or e.g. "/items/2" in a List
+    #: For a file that declares several objects (a compose file): the line of each entry, by its
+    #: pointer (``/services/web``), so each object made from it can say where it was declared.
+    entries: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+
+    def entry(self, pointer: str) -> Origin:
+        """The origin of the object declared at ``pointer`` inside this file."""
+        return Origin(self.file, self.document, dict(self.entries).get(pointer, self.line), pointer)
 
     def __str__(self) -> str:
         where = self.file

@@ -19,7 +19,7 @@ from typing import Any
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.render.yaml import escape_pointer
 
-__all__ = ["ComposeFile", "interpolate", "is_compose", "parse_env_file", "swarm_resources"]
+__all__ = ["SECTION_KINDS", "ComposeFile", "interpolate", "is_compose", "parse_env_file", "swarm_resources"]
 
 _PATTERN = re.compile(
     r"\$(?:(?P<escaped>\$)|(?P<named>[_a-zA-Z][_a-zA-Z0-9]*)"
@@ -161,13 +161,15 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-_KINDS = {"services": "Service", "networks": "Network", "volumes": "Volume", "secrets": "Secret", "configs": "Config"}
+#: The compose sections that declare Swarm objects, and the kind of each.
+SECTION_KINDS = {"services": "Service", "networks": "Network", "volumes": "Volume", "secrets": "Secret",
+                 "configs": "Config"}
 
 
 def swarm_resources(compose: ComposeFile) -> list[Resource]:
     """The Swarm objects a stack deploy of this file creates (external ones are not ours)."""
     resources: list[Resource] = []
-    for section, kind in _KINDS.items():
+    for section, kind in SECTION_KINDS.items():
         entries = compose.data.get(section)
         if not isinstance(entries, dict):
             continue

@@ -46,6 +46,8 @@ def app_plan_text(plan: AppPlan, style: Style = plain, *, verbose: bool = False)
         symbol = change.action.symbol
         head = f"  {symbol:>3} {change.key}"
         detail = change.action.value + (f" ({change.reason})" if change.reason else "")
+        if change.origin and change.action is not Action.DELETE:
+            detail += f"  [{change.origin}]"
         lines.append(style(head, COLORS.get(change.action, "")) + f"  {detail}")
         if change.action in (Action.UPDATE, Action.REPLACE):
             lines.extend(f"        {field_line(f)}" for f in change.fields)
@@ -130,11 +132,22 @@ def result_text(result: Any) -> str:
                          f"and healthy; revision {result.plan.revision[:12]} is marked bad")
         else:
             lines.append(f"{result.app}: ROLLBACK FAILED: {back.error}")
-    verdict = {"applied": "applied", "rolled-back": "rolled back", "failed": "FAILED"}.get(result.outcome,
-                                                                                          result.outcome)
-    release = f" (release {result.release.number})" if result.release is not None else ""
-    lines.append(f"{result.app}: {verdict}{release}")
+    lines.append(f"{result.app}: {_verdict(result)}")
     return "\n".join(lines)
+
+
+def _verdict(result: Any) -> str:
+    """The last line: after a rollback, both releases as `gitops history` lists them (the failed
+    one, and the one that returned the app to a good revision)."""
+    failed, back = result.release, result.rollback.release if result.rollback is not None else None
+    if result.outcome == "rolled-back" and failed is not None and back is not None:
+        return (f"rolled back: release {failed.number} (revision {failed.revision[:12]}) failed; "
+                f"release {back.number} restored revision {back.revision[:12]}")
+    outcome = str(result.outcome)
+    verdict = {"applied": "applied", "rolled-back": "rolled back", "failed": "FAILED"}.get(outcome, outcome)
+    if result.outcome == "failed" and failed is not None and back is not None:
+        return f"FAILED: release {failed.number} failed; rollback release {back.number} failed too"
+    return verdict + (f" (release {failed.number})" if failed is not None else "")
 
 
 def status_text(statuses: list[Any]) -> str:

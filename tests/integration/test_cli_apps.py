@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,11 @@ from typing import Any
 
 import pytest
 from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
+
+
+def _head(repo: Repo) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo.root, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 @pytest.mark.kube
@@ -58,9 +64,11 @@ def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_p
                    content_type="application/merge-patch+json")
     stale = repo.gitops("apply", "plan.json")
     assert stale.returncode == 1 and "stale" in stale.stderr
-    fresh = repo.gitops("plan", app, "--out", "plan.json")
+    fresh = repo.gitops("plan", app, "--out", "p.plan")  # any name: a saved plan is known by its content
     assert "~ ConfigMap" in fresh.stdout and '"debug" → "info"' in fresh.stdout  # drift back to git
-    done = repo.gitops("apply", "plan.json", "--force-conflicts")
+    hint = shlex.split(fresh.stdout.split("apply it with: ")[1].strip())
+    assert hint == ["gitops", "apply", "p.plan"]
+    done = repo.gitops(*hint[1:], "--force-conflicts")
     assert done.returncode == 0, done.stdout + done.stderr
 
     # A crashing image: exit code 3, everything back, the revision marked bad.
@@ -230,7 +238,12 @@ def test_swarm_stack_through_the_cli(swarm_cluster: Any, stack: str, tmp_path: P
     repo.commit("v2")
     plan = repo.gitops("plan", app)
     assert f"~ Service/{stack}/{stack}_web" in plan.stdout and "gitops-test/app:2" in plan.stdout
+    assert f"~ Service/{stack}/{stack}_web  update  [swarm/compose.yaml:4]" in plan.stdout  # its own line
+    [web] = [c for c in json.loads(repo.gitops("plan", app, "--output", "json").stdout)["apps"][0]["changes"]
+             if c["name"] == f"{stack}_web"]
+    assert web["origin"] == "swarm/compose.yaml:4"
     assert repo.gitops("apply", app, "--auto-approve").returncode == 0
+    good = _head(repo)
 
     repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
               "image: gitops-test/fail:1\n    ports")
@@ -238,6 +251,12 @@ def test_swarm_stack_through_the_cli(swarm_cluster: Any, stack: str, tmp_path: P
     failed = repo.gitops("apply", app, "--auto-approve")
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "rolled back to revision" in failed.stdout
+    bad = _head(repo)
+    # the last line names both releases, as history lists them
+    assert failed.stdout.strip().splitlines()[-1] == (
+        f"{app}: rolled back: release 3 (revision {bad[:12]}) failed; release 4 restored revision {good[:12]}")
+    rows = [line.split()[:3] for line in repo.gitops("history", app).stdout.splitlines()[1:3]]
+    assert rows == [["4", good[:20], "rolled-back"], ["3", bad[:20], "failed"]]
     status = json.loads(repo.gitops("status", app, "--output", "json").stdout)[0]
     assert status["health"] == "Healthy", status["problems"]
     assert status["last"]["outcome"] == "rolled-back"

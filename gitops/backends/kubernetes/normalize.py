@@ -31,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gitops import diff
+from gitops.model.plans import FieldChange
 
 #: Fields in the live object that are bookkeeping, never part of a diff.
 METADATA_NOISE = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp",
@@ -89,6 +90,18 @@ _SECRET_VALUES = diff.under("/data", "/stringData")
 def is_sensitive(kind: str, path: str) -> bool:
     """Whether a field path of an object of ``kind`` holds a secret value (rule 5)."""
     return kind == "Secret" and _SECRET_VALUES(path)
+
+
+def sensitive(kind: str) -> diff.Sensitive:
+    """Which paths of an object of ``kind`` hold secret values (for masking a whole body)."""
+    return lambda path: is_sensitive(kind, path)
+
+
+def desired_changes(kind: str, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    """The field changes between two desired versions of one object (two revisions of the
+    repository), both normalized as the desired side of a plan is."""
+    return diff.fields(keyed(strip_bookkeeping(fold_string_data(before))),
+                       keyed(strip_bookkeeping(fold_string_data(after))), sensitive(kind))
 
 
 def fold_string_data(body: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,8 @@ from gitops.errors import AlreadyExistsError, BackendError, GitopsError, Immutab
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
 from gitops.model.plans import WAVE_KEY, WAVE_SPAN, Action, Applied, parse_wave
+from gitops.render.compose import SECTION_KINDS
+from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
@@ -80,6 +82,13 @@ def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Orig
     """The resource a compose file is handed to the backend as (one per file)."""
     return Resource(ResourceKey("compose", COMPOSE_KIND, stack, path), COMPOSE_API_VERSION, dict(doc),
                     origin or Origin(path))
+
+
+def offline_objects(resources: list[Resource], app: str, stack: str,
+                    read_file: ReadFile | None) -> list[Resource]:
+    """The Swarm objects compose files translate to, without an engine to talk to (``gitops
+    diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
+    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file).prepare(resources)
 
 
 def pruned_secret_message(name: str) -> str:
@@ -173,28 +182,30 @@ class SwarmBackend(StoreBacked):
         translation = self._translate(resource)
         origin = resource.origin
 
-        def make(kind: str, name: str, body: Mapping[str, Any], prune: bool) -> Resource:
+        def make(kind: str, name: str, body: Mapping[str, Any], prune: bool, entry: str = "") -> Resource:
             key = self.key(kind, name)
             if not prune:
                 self._no_prune.add(key)
-            return Resource(key, API_VERSION, dict(body), origin)
+            section = next(s for s, k in SECTION_KINDS.items() if k == kind)
+            where = origin.entry(f"/{section}/{escape_pointer(entry)}") if entry else origin
+            return Resource(key, API_VERSION, dict(body), where)
 
         for name, network in translation.networks.items():
             if not network.external and network.spec is not None:
-                yield make("Network", name, network.spec, network.prune)
+                yield make("Network", name, network.spec, network.prune, network.key)
         for name, config in translation.configs.items():
             if not config.external and config.spec is not None:
-                yield make("Config", name, config.spec, config.prune)
+                yield make("Config", name, config.spec, config.prune, config.key)
         for name, secret in translation.secrets.items():
             if not secret.external:
                 if secret.data is not None:
                     self._secret_data[name] = secret.data
-                yield make("Secret", name, secret.spec or {}, secret.prune)
+                yield make("Secret", name, secret.spec or {}, secret.prune, secret.key)
         for name, volume in translation.volumes.items():
             if not volume.external and volume.spec is not None:
-                yield make("Volume", name, volume.spec, volume.prune)
+                yield make("Volume", name, volume.spec, volume.prune, volume.key)
         for name, service in translation.services.items():
-            yield make("Service", name, service.spec, service.prune)
+            yield make("Service", name, service.spec, service.prune, service.key)
 
     def _pass_through(self, resource: Resource) -> Resource:
         if resource.key.group != GROUP or resource.key.kind not in KINDS:
@@ -287,18 +298,7 @@ class SwarmBackend(StoreBacked):
             if kind == "Secret" and not self._can_create_secret(resource):
                 return Comparison(Action.CREATE, pruned_secret_message(resource.key.name))
             return Comparison(Action.CREATE, "does not exist")
-        body = resource.body
-        if kind == "Service":
-            diffs = normalize.diff_service(body, live, network_ids=self._network_ids)
-        elif kind == "Network":
-            diffs = normalize.diff_network(body, live)
-        elif kind == "Config":
-            diffs = normalize.diff_config(body, live)
-        elif kind == "Secret":
-            diffs = normalize.diff_secret(body, live)
-        else:
-            diffs = normalize.diff_volume(body, live)
-        changes = tuple(diffs)
+        changes = tuple(normalize.diff_kind(kind, resource.body, live, network_ids=self._network_ids))
         if not changes:
             self._written.pop(resource.key, None)  # live is as desired: nothing of ours to be reverted
             return Comparison(Action.NOOP)

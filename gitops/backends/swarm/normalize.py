@@ -419,6 +419,20 @@ def diff_service(desired: Mapping[str, Any], live: Mapping[str, Any], *,
     return _fields(before, after, env_sensitive(sensitive_env))
 
 
+def diff_kind(kind: str, desired: Mapping[str, Any], live: Mapping[str, Any], *,
+              network_ids: Mapping[str, str] | None = None) -> list[FieldChange]:
+    """Differences from ``live`` (or an earlier desired body) to ``desired``, for any Swarm kind."""
+    if kind == "Service":
+        return diff_service(desired, live, network_ids=network_ids)
+    return {"Network": diff_network, "Config": diff_config, "Secret": diff_secret,
+            "Volume": diff_volume}[kind](desired, live)
+
+
+def sensitive(kind: str) -> diff.Sensitive:
+    """Which paths of a Swarm object of ``kind`` hold secret values (for masking a whole body)."""
+    return diff.under("/Data") if kind == "Secret" else diff.nothing
+
+
 def diff_network(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
     return _fields(normalize_network(live, desired=desired), normalize_network(desired))
 
