@@ -18,7 +18,7 @@ from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError
-from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
+from gitops.model import Diagnostic, Health, HealthStatus, Origin, Resource, ResourceKey, Severity
 from gitops.model.plans import Action, AppPlan, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
@@ -402,6 +402,9 @@ class AppStatus:
     problems: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)  # left the repository, kept on the target (data, ...)
     blocked: list[str] = field(default_factory=list)  # why the repository's revision would be refused
+    #: The plan the sync was judged from, and the health of each object it keeps (the app page).
+    plan: AppPlan | None = field(default=None, repr=False)
+    objects: dict[ResourceKey, Health] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         current = self.applied
@@ -430,7 +433,7 @@ def status_of(app: config.App, backend: Backend, state: AppState, app_plan: AppP
     problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
     return AppStatus(app.name, app.backend, backend.target_id(), app_plan.revision, state.current,
                      "OutOfSync" if changes else "Synced", worst, changes, problems, orphaned,
-                     [b.message for b in app_plan.blocked])
+                     [b.message for b in app_plan.blocked], app_plan, dict(healths))
 
 
 def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,
