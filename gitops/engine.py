@@ -375,9 +375,10 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
 
 
 def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,
-             options: deploy.Options | None = None, on_event: deploy.Event | None = None) -> deploy.Result:
+             options: deploy.Options | None = None, on_event: deploy.Event | None = None,
+             session: Session | None = None) -> deploy.Result:
     app = ws.settings.app(name)
-    backend = backend_for(ws, app)
+    backend = backend_for(ws, app, session)
     app_options = replace(options or deploy.Options(), timeout=app.rollout.timeout_seconds,
                           policy=policy_for(app))
     return deploy.rollback_app(backend, app_options, to_revision=to_revision,

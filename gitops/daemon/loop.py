@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class AppRuntime:
     not_before: float = 0.0  # monotonic: a change seen brings the next reconcile no earlier than this
     held_revision: str = ""  # waiting for a commit newer than this one
     problems: list[str] = field(default_factory=list)
+    status: engine.AppStatus | None = None  # of the last reconcile: its plan and objects (the app page)
 
     def to_json(self, clock: Clock) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class Daemon:
         self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
         self._watchers: dict[str, tuple[threading.Event, frozenset[ResourceKey]]] = {}  # per app: drift watch
         self._forced: set[str] = set()
+        self._rollbacks: dict[str, str] = {}  # app -> revision: a roll back asked for (the status page)
         self._fetch_due = 0.0
         self._git_failures = 0
         self._bad_config = ""  # a revision whose gitops.yaml does not validate: not fetched again
@@ -128,6 +130,19 @@ class Daemon:
                 self._forced.add(app)
             self._fetch_due = 0.0
         self.wake.set()
+
+    def request_rollback(self, app: str, revision: str) -> None:
+        """Roll the app back to a recorded release, as the app's next reconcile (never beside one);
+        the repository's revision is then held until a newer commit."""
+        with self._lock:
+            self._rollbacks[app] = revision
+        self.trigger(app)
+
+    def view(self, name: str) -> tuple[AppRuntime, engine.Workspace | None] | None:
+        """A copy of what the daemon knows of one app, and the revision it works on (the app page)."""
+        with self._lock:
+            runtime = self.apps.get(name)
+            return None if runtime is None else (replace(runtime, problems=list(runtime.problems)), self.workspace)
 
     def ready(self) -> bool:
         """Leading, and every app reconciled once (a standby is not ready: only the leader acts)."""
@@ -289,11 +304,15 @@ class Daemon:
         revision = ws.revision or ""
         with self._lock:
             runtime = self.apps.get(name)
+            rollback_to = self._rollbacks.pop(name, None)
             if runtime is None:
                 return
-            if runtime.held_revision and runtime.held_revision == revision and not forced:
+            if rollback_to is None and runtime.held_revision and runtime.held_revision == revision and not forced:
                 runtime.next_due = self.clock.monotonic() + app.sync.interval_seconds
                 return
+        if rollback_to is not None:
+            self._roll_back(name, ws, rollback_to)
+            return
         self.log("reconcile", app=name, revision=revision)
         try:
             resources, _ = engine.render_app(ws, app, self.options.env)
@@ -389,6 +408,23 @@ class Daemon:
         self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
                      delay=heal_delay)
 
+    def _roll_back(self, name: str, ws: engine.Workspace, to: str) -> None:
+        revision = ws.revision or ""
+        self.log("manual-rollback", app=name, to=to)
+        options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
+                                 stopping=lambda: self.stop.is_set() or not self.leading.is_set())
+        try:
+            result = engine.rollback(ws, name, to_revision=to, options=options, session=self.session,
+                                     on_event=lambda e: self._on_event(name, e))
+        except GitopsError as exc:
+            self._finish(name, revision, "failed", f"roll back to {to[:12]} failed: {exc}", retry=False)
+            return
+        self.metrics.rollbacks.labels(name).inc()
+        self._observe(name, ws, result.outcome, result.error)
+        self._hold(name, revision, f"rolled back by hand to revision {to[:12]} ({result.outcome}"
+                   f"{': ' + result.error if result.error else ''}); revision {revision[:12]} is held until a "
+                   "newer commit", result=result.outcome)
+
     def _lead(self) -> None:
         """Leader election: hold the lock of a pseudo-app named after the repository and the shard
         (a Lease on Kubernetes, the swarm's config lock otherwise) while acting; a standby retries.
@@ -479,7 +515,7 @@ class Daemon:
     def _record_status(self, name: str, status: engine.AppStatus) -> None:
         with self._lock:
             runtime = self.apps[name]
-            runtime.sync, runtime.health = status.sync, status.health
+            runtime.sync, runtime.health, runtime.status = status.sync, status.health, status
             runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
