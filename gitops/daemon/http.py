@@ -51,10 +51,11 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], daemon: Daemon, *, branch_ref: str | None,
-                 webhook_secret: bytes, api_token: str, log: Log, metrics: Metrics, clock: Clock = SYSTEM) -> None:
+                 webhook_secret: bytes, api_token: str, log: Log, metrics: Metrics, repo: str = "",
+                 clock: Clock = SYSTEM) -> None:
         self.gitops = daemon
-        self.repo = engine.repository_identity(daemon.options.repo)  # shown and linked: no credentials
-        self.sessions = pages.Sessions(api_token, clock)
+        self.repo = engine.repository_identity(repo) if repo else ""  # shown and linked: no credentials
+        self.clock = clock
         self.live = pages.Live()
         self.static = pages.static_files()
         self.branch_ref = branch_ref  # refs/heads/<branch> a push must name; None: any branch
@@ -64,6 +65,16 @@ class Server(ThreadingHTTPServer):
         self.metrics = metrics
         self.slots = threading.BoundedSemaphore(MAX_CONCURRENT)
         super().__init__(address, Handler)
+
+    @property
+    def api_token(self) -> str:
+        return self._api_token
+
+    @api_token.setter
+    def api_token(self, token: str) -> None:
+        """The bearer token of the write endpoints; a new one ends every page session."""
+        self._api_token = token
+        self.sessions = pages.Sessions(token, self.clock)
 
     def server_close(self) -> None:
         self.live.close()
