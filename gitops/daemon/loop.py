@@ -366,6 +366,8 @@ class Daemon:
                 self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
                              started=started)
                 return
+            with self._lock:
+                runtime.sync = "OutOfSync"  # until the apply and its rollout are done (the status page)
             apply_started = time.perf_counter()
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,

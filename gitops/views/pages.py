@@ -176,7 +176,7 @@ def index_html(apps: Sequence[Mapping[str, Any]], *, repo: str, access: Access,
             f'<td data-label="app"><a href="{_e(href)}">{_e(name)}</a></td>'
             f'<td data-label="backend" data-field="backend">{_e(app.get("backend", ""))}</td>'
             f'<td data-label="target" data-field="target" class="target">{_e(app.get("target", ""))}</td>'
-            f'<td data-label="revision">{_revision(repo, str(app.get("revision", "")), "revision")}</td>'
+            f'<td data-label="revision" data-field="revision">{_revision(repo, str(app.get("revision", "")))}</td>'
             f'<td data-label="sync">{_badge(str(app.get("sync", "")), "sync")}</td>'
             f'<td data-label="health">{_badge(str(app.get("health", "")), "health")}</td>'
             f'<td data-label="last result"><span data-field="result">{_e(app.get("result") or "-")}</span> '

@@ -42,7 +42,7 @@
       if (row.getAttribute("data-app") !== app.app) { location.reload(); return; }
       row.querySelector('[data-field="backend"]').textContent = app.backend || "";
       row.querySelector('[data-field="target"]').textContent = app.target || "";
-      revision(row.querySelector('td[data-label="revision"]'), app);
+      revision(row.querySelector('[data-field="revision"]'), app);
       badge(row.querySelector('[data-field="sync"]'), app.sync);
       badge(row.querySelector('[data-field="health"]'), app.health);
       row.querySelector('[data-field="result"]').textContent = app.result || "-";
