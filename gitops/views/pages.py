@@ -292,9 +292,10 @@ def app_html(app: Mapping[str, Any], *, repo: str, access: Access, objects: Mapp
         f"{_header(repo, access, '/apps/' + quoted)}<main>"
         f'<h1>{_e(name)} <span class="actions">{actions}</span></h1>{facts}'
         f'{f"<ul class=errors>{errors}</ul>" if errors else ""}{held}{stale}'
-        f"<h2>Objects</h2>{_objects(objects)}"
-        f"<h2>Plan</h2>{_plan(plan)}"
-        f"<h2>Releases</h2>{_history(name, history, repo, access, str(app.get('applied', '')))}"
+        f'<h2 id="objects">Objects</h2>{_objects(objects)}'
+        f'<h2 id="plan">Plan</h2>{_plan(plan)}'
+        f'<h2 id="releases">Releases</h2>'
+        f"{_history(name, history, repo, access, str(app.get('applied', '')))}"
         '<p><a href="/">all apps</a></p></main>'
     )
     return _page(f"gitops: {name}", body)

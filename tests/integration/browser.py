@@ -45,19 +45,29 @@ def chromium(width: int = 1280, height: int = 860, javascript: bool = True) -> I
         driver.quit()
 
 
-def screenshot(driver: Any, name: str, docs: str | None = None) -> Path:
+def screenshot(driver: Any, name: str, docs: str | None = None, scroll_to: str = "", high: int = 720) -> Path:
     """Keep a screenshot of the page as a test artifact (tests/artifacts/status-page/NAME.png); with
-    ``docs``, also as the README's picture docs/DOCS.png (of the page's whole height)."""
+    ``docs``, also as the README's picture docs/DOCS.png: 1024 wide (or the window's width when
+    narrower), at most ``high`` high (the page's own height when shorter), from the element
+    ``scroll_to`` down when given, and under 100 kB."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     if docs is not None:
         DOCS.mkdir(exist_ok=True)
         size = driver.get_window_size()
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(size["width"], min(int(height) + 20, 2400))
-        driver.save_screenshot(str(DOCS / f"{docs}.png"))
+        width = min(size["width"], 1024)
+        driver.set_window_size(width, 900)
+        chrome = 900 - int(driver.execute_script("return innerHeight"))  # the window's own bars
+        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        driver.set_window_size(width, min(high, height) + chrome)
+        if scroll_to:
+            driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", scroll_to)
+        picture = DOCS / f"{docs}.png"
+        driver.save_screenshot(str(picture))
+        driver.execute_script("scrollTo(0, 0)")
         driver.set_window_size(size["width"], size["height"])
+        assert picture.stat().st_size < 100_000, f"{picture} is {picture.stat().st_size} bytes: keep it under 100 kB"
     return path
 
 
@@ -72,3 +82,13 @@ def wait_page(driver: Any, what: str, check: Callable[[], bool], timeout: float 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "timeout.png"))
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; page: {driver.page_source[:3000]}")
+
+
+def click_and_wait(driver: Any, element: Any, timeout: float = 30) -> None:
+    """Click something that loads a new page (a link, a form's button) and wait until it has."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    element.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")

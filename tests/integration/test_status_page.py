@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium, screenshot, wait_page
+from browser import chromium, click_and_wait, screenshot, wait_page
 from test_daemon import DaemonProcess, head, kube_repo, service_image, swarm_repo, write_kube_config
 
 TOKEN = "page-test-token"
@@ -99,7 +99,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         pages.keep(driver)
         screenshot(driver, "4-rolled-back")
 
-        driver.find_element("link text", app).click()
+        click_and_wait(driver, driver.find_element("link text", app))
         assert driver.current_url == f"{daemon.url}/apps/{app}"
         history = driver.find_element("css selector", "table.history").text
         assert "failed" in history and "rolled-back" in history and "bad" in history
@@ -110,23 +110,23 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         assert "Plan" in driver.page_source and driver.find_element("css selector", "pre.plan").text
         assert not driver.find_elements("css selector", "form[action$='/sync']"), "a write action before sign-in"
         pages.keep(driver)
-        screenshot(driver, "5-app-page", "status-page-app" if DOCS else None)
+        screenshot(driver, "5-app-page", "status-page-app" if DOCS else None, scroll_to="#plan", high=470)
 
         # Signing in offers the write actions; "sync now" and "roll back" go through the page's forms.
-        driver.find_element("link text", "sign in").click()
+        click_and_wait(driver, driver.find_element("link text", "sign in"))
         driver.find_element("name", "token").send_keys("wrong")
-        driver.find_element("css selector", "form.login button").click()
+        click_and_wait(driver, driver.find_element("css selector", "form.login button"))
         assert "wrong token" in driver.page_source
         driver.find_element("name", "token").send_keys(TOKEN)
-        driver.find_element("css selector", "form.login button").click()
+        click_and_wait(driver, driver.find_element("css selector", "form.login button"))
         assert driver.current_url == f"{daemon.url}/apps/{app}"
-        driver.find_element("css selector", "form[action$='/sync'] button").click()
+        click_and_wait(driver, driver.find_element("css selector", "form[action$='/sync'] button"))
         assert driver.current_url == f"{daemon.url}/apps/{app}"
         wait_page(driver, "the manual sync in the log", lambda: any(
             e["event"] == "manual-sync" and e.get("via") == "page" for e in daemon.events()), timeout=10)
         first = driver.find_element("xpath", '//table[@class="history"]//tr[td[1]="1"]')
         first_revision = first.find_element("css selector", "code").get_attribute("title")
-        first.find_element("css selector", "form[action$='/rollback'] button").click()
+        click_and_wait(driver, first.find_element("css selector", "form[action$='/rollback'] button"))
         wait_page(driver, "the roll back done", lambda: daemon.app(app).get("message", "").startswith(
             f"rolled back by hand to revision {first_revision[:12]}"), timeout=180)
         assert daemon.app(app)["result"] == "rolled-back", daemon.app(app)["message"]
@@ -150,7 +150,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
             plain.get(daemon.url + "/")
             assert plain.find_element("css selector", f'tr[data-app="{app}"] a').text == app
             assert plain.find_element("css selector", f'tr[data-app="{app}"] [data-field="result"]').text
-            plain.find_element("link text", app).click()
+            click_and_wait(plain, plain.find_element("link text", app))
             assert plain.find_element("tag name", "h1").text.startswith(app)
             assert plain.find_element("css selector", "table.history").text
             pages.keep(plain)
