@@ -194,11 +194,12 @@ def index_html(apps: Sequence[Mapping[str, Any]], *, repo: str, access: Access,
     )
     counts = {s: sum(1 for a in apps if a.get("sync") == s) for s in ("Synced", "OutOfSync")}
     healthy = sum(1 for a in apps if a.get("health") == "Healthy")
-    summary = (f'<p class="summary">{len(apps)} app(s): {counts["Synced"]} synced, {counts["OutOfSync"]} out of '
-               f"sync, {healthy} healthy</p>")
+    summary = (f'<p class="summary">{len(apps)} app(s): <span data-count="sync=Synced">{counts["Synced"]}</span> '
+               f'synced, <span data-count="sync=OutOfSync">{counts["OutOfSync"]}</span> out of sync, '
+               f'<span data-count="health=Healthy">{healthy}</span> healthy</p>')
     noscript = '<noscript><p class="muted">reload the page for fresh figures</p></noscript>'
     body = (f"{_header(repo, access, '/')}<main data-poll=\"/api/v1/apps\"><h1>Apps</h1>"
-            f"{_banner(repository_error, config_error)}{summary}{table}{noscript}</main>")
+            f'<div class="banner">{_banner(repository_error, config_error)}</div>{summary}{table}{noscript}</main>')
     return _page("gitops: apps", body, refresh='<noscript><meta http-equiv="refresh" content="10"></noscript>')
 
 

@@ -80,6 +80,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         wait_page(driver, "Synced at the new revision", lambda: row(driver, app, "sync") == "Synced"
                   and row(driver, app, "revision") == v2[:12] and row(driver, app, "result") == "applied")
         assert service_image(docker_api, stack) == "gitops-test/app:2"
+        assert driver.find_element("css selector", ".summary").text == "1 app(s): 1 synced, 0 out of sync, 1 healthy"
         pages.keep(driver)
         screenshot(driver, "3-synced-again", "status-page" if DOCS else None)
 

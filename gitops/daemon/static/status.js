@@ -55,6 +55,18 @@
       (app.notes || []).forEach(function (n) { var li = document.createElement("li"); li.textContent = n; list.appendChild(li); });
       notes.hidden = !(app.notes || []).length;
     }
+    document.querySelectorAll("[data-count]").forEach(function (el) {
+      var rule = el.getAttribute("data-count").split("=");
+      el.textContent = String(apps.filter(function (a) { return a[rule[0]] === rule[1]; }).length);
+    });
+    var banner = document.querySelector(".banner");
+    if (banner) {
+      banner.textContent = "";
+      [["repository: ", data.repository_error], ["", data.config_error]].forEach(function (e) {
+        if (!e[1]) return;
+        var p = document.createElement("p"); p.className = "alert"; p.textContent = e[0] + e[1]; banner.appendChild(p);
+      });
+    }
     times();
     document.documentElement.setAttribute("data-updated", String(Date.now()));
   }
