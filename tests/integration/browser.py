@@ -59,7 +59,7 @@ def screenshot(driver: Any, name: str, docs: str | None = None, scroll_to: str =
         width = min(size["width"], 1024)
         driver.set_window_size(width, 900)
         chrome = 900 - int(driver.execute_script("return innerHeight"))  # the window's own bars
-        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        height = int(driver.execute_script("return Math.ceil(document.body.getBoundingClientRect().bottom) + 16"))
         driver.set_window_size(width, min(high, height) + chrome)
         if scroll_to:
             driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", scroll_to)
