@@ -239,6 +239,7 @@ def test_pages_static_files_and_their_headers(listener: tuple[Server, StandIn]) 
     server, _ = listener
     status, headers, page = call(server, "GET", "/")
     assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["cache-control"] == "no-store"
     assert "script-src 'self'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
     assert "pa55" not in page and "https://github.com/acme/shop.git" in page  # credentials never shown
     assert "&lt;api&gt;" in page and 'href="/apps/%3Capi%3E"' in page
@@ -247,6 +248,7 @@ def test_pages_static_files_and_their_headers(listener: tuple[Server, StandIn]) 
     for name in ("status.css", "status.js"):
         status, headers, body = call(server, "GET", f"/static/{name}")
         assert status == 200 and body and headers["content-type"].startswith(("text/css", "text/javascript"))
+        assert headers["cache-control"] == "public, max-age=300"
     assert call(server, "GET", "/static/../http.py")[0] == 404
     assert call(server, "POST", "/", {})[0] == 405
 
