@@ -502,6 +502,13 @@ class Daemon:
         if kind in ("apply", "failed", "rollback", "done", "resume", "no-op"):
             fields = {k: v for k, v in event.items() if k not in ("event", "app")}
             self.log(f"apply-{kind}", app=app, **fields)
+        if kind == "failed":  # shown until the rollback is done and the app is observed again
+            with self._lock:
+                runtime = self.apps.get(app)
+                if runtime is not None:
+                    runtime.health, runtime.result, runtime.revision = "Degraded", "failed", str(event.get("revision"))
+                    runtime.message = f"rollout of revision {runtime.revision[:12]} failed: {event.get('why')}"
+                    runtime.last_reconcile = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _observe(self, name: str, ws: engine.Workspace, result: str, message: str) -> None:
         """Sync and health as `gitops status` reports them, for the API and the gauges."""

@@ -91,6 +91,12 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         (repo.root / "swarm" / "api-token.txt").write_text(second_secret + "\n")
         repo.commit("bad, with a new secret")
         bad = head(repo)
+        wait_page(driver, "Degraded while it is rolled back", lambda: row(driver, app, "health") == "Degraded",
+                  timeout=180)
+        assert f"rollout of revision {bad[:12]} failed: " in notes(driver, app)
+        assert row(driver, app, "revision") == bad[:12] and row(driver, app, "result") == "failed"
+        pages.keep(driver)
+        screenshot(driver, "4-degraded")
         wait_page(driver, "the rolled-back commit on the page", lambda: row(driver, app, "result") == "rolled-back",
                   timeout=180)
         reason = notes(driver, app)
@@ -98,7 +104,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         assert driver.find_element("css selector", f'tr[data-notes="{app}"]').is_displayed()
         assert driver.execute_script("return window.notReloaded") is True, "the page was reloaded"
         pages.keep(driver)
-        screenshot(driver, "4-rolled-back")
+        screenshot(driver, "5-rolled-back")
 
         click_and_wait(driver, driver.find_element("link text", app))
         assert driver.current_url == f"{daemon.url}/apps/{app}"
@@ -111,7 +117,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         assert "Plan" in driver.page_source and driver.find_element("css selector", "pre.plan").text
         assert not driver.find_elements("css selector", "form[action$='/sync']"), "a write action before sign-in"
         pages.keep(driver)
-        screenshot(driver, "5-app-page", "status-page-app" if DOCS else None, scroll_to="#plan", high=470)
+        screenshot(driver, "6-app-page", "status-page-app" if DOCS else None, scroll_to="#plan", high=470)
 
         # Signing in offers the write actions; "sync now" and "roll back" go through the page's forms.
         click_and_wait(driver, driver.find_element("link text", "sign in"))
@@ -137,7 +143,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         assert daemon.app(app)["held_revision"] == bad
         driver.refresh()
         pages.keep(driver)
-        screenshot(driver, "6-rolled-back-by-hand")
+        screenshot(driver, "7-rolled-back-by-hand")
 
         # The phone: the list is readable (no sideways scrolling), the JS still refreshes it.
         driver.set_window_size(390, 844)
@@ -145,7 +151,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         wait_page(driver, "the list on a phone", lambda: row(driver, app, "sync") in ("Synced", "OutOfSync"))
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         pages.keep(driver)
-        screenshot(driver, "7-phone", "status-page-phone" if DOCS else None)
+        screenshot(driver, "8-phone", "status-page-phone" if DOCS else None)
 
         with chromium(javascript=False) as plain:  # the basics without JavaScript
             plain.get(daemon.url + "/")
@@ -155,7 +161,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
             assert plain.find_element("tag name", "h1").text.startswith(app)
             assert plain.find_element("css selector", "table.history").text
             pages.keep(plain)
-            screenshot(plain, "8-no-javascript")
+            screenshot(plain, "9-no-javascript")
         pages.assert_absent(first_secret, second_secret, TOKEN)
 
 
