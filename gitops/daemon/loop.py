@@ -83,12 +83,14 @@ class AppRuntime:
     held_revision: str = ""  # waiting for a commit newer than this one
     problems: list[str] = field(default_factory=list)
     status: engine.AppStatus | None = None  # of the last reconcile: its plan and objects (the app page)
+    failing: str = ""  # a rollout failed and is being rolled back: reported (Degraded) until the reconcile ends
 
     def to_json(self, clock: Clock) -> dict[str, Any]:
         return {
             "app": self.name, "backend": self.backend, "target": self.target, "sync": self.sync,
-            "health": self.health, "revision": self.revision, "applied": self.applied, "result": self.result,
-            "message": self.message, "last_reconcile": self.last_reconcile,
+            "health": "Degraded" if self.failing else self.health, "revision": self.revision, "applied": self.applied,
+            "result": "failed" if self.failing else self.result, "message": self.failing or self.message,
+            "last_reconcile": self.last_reconcile,
             "next_in_seconds": max(0.0, round(self.next_due - clock.monotonic(), 1)),
             "held_revision": self.held_revision, "problems": self.problems,
         }
@@ -502,13 +504,12 @@ class Daemon:
         if kind in ("apply", "failed", "rollback", "done", "resume", "no-op"):
             fields = {k: v for k, v in event.items() if k not in ("event", "app")}
             self.log(f"apply-{kind}", app=app, **fields)
-        if kind == "failed":  # shown until the rollback is done and the app is observed again
+        if kind == "failed":
             with self._lock:
                 runtime = self.apps.get(app)
                 if runtime is not None:
-                    runtime.health, runtime.result, runtime.revision = "Degraded", "failed", str(event.get("revision"))
-                    runtime.message = f"rollout of revision {runtime.revision[:12]} failed: {event.get('why')}"
-                    runtime.last_reconcile = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+                    revision = str(event.get("revision", ""))[:12]
+                    runtime.failing = f"rollout of revision {revision} failed: {event.get('why')}"
 
     def _observe(self, name: str, ws: engine.Workspace, result: str, message: str) -> None:
         """Sync and health as `gitops status` reports them, for the API and the gauges."""
@@ -554,6 +555,7 @@ class Daemon:
             runtime.revision = revision
             runtime.result = result
             runtime.message = message
+            runtime.failing = ""
             runtime.last_reconcile = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             runtime.reconciled_once = True
             if revision != runtime.held_revision:

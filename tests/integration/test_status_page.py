@@ -94,7 +94,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         wait_page(driver, "Degraded while it is rolled back", lambda: row(driver, app, "health") == "Degraded",
                   timeout=180)
         assert f"rollout of revision {bad[:12]} failed: " in notes(driver, app)
-        assert row(driver, app, "revision") == bad[:12] and row(driver, app, "result") == "failed"
+        assert row(driver, app, "result") == "failed"
         pages.keep(driver)
         screenshot(driver, "4-degraded")
         wait_page(driver, "the rolled-back commit on the page", lambda: row(driver, app, "result") == "rolled-back",

@@ -284,3 +284,15 @@ def test_write_actions_need_a_session_csrf_token_and_origin(listener: tuple[Serv
     assert call(server, "GET", "/login")[0] == 404
     assert "<form" not in call(server, "GET", "/apps/web", headers={"Cookie": cookie})[2]
     assert stand_in.triggered == ["web", "web"]
+
+
+def test_a_failing_rollout_is_reported_degraded_until_its_reconcile_ends() -> None:
+    from gitops.daemon.loop import AppRuntime
+
+    runtime = AppRuntime("web", health="Healthy", result="applied", message="",
+                         failing="rollout of revision 0123456789ab failed: CrashLoopBackOff")
+    shown = runtime.to_json(Clock())
+    assert (shown["health"], shown["result"]) == ("Degraded", "failed")
+    assert pages.api_app(shown, "")["notes"] == ["rollout of revision 0123456789ab failed: CrashLoopBackOff"]
+    runtime.failing = ""
+    assert (runtime.to_json(Clock())["health"], runtime.to_json(Clock())["result"]) == ("Healthy", "applied")
