@@ -18,10 +18,12 @@ from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError
-from gitops.model import Diagnostic, Health, HealthStatus, Origin, Resource, ResourceKey, Severity
+from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
+from gitops.model.health import Health
 from gitops.model.plans import Action, AppPlan, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
+from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import parse_env_file
 from gitops.render.yaml import Limits

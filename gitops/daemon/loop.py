@@ -368,9 +368,9 @@ class Daemon:
                 self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
                              started=started)
                 return
+            apply_started = time.perf_counter()
             with self._lock:
                 runtime.sync = "OutOfSync"  # until the apply and its rollout are done (the status page)
-            apply_started = time.perf_counter()
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
                                      stopping=lambda: self.stop.is_set() or cancel.is_set()
@@ -525,8 +525,9 @@ class Daemon:
     def _record_status(self, name: str, status: engine.AppStatus) -> None:
         with self._lock:
             runtime = self.apps[name]
-            runtime.sync, runtime.health, runtime.status = status.sync, status.health, status
+            runtime.sync, runtime.health = status.sync, status.health
             runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
+            runtime.status = status
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
         self.metrics.synced.labels(name).set({"Synced": 1, "OutOfSync": 0}.get(status.sync, -1))
