@@ -19,6 +19,7 @@ from test_daemon import DaemonProcess, head, kube_repo, service_image, swarm_rep
 
 TOKEN = "page-test-token"
 DOCS = os.environ.get("GITOPS_DOCS_SCREENSHOTS", "") == "1"
+DONE = ("applied", "synced")  # applied, then (a poll later) found in sync
 
 
 def row(driver: Any, app: str, field: str) -> str:
@@ -63,7 +64,7 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
         assert driver.find_element("css selector", f'tr[data-app="{app}"] a').text == app
         driver.execute_script("window.notReloaded = true")
         wait_page(driver, "the first sync on the page", lambda: row(driver, app, "sync") == "Synced"
-                  and row(driver, app, "health") == "Healthy" and row(driver, app, "result") == "applied")
+                  and row(driver, app, "health") == "Healthy" and row(driver, app, "result") in DONE)
         assert row(driver, app, "backend") == "swarm" and row(driver, app, "revision") == head(repo)[:12]
         assert row(driver, app, "next_in_seconds").startswith("in ")
         assert driver.find_element("css selector", f'tr[data-app="{app}"] time').text.endswith("ago")
@@ -72,13 +73,14 @@ def test_status_page_follows_a_swarm_app_through_a_commit_a_failed_rollout_and_a
 
         # A commit: OutOfSync while it is applied, then Synced at the new revision, all without a reload.
         repo.edit("swarm/demo.env", "APP_TAG=1", "APP_TAG=2")
+        repo.edit("swarm/compose.yaml", "delay: 1s", "delay: 4s")  # a rollout long enough to be seen (polls: 2 s)
         repo.commit("v2")
         v2 = head(repo)
         wait_page(driver, "OutOfSync on the page", lambda: row(driver, app, "sync") == "OutOfSync", timeout=60)
         pages.keep(driver)
         screenshot(driver, "2-out-of-sync")
         wait_page(driver, "Synced at the new revision", lambda: row(driver, app, "sync") == "Synced"
-                  and row(driver, app, "revision") == v2[:12] and row(driver, app, "result") == "applied")
+                  and row(driver, app, "revision") == v2[:12] and row(driver, app, "result") in DONE)
         assert service_image(docker_api, stack) == "gitops-test/app:2"
         assert driver.find_element("css selector", ".summary").text == "1 app(s): 1 synced, 0 out of sync, 1 healthy"
         pages.keep(driver)
