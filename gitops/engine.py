@@ -22,9 +22,11 @@ from gitops.errors import GitopsError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
+from gitops.model.health import Health
 from gitops.model.plans import Action, AppPlan, Change, FieldChange, Guard, Plan
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
+from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import SECTION_KINDS, parse_env_file
 from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
@@ -413,9 +415,10 @@ def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, optio
 
 
 def rollback(ws: Workspace, name: str, *, to_revision: str | None = None,
-             options: deploy.Options | None = None, on_event: deploy.Event | None = None) -> deploy.Result:
+             options: deploy.Options | None = None, on_event: deploy.Event | None = None,
+             session: Session | None = None) -> deploy.Result:
     app = ws.settings.app(name)
-    backend = backend_for(ws, app)
+    backend = backend_for(ws, app, session)
     app_options = replace(options or deploy.Options(), timeout=app.rollout.timeout_seconds,
                           policy=policy_for(app))
     return deploy.rollback_app(backend, app_options, to_revision=to_revision,
@@ -440,6 +443,9 @@ class AppStatus:
     problems: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)  # left the repository, kept on the target (data, ...)
     blocked: list[str] = field(default_factory=list)  # why the repository's revision would be refused
+    #: The plan the sync was judged from, and the health of each object it keeps (the app page).
+    plan: AppPlan | None = field(default=None, repr=False)
+    objects: dict[ResourceKey, Health] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         current = self.applied
@@ -468,7 +474,7 @@ def status_of(app: config.App, backend: Backend, state: AppState, app_plan: AppP
     problems = [f"{k}: {h.message}" for k, h in healths.items() if h.status is not HealthStatus.HEALTHY]
     return AppStatus(app.name, app.backend, backend.target_id(), app_plan.revision, state.current,
                      "OutOfSync" if changes else "Synced", worst, changes, problems, orphaned,
-                     [b.message for b in app_plan.blocked])
+                     [b.message for b in app_plan.blocked], app_plan, dict(healths))
 
 
 def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,

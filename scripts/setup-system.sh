@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tool and its tests need, when they are missing:
 #   docker.io (the Docker engine and client), busybox-static (root filesystem of the test images),
-#   git, openssl (service-account keys of the test control plane).
+#   git, openssl (service-account keys of the test control plane), chromium and chromium-driver
+#   (the status page's browser tests drive Debian's headless Chromium through its chromedriver).
 # Idempotent and quiet when everything is present. Needs root (or sudo) only when installing.
 set -euo pipefail
 
 need=()
-for pkg in docker.io busybox-static git openssl ca-certificates; do
+for pkg in docker.io busybox-static git openssl ca-certificates chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -46,7 +46,8 @@ def run(options: Options, listener: Listener, *, log: Log, clock: Clock = SYSTEM
     daemon = Daemon(options, log=log, metrics=metrics, clock=clock, stop=stop)
     branch_ref = f"refs/heads/{options.ref}" if options.ref and not options.ref.startswith("refs/") else options.ref
     server = Server((listener.host, listener.port), daemon, branch_ref=branch_ref,
-                    webhook_secret=listener.webhook_secret, api_token=listener.api_token, log=log, metrics=metrics)
+                    webhook_secret=listener.webhook_secret, api_token=listener.api_token, log=log, metrics=metrics,
+                    repo=options.repo, clock=clock)
     metrics.leader.set(0)
     metrics.shard.labels(str(options.shard), str(options.shards)).set(1)
 

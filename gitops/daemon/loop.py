@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,15 @@ class AppRuntime:
     held_revision: str = ""  # waiting for a commit newer than this one
     deploying: str = ""  # a revision this daemon applies or applied, not yet announced deployed
     problems: list[str] = field(default_factory=list)
+    status: engine.AppStatus | None = None  # of the last reconcile: its plan and objects (the app page)
+    failing: str = ""  # a rollout failed and is being rolled back: reported (Degraded) until the reconcile ends
 
     def to_json(self, clock: Clock) -> dict[str, Any]:
         return {
             "app": self.name, "backend": self.backend, "target": self.target, "sync": self.sync,
-            "health": self.health, "revision": self.revision, "applied": self.applied, "result": self.result,
-            "message": self.message, "last_reconcile": self.last_reconcile,
+            "health": "Degraded" if self.failing else self.health, "revision": self.revision, "applied": self.applied,
+            "result": "failed" if self.failing else self.result, "message": self.failing or self.message,
+            "last_reconcile": self.last_reconcile,
             "next_in_seconds": max(0.0, round(self.next_due - clock.monotonic(), 1)),
             "held_revision": self.held_revision, "problems": self.problems,
         }
@@ -119,6 +122,7 @@ class Daemon:
         self._cancel: dict[str, threading.Event] = {}  # per running app: a newer revision arrived
         self._watchers: dict[str, tuple[threading.Event, frozenset[ResourceKey]]] = {}  # per app: drift watch
         self._forced: set[str] = set()
+        self._rollbacks: dict[str, str] = {}  # app -> revision: a roll back asked for (the status page)
         self._fetch_due = 0.0
         self._git_failures = 0
         self._bad_config = ""  # a revision whose gitops.yaml does not validate: not fetched again
@@ -135,6 +139,19 @@ class Daemon:
                 self._forced.add(app)
             self._fetch_due = 0.0
         self.wake.set()
+
+    def request_rollback(self, app: str, revision: str) -> None:
+        """Roll the app back to a recorded release, as the app's next reconcile (never beside one);
+        the repository's revision is then held until a newer commit."""
+        with self._lock:
+            self._rollbacks[app] = revision
+        self.trigger(app)
+
+    def view(self, name: str) -> tuple[AppRuntime, engine.Workspace | None] | None:
+        """A copy of what the daemon knows of one app, and the revision it works on (the app page)."""
+        with self._lock:
+            runtime = self.apps.get(name)
+            return None if runtime is None else (replace(runtime, problems=list(runtime.problems)), self.workspace)
 
     def ready(self) -> bool:
         """Leading, and every app reconciled once (a standby is not ready: only the leader acts)."""
@@ -309,11 +326,15 @@ class Daemon:
         revision = ws.revision or ""
         with self._lock:
             runtime = self.apps.get(name)
+            rollback_to = self._rollbacks.pop(name, None)
             if runtime is None:
                 return
-            if runtime.held_revision and runtime.held_revision == revision and not forced:
+            if rollback_to is None and runtime.held_revision and runtime.held_revision == revision and not forced:
                 runtime.next_due = self.clock.monotonic() + app.sync.interval_seconds
                 return
+        if rollback_to is not None:
+            self._roll_back(name, ws, rollback_to)
+            return
         self.log("reconcile", app=name, revision=revision)
         try:
             resources, _ = engine.render_app(ws, app, self.options.env)
@@ -374,6 +395,8 @@ class Daemon:
                     runtime.deploying = revision
                 self.notifier.emit(self._event("sync-started", name, revision, f"{changes} change(s)"))
             apply_started = time.perf_counter()
+            with self._lock:
+                runtime.sync = "OutOfSync"  # until the apply and its rollout are done (the status page)
             cancel = self._cancel.get(name) or threading.Event()
             options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
                                      stopping=lambda: self.stop.is_set() or cancel.is_set()
@@ -421,6 +444,23 @@ class Daemon:
                 runtime.not_before = self.clock.monotonic() + heal_delay
         self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
                      delay=heal_delay)
+
+    def _roll_back(self, name: str, ws: engine.Workspace, to: str) -> None:
+        revision = ws.revision or ""
+        self.log("manual-rollback", app=name, to=to)
+        options = deploy.Options(holder=self.options.holder, lock_wait=self.options.lock_wait,
+                                 stopping=lambda: self.stop.is_set() or not self.leading.is_set())
+        try:
+            result = engine.rollback(ws, name, to_revision=to, options=options, session=self.session,
+                                     on_event=lambda e: self._on_event(name, e))
+        except GitopsError as exc:
+            self._finish(name, revision, "failed", f"roll back to {to[:12]} failed: {exc}", retry=False)
+            return
+        self.metrics.rollbacks.labels(name).inc()
+        self._observe(name, ws, result.outcome, result.error)
+        self._hold(name, revision, f"rolled back by hand to revision {to[:12]} ({result.outcome}"
+                   f"{': ' + result.error if result.error else ''}); revision {revision[:12]} is held until a "
+                   "newer commit", result=result.outcome)
 
     def _lead(self) -> None:
         """Leader election: hold the lock of a pseudo-app named after the repository and the shard
@@ -508,6 +548,12 @@ class Daemon:
         if kind in ("apply", "failed", "rollback", "done", "resume", "no-op"):
             fields = {k: v for k, v in event.items() if k not in ("event", "app")}
             self.log(f"apply-{kind}", app=app, **fields)
+        if kind == "failed":
+            with self._lock:
+                runtime = self.apps.get(app)
+                if runtime is not None:
+                    revision = str(event.get("revision", ""))[:12]
+                    runtime.failing = f"rollout of revision {revision} failed: {event.get('why')}"
 
     def _observe(self, name: str, ws: engine.Workspace, result: str, message: str) -> None:
         """Sync and health as `gitops status` reports them, for the API and the gauges."""
@@ -526,6 +572,7 @@ class Daemon:
             degraded = status.health == "Degraded" and runtime.health != "Degraded"
             runtime.sync, runtime.health = status.sync, status.health
             runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
+            runtime.status = status
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
         self.metrics.synced.labels(name).set({"Synced": 1, "OutOfSync": 0}.get(status.sync, -1))
@@ -558,6 +605,7 @@ class Daemon:
             runtime.revision = revision
             runtime.result = result
             runtime.message = message
+            runtime.failing = ""
             runtime.last_reconcile = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             runtime.reconciled_once = True
             if revision != runtime.held_revision:

@@ -105,7 +105,8 @@ def test_probes_metrics_and_methods(listener: tuple[Server, StandIn]) -> None:
     assert call(server, "POST", "/healthz", b"")[0] == 405
     assert call(server, "GET", "/api/webhook")[0] == 405
     assert call(server, "GET", "/nope")[0] == 404
-    assert json.loads(call(server, "GET", "/api/v1/apps")[1])["apps"] == [{"app": "web", "sync": "Synced"}]
+    assert json.loads(call(server, "GET", "/api/v1/apps")[1])["apps"] == [
+        {"app": "web", "sync": "Synced", "revision_url": None, "notes": []}]
     assert call(server, "GET", "/api/v1/apps/web")[0] == 200 and call(server, "GET", "/api/v1/apps/x")[0] == 404
 
 
