@@ -12,6 +12,10 @@ Example::
         backend: kubernetes
         paths: [k8s]
         target: {context: prod, namespace: web}
+      - name: chart
+        backend: kubernetes
+        helm: {chart: charts/web, values_files: [charts/web/prod.yaml], values: {replicas: 2}}
+        target: {namespace: web}
       - name: demo
         backend: swarm
         paths: [swarm/compose.yaml]
@@ -35,6 +39,7 @@ import jsonschema
 from gitops.errors import GitopsError
 from gitops.model import Diagnostic, Severity
 from gitops.render import yaml as yaml_loader
+from gitops.render.helm import HelmSource
 
 __all__ = [
     "CONFIG_FILE",
@@ -106,6 +111,7 @@ class App:
     sync: SyncPolicy
     rollout: RolloutPolicy
     env_files: tuple[str, ...] = ()
+    helm: HelmSource | None = None  # a Helm chart rendered with `helm template` (Kubernetes)
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
@@ -307,12 +313,15 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
         if name in seen:
             problems.append((f"/apps/{index}/name", f"apps[{index}].name: duplicate app name {name!r}"))
         seen.add(name)
-        paths = item["paths"]
+        paths = item.get("paths", ())
         paths = (paths,) if isinstance(paths, str) else tuple(paths)
         for position, path in enumerate(paths):
             if ".." in Path(path).parts:
                 message = f"apps[{index}].paths[{position}]: {path!r} leaves the repository"
                 problems.append((f"/apps/{index}/paths", message))
+        helm = _helm(item, index, problems)
+        if not paths and helm is None:
+            problems.append((f"/apps/{index}", f"apps[{index}]: give paths (files or directories) or helm (a chart)"))
         target_raw = item.get("target") or {}
         target = Target(
             context=target_raw.get("context"),
@@ -330,6 +339,7 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 sync=_sync(item.get("sync"), base_sync),
                 rollout=_rollout(item.get("rollout"), base_rollout),
                 env_files=tuple(item.get("env_files", ())),
+                helm=helm,
             )
         )
     notifications = _notifications(raw.get("notifications"), seen, problems)
@@ -339,6 +349,26 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
             [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
         )
     return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications)
+
+
+def _helm(item: dict[str, Any], index: int, problems: list[tuple[str, str]]) -> HelmSource | None:
+    raw = item.get("helm")
+    if raw is None:
+        return None
+    at, where = f"/apps/{index}/helm", f"apps[{index}].helm"
+    if item["backend"] != "kubernetes":
+        problems.append((at, f"{where}: a Helm chart is a Kubernetes source (backend is {item['backend']})"))
+    repo = raw.get("repo")
+    local = [raw["chart"]] if repo is None else []
+    for position, path in enumerate(local + list(raw.get("values_files", ()))):
+        if ".." in Path(path).parts or path.startswith("/"):
+            field_at = "chart" if position < len(local) else f"values_files[{position - len(local)}]"
+            problems.append((at, f"{where}.{field_at}: {path!r} leaves the repository"))
+    if repo is not None and "version" not in raw:
+        problems.append((at, f"{where}.version: a chart from a repository needs a pinned version"))
+    return HelmSource(chart=raw["chart"], release=raw.get("release", item["name"]), repo=repo,
+                      version=raw.get("version"), values_files=tuple(raw.get("values_files", ())),
+                      values=dict(raw.get("values") or {}))
 
 
 def _ref(raw: str | dict[str, str], pointer: str, problems: list[tuple[str, str]]) -> SecretRef:

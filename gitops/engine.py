@@ -4,6 +4,7 @@ plan, apply, rollout, rollback, state). The CLI and the daemon call only this mo
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -40,6 +41,16 @@ def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:
     if all(p == resolved_cwd or resolved_cwd in p.parents for p in parents):
         return resolved_cwd
     return Path(os.path.commonpath([str(p) for p in parents]))
+
+
+def helm_binary(env: Mapping[str, str]) -> str | None:
+    """The helm binary: ``GITOPS_HELM`` when set, else ``helm`` on the PATH of ``env``."""
+    return env.get("GITOPS_HELM") or shutil.which("helm", path=env.get("PATH"))
+
+
+def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None) -> None:
+    if app.helm is not None:
+        renderer.add_helm(app.helm, app.target.namespace, kube_version, f"{config.CONFIG_FILE} (app {app.name})")
 
 
 def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
@@ -112,7 +123,7 @@ def validate(
         report.services += counts.services
 
     if settings is None:
-        renderer = render_stage.Renderer(root, limits, environment)
+        renderer = render_stage.Renderer(root, limits, environment, helm=helm_binary(environment))
         for target in targets:
             renderer.add_path(target)
         run(renderer, validate_stage.Options(strict=strict))
@@ -126,7 +137,9 @@ def validate(
                 except (source.SourceError, OSError, UnicodeError) as exc:
                     diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
                                                   file=config.CONFIG_FILE, code="config"))  # fmt: skip
-            renderer = render_stage.Renderer(root, limits, app_env, stack=app.target.stack)
+            renderer = render_stage.Renderer(root, limits, app_env, stack=app.target.stack,
+                                             helm=helm_binary(environment))
+            _add_helm(renderer, app, store.version)
             for path in app.paths:
                 try:
                     renderer.add_path(source.resolve_inside(root, path))
@@ -212,7 +225,13 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
         except (source.SourceError, OSError, UnicodeError) as exc:
             diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
                                           file=config.CONFIG_FILE, code="config"))
-    renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True)
+    try:
+        store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
+    except validate_stage.UnsupportedVersion as exc:
+        raise GitopsError(str(exc)) from None
+    renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True,
+                                     helm=helm_binary(environment))
+    _add_helm(renderer, app, store.version)
     for path in app.paths:
         try:
             renderer.add_path(source.resolve_inside(ws.root, path))
@@ -221,10 +240,6 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
                                           code="path-escape"))
     rendered = renderer.result
     remap = merge_rendered(rendered) if app.backend == "swarm" else (lambda found: found)
-    try:
-        store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
-    except validate_stage.UnsupportedVersion as exc:
-        raise GitopsError(str(exc)) from None
     found, _ = validate_stage.run(rendered, store, ws.root,
                                   validate_stage.Options(False, app.target.namespace, app.backend))
     diagnostics.extend(validate_stage.attach_lines(remap(rendered.diagnostics + found), rendered))

@@ -6,6 +6,7 @@
 * A file whose single document has ``services:`` at the top level is a compose file (read with
   YAML 1.2 scalars, interpolated like ``docker stack deploy``); anything else is a stream of
   Kubernetes manifests.
+* A Helm chart (an app's ``helm:``) is rendered with ``helm template`` (see :mod:`.helm`).
 * Sizes are bounded per file and per run; symlinks that lead out of the repository are refused.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from gitops.model import Diagnostic, Severity
 from gitops.render import compose as compose_render
+from gitops.render import helm as helm_render
 from gitops.render import kubernetes as k8s
 from gitops.render.compose import ComposeFile
 from gitops.render.kubernetes import Manifest
@@ -50,12 +52,14 @@ class Renderer:
         env: Mapping[str, str] | None = None,
         stack: str | None = None,
         keep_sources: bool = True,
+        helm: str | None = None,
     ) -> None:
         self.root = root.resolve()
         self.limits = limits or Limits()
         self.env: Mapping[str, str] = env if env is not None else dict(os.environ)
         self.stack = stack
         self.keep_sources = keep_sources
+        self.helm = helm  # the helm binary (None: not found); kustomize gets it for helmCharts:
         self.result = Rendered()
         self._over_budget = False
 
@@ -99,6 +103,11 @@ class Renderer:
             self._add_file(path, explicit=True)
 
     def _add_directory(self, directory: Path) -> None:
+        if (directory / "Chart.yaml").is_file():
+            display = self.display(directory)
+            self.error(f"{display} is a Helm chart, not a directory of manifests: declare it in gitops.yaml as an "
+                       f"app's helm: {{chart: {display}}}", display, "helm-chart-path")
+            return
         for name in k8s.KUSTOMIZATION_FILES:
             if (directory / name).is_file():
                 self._add_kustomization(directory, name)
@@ -188,9 +197,30 @@ class Renderer:
         stack = self.stack or directory.name or "stack"
         self.result.compose.append(ComposeFile(display, directory, data_out, stack, unset))
 
+    def add_helm(self, source: helm_render.HelmSource, namespace: str, kube_version: str | None,
+                 display: str) -> None:
+        """``helm template`` of a chart; each object's origin names its chart template."""
+        output, problem = helm_render.template(source, self.root, self.helm, namespace, kube_version, display)
+        if problem is not None:
+            self.result.diagnostics.append(problem)
+            return
+        assert output is not None
+        self.result.files += 1
+        self.result.bytes_read += len(output)
+        chart_dir = source.chart.rstrip("/") if source.local else None
+        for template, chunk in helm_render.split_sources(output):
+            if chart_dir is not None and "/" in template:
+                label = chart_dir + "/" + template.split("/", 1)[1]  # CHART/templates/x -> its path in the repo
+            else:
+                label = f"{display} ({template or 'helm template'})"
+            loaded = load(chunk, label, Dialect.KUBERNETES, self.limits)
+            self.result.diagnostics.extend(loaded.diagnostics)
+            manifests = k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics)
+            self.result.manifests.extend(m for m in manifests if not helm_render.skipped_hook(m.body))
+
     def _add_kustomization(self, directory: Path, name: str) -> None:
         display = self.display(directory / name)
-        output, problem = k8s.build_kustomization(directory, display)
+        output, problem = k8s.build_kustomization(directory, display, self.helm)
         if problem is not None:
             self.result.diagnostics.append(problem)
             return
@@ -199,4 +229,5 @@ class Renderer:
         label = f"{display} (kustomize build)"
         loaded = load(output, label, Dialect.KUBERNETES, self.limits)
         self.result.diagnostics.extend(loaded.diagnostics)
-        self.result.manifests.extend(k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics))
+        manifests = k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics)
+        self.result.manifests.extend(m for m in manifests if not helm_render.skipped_hook(m.body))  # helmCharts:

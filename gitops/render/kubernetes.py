@@ -172,19 +172,24 @@ def to_resources(
     return resources
 
 
-def _kustomize_command(directory: Path) -> list[str] | None:
+def _kustomize_command(directory: Path, helm: str | None) -> list[str] | None:
+    # helmCharts: generators need Helm enabled and the helm binary (kustomize looks for it on PATH otherwise)
+    helm_flags = ["--enable-helm", "--helm-command", helm] if helm else []
     kustomize = shutil.which("kustomize")
     if kustomize:
-        return [kustomize, "build", str(directory)]
+        return [kustomize, "build", *helm_flags, str(directory)]
     kubectl = shutil.which("kubectl")
     if kubectl:
-        return [kubectl, "kustomize", str(directory)]
+        return [kubectl, "kustomize", *helm_flags, str(directory)]
     return None
 
 
-def build_kustomization(directory: Path, display: str) -> tuple[bytes | None, Diagnostic | None]:
-    """``kustomize build`` of a directory (or ``kubectl kustomize``); never through a shell."""
-    command = _kustomize_command(directory)
+def build_kustomization(
+    directory: Path, display: str, helm: str | None = None
+) -> tuple[bytes | None, Diagnostic | None]:
+    """``kustomize build`` of a directory (or ``kubectl kustomize``); never through a shell. With
+    ``helm`` (the binary), ``helmCharts:`` generators are built with Helm enabled."""
+    command = _kustomize_command(directory, helm)
     if command is None:
         return None, Diagnostic(
             Severity.ERROR,

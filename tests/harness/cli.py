@@ -16,7 +16,7 @@ def _selected(args: argparse.Namespace) -> tuple[bool, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tests/clusters", description=__doc__)
-    parser.add_argument("command", choices=["up", "env", "status", "down", "build"])
+    parser.add_argument("command", choices=["up", "env", "status", "down", "build", "build-helm"])
     parser.add_argument("--only", choices=["kube", "swarm"], help="act on one cluster only")
     parser.add_argument("--keep-data", action="store_true", help="down: keep the etcd data")
     args = parser.parse_args(argv)
@@ -27,14 +27,26 @@ def main(argv: list[str] | None = None) -> int:
 
             for name, path in build.binaries().items():
                 print(f"{name}\t{path}")
+        elif args.command == "build-helm":
+            from . import build
+
+            print(build.helm())
         elif args.command == "up":
             if want_swarm:
                 print(swarm.up().describe())
             if want_kube:
                 print(kube.up().describe())
+                from . import build
+
+                build.helm()  # Helm apps render with it; built once per pinned version
         elif args.command == "env":
             if want_kube:
+                from . import build
+
                 print(f"export KUBECONFIG={shlex.quote(str(kube.kubeconfig_path()))}")
+                helm = build.helm_if_built()
+                if helm is not None:
+                    print(f"export GITOPS_HELM={shlex.quote(str(helm))}")
             if want_swarm:
                 print(f"export DOCKER_HOST={shlex.quote(swarm.docker_host())}")
         elif args.command == "status":

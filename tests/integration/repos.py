@@ -12,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "repo"
+HELM_EXAMPLE = REPO / "examples" / "helm"
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -50,9 +51,10 @@ def swarm_example(port: int) -> list[tuple[str, str, str]]:
     ]
 
 
-def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str]) -> Repo:
+def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str],
+              example: Path = EXAMPLE) -> Repo:
     root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, root)
+    shutil.copytree(example, root)
     repo = Repo(root, env)
     for path, pattern, new in replacements:
         file = root / path

@@ -144,7 +144,10 @@ class KubernetesBackend(StoreBacked):
 
     def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
         annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
-        return WAVE_SPAN * (parse_wave(annotations.get(WAVE_KEY)) or 0) + kinds.wave(key.group, key.kind)
+        user = parse_wave(annotations.get(WAVE_KEY))
+        if user is None:
+            user = kinds.hook_wave(annotations.get(kinds.HOOK_KEY))  # a Helm hook: the wave before or after
+        return WAVE_SPAN * user + kinds.wave(key.group, key.kind)
 
     # -- compare ----------------------------------------------------------------------------
 

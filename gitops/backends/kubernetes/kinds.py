@@ -69,6 +69,27 @@ IMMUTABLE: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+#: Helm hooks (``helm.sh/hook``) are user waves (``gitops.dev/wave``, each healthy before the next)
+#: when the object names none: pre-install/pre-upgrade the wave before the app's (0), so a migration
+#: Job completes first; post-install/post-upgrade the wave after it. ``test`` and the delete and
+#: rollback hooks are never applied (the Helm renderer drops them).
+HOOK_KEY = "helm.sh/hook"
+PRE_HOOK_WAVE = -1
+POST_HOOK_WAVE = 1
+
+
+def hook_wave(hooks: object) -> int:
+    """The user wave of an object with ``helm.sh/hook: hooks`` (0: not an install/upgrade hook)."""
+    if not isinstance(hooks, str):
+        return 0
+    names = {h.strip() for h in hooks.split(",")}
+    if names & {"pre-install", "pre-upgrade"}:
+        return PRE_HOOK_WAVE
+    if names & {"post-install", "post-upgrade"}:
+        return POST_HOOK_WAVE
+    return 0
+
+
 def wave(group: str, kind: str) -> int:
     return WAVES.get((group, kind), LAST_WAVE)
 

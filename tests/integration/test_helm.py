@@ -1,0 +1,277 @@
+"""Helm charts as an app source, end to end through the CLI on the real control plane.
+
+The chart is examples/helm (a local chart with values files, inline values, a vendored dependency,
+pre/post hooks and a test hook); a second test serves a packaged chart from a chart repository
+on loopback (`helm package` + `helm repo index` + a static HTTP server) and deploys a pinned version.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import build
+from repos import HELM_EXAMPLE, make_repo
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return str(build.helm())
+
+
+@pytest.fixture
+def apps(kube_cluster: Any) -> Iterator[list[str]]:
+    """App names a test deploys: their state Secret and lock Lease are removed afterwards."""
+    names: list[str] = []
+    yield names
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    try:
+        secret = client.resource_type("v1", "Secret")
+        lease = client.resource_type("coordination.k8s.io/v1", "Lease")
+        for name in names:
+            if secret is not None:
+                client.delete(secret, "gitops-system", f"gitops-state-{name}")
+            if lease is not None:
+                client.delete(lease, "gitops-system", f"gitops-lock-{name}")
+    finally:
+        client.close()
+
+
+def _env(kube_cluster: Any, helm: str) -> dict[str, str]:
+    return {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "GITOPS_HELM": helm}
+
+
+def _changes(out: str) -> dict[str, dict[str, Any]]:
+    [app] = json.loads(out)["apps"]
+    return {f"{c['kind']}/{c['name']}": c for c in app["changes"]}
+
+
+@pytest.mark.kube
+def test_local_chart_deploys_upgrades_and_rolls_back(kube_cluster: Any, namespace: str, helm: str,
+                                                      tmp_path: Path, apps: list[str]) -> None:
+    app = f"shop-{namespace[-6:]}"
+    apps.append(app)
+    repo = make_repo(tmp_path, [("gitops.yaml", r"^  - name: shop$", f"  - name: {app}"),
+                                ("gitops.yaml", r"namespace: shop$", f"namespace: {namespace}")],
+                     _env(kube_cluster, helm), example=HELM_EXAMPLE)
+
+    first = repo.gitops("plan", app, "--output", "json")
+    assert first.returncode == 0, first.stderr
+    changes = _changes(first.stdout)
+    assert set(changes) == {"Deployment/shop", "Deployment/shop-cache", "Service/shop", "ConfigMap/shop-config",
+                            "Secret/shop-secret", "Job/shop-migrate", "ConfigMap/shop-deployed"}  # no test Pod
+    assert all(c["action"] == "create" for c in changes.values())
+    waves = {name: c["wave"] for name, c in changes.items()}
+    assert waves["Job/shop-migrate"] < min(waves[n] for n in changes if "migrate" not in n and "deployed" not in n)
+    assert waves["ConfigMap/shop-deployed"] > max(waves[n] for n in changes if "deployed" not in n)
+    assert changes["Deployment/shop"]["origin"].startswith("charts/web/templates/deployment.yaml")
+    assert changes["Deployment/shop-cache"]["origin"].startswith("charts/web/charts/cache/templates/deployment.yaml")
+
+    applied = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    events = [json.loads(line) for line in applied.stdout.splitlines()]
+    order = [e.get("object", e["event"]) for e in events if e["event"] in ("change", "rollout")]
+    # the pre-install Job is applied and finished before anything else is written, the post-install hook last
+    assert order[:2] == [f"Job/{namespace}/shop-migrate", "rollout"], order
+    assert order[-2:] == [f"ConfigMap/{namespace}/shop-deployed", "rollout"], order
+    second = repo.gitops("plan", app, "--detailed-exitcode")
+    assert second.returncode == 0, second.stdout  # no noise: what helm rendered is what the cluster holds
+
+    # An upgrade: changed values are a field-level plan; a changed secret value is never shown.
+    repo.edit("values/prod.yaml", "replicas: 2", "replicas: 3\napiToken: s3cr3t-value")
+    repo.commit("scale up, rotate token")
+    upgrade = repo.gitops("plan", app, "--detailed-exitcode")
+    assert upgrade.returncode == 2, upgrade.stderr
+    assert f"~ Deployment/{namespace}/shop" in upgrade.stdout and "/spec/replicas" in upgrade.stdout
+    assert f"~ Secret/{namespace}/shop-secret" in upgrade.stdout
+    assert "s3cr3t-value" not in upgrade.stdout and "change-me" not in upgrade.stdout
+    assert f"Deployment/{namespace}/shop-cache" not in upgrade.stdout
+    done = repo.gitops("apply", app, "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # A crash-looping image: exit code 3 and everything back as it was.
+    repo.edit("gitops.yaml", "        logLevel: info\n",
+              "        logLevel: warn\n        image: {repository: gitops-test/crash, tag: '1'}\n")
+    repo.commit("bad release")
+    failed = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert failed.returncode == 3, failed.stdout[-3000:] + failed.stderr
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    cm, dep = client.resource_type("v1", "ConfigMap"), client.resource_type("apps/v1", "Deployment")
+    assert cm is not None and dep is not None
+    assert client.get(cm, namespace, "shop-config")["data"]["LOG_LEVEL"] == "info"  # type: ignore[index]
+    image = client.get(dep, namespace, "shop")["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+    assert image == "ghcr.io/stefanprodan/podinfo:6.7.1"
+
+
+@pytest.mark.kube
+def test_missing_dependency_names_the_chart_and_the_entry(helm: str, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, [], {**os.environ, "GITOPS_HELM": helm}, example=HELM_EXAMPLE)
+    shutil.rmtree(repo.root / "charts/web/charts")
+    result = repo.gitops("validate")
+    assert result.returncode == 1
+    assert "chart web: dependency cache is missing" in result.stdout + result.stderr
+
+
+@pytest.fixture
+def chart_repository(helm: str, tmp_path: Path) -> Iterator[str]:
+    """The example chart packaged at two versions into a chart repository served on loopback."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for version in ("0.1.0", "0.2.0"):
+        chart = tmp_path / f"src-{version}" / "web"
+        shutil.copytree(HELM_EXAMPLE / "charts" / "web", chart)
+        meta = chart / "Chart.yaml"
+        meta.write_text(meta.read_text().replace("version: 0.1.0\nappVersion", f"version: {version}\nappVersion"))
+        if version == "0.2.0":
+            values = chart / "values.yaml"
+            values.write_text(values.read_text().replace("replicas: 1", "replicas: 4"))
+        subprocess.run([helm, "package", str(chart), "--destination", str(served)], check=True, capture_output=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    subprocess.run([helm, "repo", "index", str(served), "--url", url], check=True, capture_output=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.kube
+def test_chart_from_a_repository_deploys_at_its_pinned_version(
+    kube_cluster: Any, namespace: str, helm: str, chart_repository: str, tmp_path: Path, apps: list[str]
+) -> None:
+    app = f"repo-{namespace[-6:]}"
+    apps.append(app)
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: shop$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: shop$", f"namespace: {namespace}"),
+        ("gitops.yaml", r"chart: charts/web$", f"chart: web\n      repo: {chart_repository}\n      version: 0.1.0"),
+        ("values/prod.yaml", r"replicas: 2", "logLevel: warn"),
+    ], _env(kube_cluster, helm), example=HELM_EXAMPLE)
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    dep = client.resource_type("apps/v1", "Deployment")
+    assert dep is not None
+    assert client.get(dep, namespace, "shop")["spec"]["replicas"] == 1  # type: ignore[index]  # 0.1.0, not 0.2.0
+    assert repo.gitops("plan", app, "--detailed-exitcode").returncode == 0
+
+    repo.edit("gitops.yaml", "version: 0.1.0", "version: 0.2.0")
+    repo.commit("chart 0.2.0")
+    upgrade = repo.gitops("plan", app, "--detailed-exitcode")
+    assert upgrade.returncode == 2 and "/spec/replicas" in upgrade.stdout, upgrade.stdout + upgrade.stderr
+
+
+@pytest.mark.kube
+def test_podinfo_chart_renders_validates_and_plans_without_noise(
+    kube_cluster: Any, namespace: str, helm: str, corpora: Path, tmp_path: Path, apps: list[str]
+) -> None:
+    """The upstream podinfo chart (shared corpora) with its default values: valid, applied, and a
+    second plan is empty."""
+    app = f"podinfo-{namespace[-6:]}"
+    apps.append(app)
+    root = tmp_path / "repo"
+    shutil.copytree(corpora / "podinfo" / "charts" / "podinfo", root / "charts" / "podinfo")
+    (root / "gitops.yaml").write_text(
+        "version: 1\nkubernetes_version: \"1.35\"\napps:\n"
+        f"  - name: {app}\n    backend: kubernetes\n"
+        "    helm: {chart: charts/podinfo, release: podinfo}\n"
+        f"    target: {{namespace: {namespace}}}\n    rollout: {{timeout: 2m}}\n")
+    from repos import Repo, git
+
+    git(root, "init", "-q", "-b", "main")
+    repo = Repo(root, _env(kube_cluster, helm))
+    repo.commit("podinfo")
+    valid = repo.gitops("validate")
+    assert valid.returncode == 0 and "0 errors, 0 warnings" in valid.stdout, valid.stdout + valid.stderr
+    plan = repo.gitops("plan", app, "--output", "json")
+    assert plan.returncode == 0, plan.stderr
+    kinds = {name.split("/")[0] for name in _changes(plan.stdout)}
+    assert {"Deployment", "Service"} <= kinds and "Pod" not in kinds  # templates/tests are test hooks
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    again = repo.gitops("plan", app, "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout
+
+
+def test_kustomize_with_helm_charts_is_built_with_helm_enabled(helm: str, tmp_path: Path) -> None:
+    """A kustomization's helmCharts: entry rendered through the helm binary gitops was given."""
+    root = tmp_path / "repo"
+    shutil.copytree(HELM_EXAMPLE / "charts" / "web", root / "kz" / "charts" / "web")
+    (root / "kz" / "kustomization.yaml").write_text(
+        "namespace: kz\nhelmCharts:\n  - name: web\n    releaseName: kz\n    valuesInline: {replicas: 3}\n")
+    (root / "gitops.yaml").write_text("version: 1\napps:\n  - {name: kz, backend: kubernetes, paths: [kz]}\n")
+    kubectl = build.cached()["kubectl"]
+    path = os.pathsep.join([str(kubectl.parent)] * kubectl.exists() + [os.environ.get("PATH", "")])
+    from repos import Repo, git
+
+    git(root, "init", "-q", "-b", "main")
+    repo = Repo(root, {**os.environ, "GITOPS_HELM": helm, "PATH": path})
+    repo.commit("kustomize + helm")
+    valid = repo.gitops("validate", "--output", "json")
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert json.loads(valid.stdout)["objects"] == 7  # the test hook Pod is left out
+
+
+def test_a_locked_dependency_is_built_from_its_repository(helm: str, chart_repository: str, tmp_path: Path) -> None:
+    """Chart.lock and no charts/: `helm dependency build` fetches the pinned version, outside the checkout."""
+    root = tmp_path / "repo"
+    chart = root / "charts" / "site"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: site\nversion: 1.0.0\ndependencies:\n"
+                                      f"  - name: web\n    version: 0.1.0\n    repository: {chart_repository}\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: site}\ndata: {A: b}\n")
+    home = {**os.environ, "HOME": str(tmp_path / "home"), "HELM_CACHE_HOME": str(tmp_path / "home" / "cache")}
+    subprocess.run([helm, "dependency", "update", str(chart)], check=True, capture_output=True, env=home)
+    shutil.rmtree(chart / "charts")  # only the lock file is committed
+    (root / "gitops.yaml").write_text("version: 1\napps:\n"
+                                      "  - {name: site, backend: kubernetes, helm: {chart: charts/site}}\n")
+    from repos import Repo, git
+
+    git(root, "init", "-q", "-b", "main")
+    repo = Repo(root, {**os.environ, "GITOPS_HELM": helm})
+    repo.commit("locked dependency")
+    valid = repo.gitops("validate", "--output", "json")
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert json.loads(valid.stdout)["objects"] == 1 + 7  # site's ConfigMap and web 0.1.0's objects
+    assert not (chart / "charts").exists()  # the checkout was not written to
+
+
+@pytest.mark.kube
+def test_a_failing_pre_install_hook_stops_the_apply_before_the_app_is_written(
+    kube_cluster: Any, namespace: str, helm: str, tmp_path: Path, apps: list[str]
+) -> None:
+    app = f"hook-{namespace[-6:]}"
+    apps.append(app)
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: shop$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: shop$", f"namespace: {namespace}"),
+        ("gitops.yaml", r"^        logLevel: info$", "        logLevel: info\n"
+                                                     "        image: {repository: gitops-test/crash, tag: '1'}"),
+    ], _env(kube_cluster, helm), example=HELM_EXAMPLE)
+    failed = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert failed.returncode != 0, failed.stdout
+    events = [json.loads(line) for line in failed.stdout.splitlines()]
+    written = [e["object"] for e in events if e["event"] == "change" and e.get("action") != "delete"]
+    assert written == [f"Job/{namespace}/shop-migrate"], written  # nothing after the hook that failed
+    assert "shop-migrate" in next(e for e in events if e["event"] == "failed")["why"]
