@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -112,6 +113,7 @@ class App:
     rollout: RolloutPolicy
     env_files: tuple[str, ...] = ()
     helm: HelmSource | None = None  # a Helm chart rendered with `helm template` (Kubernetes)
+    depends_on: tuple[str, ...] = ()  # apps healthy at this revision before this one is applied
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
@@ -301,6 +303,62 @@ def _rollout(raw: dict[str, Any] | None, base: RolloutPolicy) -> RolloutPolicy:
     )
 
 
+def _dependency_problems(apps: list[App]) -> list[tuple[str, str]]:
+    """``depends_on`` naming an app that does not exist, or going round in a cycle."""
+    problems: list[tuple[str, str]] = []
+    names = {app.name for app in apps}
+    for index, app in enumerate(apps):
+        for position, name in enumerate(app.depends_on):
+            if name not in names:
+                problems.append((f"/apps/{index}/depends_on/{position}",
+                                 f"apps[{index}].depends_on: app {app.name} depends on {name!r}, which is not an app"))
+    graph = {app.name: [d for d in app.depends_on if d in names] for app in apps}
+    for index, app in enumerate(apps):
+        cycle = _cycle_from(app.name, graph)
+        if cycle:
+            problems.append((f"/apps/{index}/depends_on", f"apps[{index}].depends_on: a cycle: {' -> '.join(cycle)}"))
+    return problems
+
+
+def _cycle_from(start: str, graph: Mapping[str, list[str]]) -> list[str] | None:
+    """A dependency path that leads from ``start`` back to it, if there is one (each app looked
+    at once)."""
+    came_from: dict[str, str] = {}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        for dep in graph[node]:
+            if dep == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+            if dep not in came_from:
+                came_from[dep] = node
+                todo.append(dep)
+    return None
+
+
+def in_dependency_order(apps: list[App]) -> list[App]:
+    """The apps with each after the apps it depends on, otherwise in their order in gitops.yaml."""
+    by_name = {app.name: app for app in apps}
+    out: list[App] = []
+    placed: set[str] = set()
+
+    def place(app: App) -> None:
+        if app.name in placed:
+            return
+        placed.add(app.name)
+        for dep in app.depends_on:
+            if dep in by_name:
+                place(by_name[dep])
+        out.append(app)
+
+    for app in apps:
+        place(app)
+    return out
+
+
 def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> Settings:
     defaults = raw.get("defaults") or {}
     base_sync = _sync(defaults.get("sync"), SyncPolicy())
@@ -340,8 +398,10 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 rollout=_rollout(item.get("rollout"), base_rollout),
                 env_files=tuple(item.get("env_files", ())),
                 helm=helm,
+                depends_on=tuple(item.get("depends_on", ())),
             )
         )
+    problems.extend(_dependency_problems(apps))
     notifications = _notifications(raw.get("notifications"), seen, problems)
     if problems:
         lines = yaml_loader.locate(data, document, [p for p, _ in problems])

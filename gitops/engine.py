@@ -25,7 +25,7 @@ from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
 from gitops.model.health import Health
 from gitops.model.plans import Action, AppPlan, Change, FieldChange, Guard, Plan
-from gitops.model.releases import AppState, Release
+from gitops.model.releases import AppState, Outcome, Release
 from gitops.model.reports import ValidationReport
 from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
@@ -397,9 +397,14 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
     results: list[deploy.Result] = []
     saved_by_app = {p.app: p for p in saved.apps} if saved else {}
     selected = [ws.settings.app(name) for name in saved_by_app] if saved else select_apps(ws, names)
-    for app in selected:
+    done: dict[str, deploy.Result] = {}
+    for app in config.in_dependency_order(selected):
         try:
+            waiting = dependency_wait(ws, app, env=env, session=session, done=done)
+            if waiting:
+                raise GitopsError(f"app {app.name}: {waiting}; nothing of it was applied")
             results.append(_apply_one(ws, app, saved_by_app.get(app.name), options, on_event, env, allow, session))
+            done[app.name] = results[-1]
         except StoppedError:
             raise
         except GitopsError as exc:
@@ -409,6 +414,32 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
             results.append(deploy.Result(app.name, "failed", AppPlan(app.name, app.backend, "", ws.revision or "",
                                                                      "", ""), error=error))
     return results
+
+
+def dependency_wait(ws: Workspace, app: config.App, *, env: Mapping[str, str] | None = None,
+                    session: Session | None = None, done: Mapping[str, deploy.Result] | None = None) -> str:
+    """Why ``app`` must wait for an app of its ``depends_on`` ("waiting for `db` (Progressing)"),
+    or "" when every one is healthy at this revision: its last release succeeded, its target
+    matches the repository, and its objects are healthy. ``done``: the results of apps applied
+    earlier in this run (a failed one stops its dependants)."""
+    for name in app.depends_on:
+        result = (done or {}).get(name)
+        if result is not None:
+            if result.outcome in ("applied", "no-op"):
+                continue
+            return f"waiting for `{name}` ({result.outcome}{': ' + result.error if result.error else ''})"
+        [dep] = status(ws, [name], env, session)
+        last = dep.applied
+        if dep.sync == "Synced" and dep.health is HealthStatus.HEALTHY and last is not None \
+                and last.outcome is Outcome.SUCCEEDED:
+            continue
+        why = dep.health.value if dep.sync == "Synced" else dep.sync
+        if last is not None and last.outcome is not Outcome.SUCCEEDED:
+            why += f", last release {last.outcome.value}"
+        if dep.problems:
+            why += f": {dep.problems[0]}"
+        return f"waiting for `{name}` ({why})"
+    return ""
 
 
 def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,

@@ -41,6 +41,7 @@ from gitops.model.plans import Action
 BACKOFF_FIRST = 5.0
 BACKOFF_MAX = 300.0
 SELF_HEAL_DELAY = 2.0
+DEPENDENCY_POLL = 3.0  # an app waiting for one it depends on looks again this often
 DRIFT_DELAY = 1.0  # a change seen on the target: reconcile after this (changes come in bursts)
 
 
@@ -75,7 +76,7 @@ class AppRuntime:
     health: str = "Unknown"
     revision: str = ""  # the revision last reconciled
     applied: str = ""  # the revision the target has (last release)
-    result: str = ""  # synced | applied | rolled-back | failed | held | out-of-sync | error
+    result: str = ""  # synced | applied | rolled-back | failed | held | out-of-sync | waiting | error
     message: str = ""
     last_reconcile: str = ""  # wall clock, ISO
     next_due: float = 0.0  # monotonic
@@ -389,6 +390,15 @@ class Daemon:
                 self.metrics.reconciles.labels(name, "out-of-sync").inc()
                 self._finish(name, revision, "out-of-sync", f"{changes} change(s) not applied: {why}", retry=False,
                              started=started)
+                return
+            waiting = engine.dependency_wait(ws, app, env=self.options.env, session=self.session)
+            if waiting:
+                # An app it depends on is not healthy at this revision yet: look again shortly.
+                with self._lock:
+                    runtime.sync = "OutOfSync"
+                self._record_status(name, engine.status_of(app, backend, state, app_plan))
+                self.metrics.reconciles.labels(name, "waiting").inc()
+                self._finish(name, revision, "waiting", waiting, retry=False, started=started, delay=DEPENDENCY_POLL)
                 return
             if not drift:
                 with self._lock:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gitops.model.plans import MASK, Action, AppPlan, FieldChange, Plan
+from gitops.model.plans import MASK, Action, AppPlan, FieldChange, Plan, user_wave
 
 Style = Callable[[str, str], str]
 
@@ -42,7 +42,15 @@ def app_plan_text(plan: AppPlan, style: Style = plain, *, verbose: bool = False)
     shown = [c for c in plan.changes if c.action is not Action.NOOP or verbose]
     if not shown:
         lines.append("  no changes: the target matches the repository")
+    waves = {user_wave(c.wave) for c in shown}
+    current_wave: int | None = None
     for change in shown:
+        if len(waves) > 1 and user_wave(change.wave) != current_wave and change.action is not Action.DELETE:
+            current_wave = user_wave(change.wave)
+            lines.append(style(f"  wave {current_wave}:", "bold") + " (applied and healthy before the next)")
+        elif len(waves) > 1 and change.action is Action.DELETE and current_wave is not None:
+            current_wave = None
+            lines.append(style("  prune:", "bold") + " (later waves first)")
         symbol = change.action.symbol
         head = f"  {symbol:>3} {change.key}"
         detail = change.action.value + (f" ({change.reason})" if change.reason else "")

@@ -299,3 +299,42 @@ apps:
     results = [json.loads(line) for line in again.stdout.splitlines() if '"event": "result"' in line]
     assert [(r["app"], r["outcome"]) for r in results] == [("down", "failed"), (app, "no-op")]
     assert str(closed) in results[0]["error"] and again.returncode == 1
+
+
+@pytest.mark.kube
+@pytest.mark.swarm
+def test_a_kubernetes_app_waits_for_the_swarm_app_it_depends_on(kube_cluster: Any, swarm_cluster: Any,
+                                                                namespace: str, stack: str, tmp_path: Path) -> None:
+    """depends_on across orchestrators: `web` (Kubernetes) is applied only once `demo` (Swarm) is
+    healthy at the revision; a demo that fails its rollout stops web, which keeps what it had."""
+    web, demo = f"web-{namespace[-6:]}", f"demo-{stack[-6:]}"
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: web$", f"  - name: {web}\n    depends_on: [{demo}]"),
+        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        ("gitops.yaml", r"^  - name: demo$", f"  - name: {demo}"),
+        ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+        *swarm_example(free_port()),
+    ], env)
+    repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
+              "image: gitops-test/fail:1\n    ports")
+    repo.commit("demo broken")
+    plan = repo.gitops("plan")
+    assert f"app {web}: waiting for `{demo}`" in plan.stdout, plan.stdout
+    first = repo.gitops("apply", "--auto-approve")
+    assert first.returncode == 1, first.stdout + first.stderr  # web refused (1) outranks demo's rollback (3)
+    assert f"error: app {web}: waiting for `{demo}` (rolled-back" in first.stderr, first.stderr
+    status = {s["app"]: s for s in json.loads(repo.gitops("status", "--output", "json").stdout)}
+    assert status[web]["last"] is None  # nothing of web was applied
+
+    repo.edit("swarm/compose.yaml", "image: gitops-test/fail:1\n    ports",
+              "image: gitops-test/app:${APP_TAG:-1}\n    ports")
+    repo.commit("demo fixed")
+    second = repo.gitops("apply", "--auto-approve")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.index(f"{demo}: applied") < second.stdout.index(f"{web}: applied"), second.stdout
+    # Applying web alone checks demo at this revision on its target: healthy, so it goes on.
+    alone = repo.gitops("apply", web, "--auto-approve")
+    assert alone.returncode == 0 and "waiting" not in alone.stderr, alone.stdout + alone.stderr

@@ -703,3 +703,52 @@ def test_daemon_refuses_to_start_without_a_repository(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "gitops", "daemon", "-C", str(tmp_path), "--ref", "main"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "--ref goes with --repo" in done.stderr
+
+
+@pytest.mark.swarm
+def test_the_daemon_applies_an_app_only_once_the_app_it_depends_on_is_healthy(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    """Two stacks, `front` depends on `back`: while back's revision fails (rolled back, held),
+    front waits and says so; once back is fixed and healthy, front is applied."""
+    repo, app, _ = swarm_repo(tmp_path, stack, interval="1h")
+    front = f"front-{stack[-6:]}"
+    port = free_port()
+    (repo.root / "front").mkdir()
+    (repo.root / "front" / "compose.yaml").write_text(f"""version: "3.8"
+services:
+  web:
+    image: gitops-test/app:1
+    ports: ["{port}:8080"]
+    deploy:
+      replicas: 1
+      update_config: {{parallelism: 1, delay: 1s, monitor: 2s, order: start-first}}
+""")
+    text = (repo.root / "gitops.yaml").read_text()
+    (repo.root / "gitops.yaml").write_text(text + f"""  - name: {front}
+    backend: swarm
+    paths: [front/compose.yaml]
+    target: {{stack: {stack}f}}
+    depends_on: [{app}]
+    sync: {{prune: true, self_heal: true, interval: 1h}}
+    rollout: {{timeout: 2m}}
+""")
+    repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
+              "image: gitops-test/fail:1\n    ports")
+    repo.commit("back broken, front depends on it")
+    try:
+        with DaemonProcess(repo) as daemon:
+            wait_for("back rolled back", lambda: daemon.app(app).get("result") == "rolled-back", timeout=180)
+            wait_for("front waiting", lambda: daemon.app(front).get("result") == "waiting", timeout=60)
+            assert f"waiting for `{app}`" in daemon.app(front)["message"], daemon.app(front)
+            assert not docker_api.services(filters={"name": f"{stack}f_web"})  # nothing of front applied
+            repo.edit("swarm/compose.yaml", "image: gitops-test/fail:1\n    ports",
+                      "image: gitops-test/app:${APP_TAG:-1}\n    ports")
+            repo.commit("back fixed")
+            assert daemon.push(head(repo))[0] == 200
+            wait_for("front applied after back", lambda: daemon.app(front).get("result") == "applied", timeout=240)
+            assert daemon.app(app)["result"] in ("applied", "synced")
+            assert docker_api.services(filters={"name": f"{stack}f_web"})
+            assert daemon.stop() == 0
+    finally:
+        subprocess.run(["docker", "stack", "rm", f"{stack}f"], capture_output=True)

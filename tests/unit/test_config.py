@@ -114,3 +114,21 @@ def test_prune_guard_settings_and_their_defaults() -> None:
         True, True, 0.2, 2)
     with pytest.raises(config.ConfigError, match="max_delete_ratio"):
         config.parse("apps:\n  - {name: a, backend: kubernetes, paths: m, sync: {max_delete_ratio: 1.5}}\n")
+
+
+def test_depends_on_names_apps_refuses_unknown_ones_and_cycles_and_orders_the_apps() -> None:
+    from gitops import config as cfg
+
+    def parse(apps: str) -> cfg.Settings:
+        return cfg.parse(("version: 1\napps:\n" + apps).encode(), "gitops.yaml")
+
+    line = "  - {{name: {}, backend: swarm, paths: [x.yml], target: {{stack: s}}, depends_on: [{}]}}\n"
+    settings = parse(line.format("web", "db") + line.format("db", "") + line.format("cache", ""))
+    assert [a.name for a in cfg.in_dependency_order(list(settings.apps))] == ["db", "web", "cache"]
+    assert settings.app("web").depends_on == ("db",)
+    with pytest.raises(cfg.ConfigError) as refused:
+        parse(line.format("a", "b") + line.format("b", "a") + line.format("c", "nope"))
+    messages = [d.message for d in refused.value.diagnostics]
+    assert any("a cycle: a -> b -> a" in m for m in messages)
+    assert any("depends on 'nope', which is not an app" in m for m in messages)
+    assert all(d.file == "gitops.yaml" and d.line is not None for d in refused.value.diagnostics)

@@ -428,3 +428,17 @@ def test_a_wave_that_fails_its_rollout_stops_the_later_waves_and_rolls_back() ->
     assert fake.objects[res("Deployment", "web").key]["image"] == "web:1"
     assert fake.objects[res("Deployment", "db").key]["image"] == "db:1"
     assert not any(k.name == "web" and fake.objects[k].get("image") == "web:2" for k in fake.objects)
+
+
+def test_the_plan_text_shows_the_user_waves_in_order() -> None:
+    from gitops.views.plans import app_plan_text
+
+    fake = FakeBackend()
+    resources = [waved("db", "Deployment", -1, image="db:1"), waved("web", "Deployment", 2, image="web:1"),
+                 waved("plain", "ConfigMap", None, data={})]
+    plan, _ = deploy.plan_app(fake, resources, "r1")
+    text = app_plan_text(plan)
+    assert text.index("wave -1:") < text.index("Deployment/ns/db") < text.index("wave 0:") \
+        < text.index("ConfigMap/ns/plain") < text.index("wave 2:") < text.index("Deployment/ns/web")
+    one_wave, _ = deploy.plan_app(FakeBackend(), [waved("plain", "ConfigMap", None, data={})], "r1")
+    assert "wave" not in app_plan_text(one_wave)
