@@ -212,7 +212,7 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     delete that cascades or a revision that deletes most of the app: such a plan is shown with
     the reasons and the command exits 1 (nothing is saved), unless the guard is lifted.
     """
-    from gitops import config, engine
+    from gitops import engine
     from gitops.views import plans as view
 
     ws = _workspace(directory, repo, ref)
@@ -229,11 +229,6 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
         click.echo(ci.plan_markdown(result))
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
-        planned = {a.app for a in result.apps}
-        for app in config.in_dependency_order([a for a in ws.settings.apps if a.name in planned and a.depends_on]):
-            waiting = engine.dependency_wait(ws, app)
-            if waiting:
-                click.echo(f"\napp {app.name}: {waiting}: it is applied once that app is healthy at this revision")
         if out and result.ok:
             click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref)}")
     if not result.ok:

@@ -371,7 +371,8 @@ class AppPlanned:
 def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
          env: Mapping[str, str] | None = None, allow: Collection[Guard] = (),
          session: Session | None = None) -> tuple[Plan, list[Diagnostic]]:
-    """Plans of the apps; a plan a prune guard refused says so in ``blocked`` (``Plan.ok``)."""
+    """Plans of the apps; a plan a prune guard refused says so in ``blocked`` (``Plan.ok``); an
+    app that waits for one it depends on says so in a warning ("app web: waiting for `db` ...")."""
     plans: list[AppPlan] = []
     warnings: list[Diagnostic] = []
     for app in select_apps(ws, names):
@@ -382,6 +383,10 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
                                       prune=app.sync.prune, policy=policy_for(app, allow))
         warnings.extend(backend.warnings)
         plans.append(app_plan)
+        waiting = dependency_wait(ws, app, env=env, session=session) if app.depends_on else ""
+        if waiting:
+            warnings.append(Diagnostic(Severity.WARNING, f"app {app.name}: {waiting}: it is applied once that app "
+                                       "is healthy at this revision", file=config.CONFIG_FILE, code="depends-on"))
     return Plan(tuple(plans)), warnings
 
 

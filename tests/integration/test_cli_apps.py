@@ -322,7 +322,7 @@ def test_a_kubernetes_app_waits_for_the_swarm_app_it_depends_on(kube_cluster: An
               "image: gitops-test/fail:1\n    ports")
     repo.commit("demo broken")
     plan = repo.gitops("plan")
-    assert f"app {web}: waiting for `{demo}`" in plan.stdout, plan.stdout
+    assert f"app {web}: waiting for `{demo}`" in plan.stderr, plan.stdout + plan.stderr
     first = repo.gitops("apply", "--auto-approve")
     assert first.returncode == 1, first.stdout + first.stderr  # web refused (1) outranks demo's rollback (3)
     assert f"error: app {web}: waiting for `{demo}` (rolled-back" in first.stderr, first.stderr
