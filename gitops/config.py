@@ -16,6 +16,7 @@ Example::
         backend: swarm
         paths: [swarm/compose.yaml]
         target: {host: "unix:///var/run/docker.sock", stack: demo}
+        policy: {single-replica: "off"}   # rule id -> off | warning | error; also exclude: [{kind, name, namespace}]
 
 Every problem is reported with its field path (``apps[1].target.stack``) and line.
 """
@@ -34,6 +35,7 @@ import jsonschema
 
 from gitops.errors import GitopsError
 from gitops.model import Diagnostic, Severity
+from gitops.model.policies import Exclude, Level, PolicySettings
 from gitops.render import yaml as yaml_loader
 
 __all__ = [
@@ -106,6 +108,7 @@ class App:
     sync: SyncPolicy
     rollout: RolloutPolicy
     env_files: tuple[str, ...] = ()
+    policy: PolicySettings = PolicySettings()  # the file's policy: with the app's on top
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
@@ -175,6 +178,7 @@ class Settings:
     kubernetes_version: str | None = None
     file: str = CONFIG_FILE
     notifications: Notifications = Notifications()
+    policy: PolicySettings = PolicySettings()  # the top-level policy: (each app's already holds it)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def app(self, name: str) -> App:
@@ -230,6 +234,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"{json.dumps(error.instance)} is not allowed here (must match {error.validator_value})"
     if error.validator == "not":
         return f"{json.dumps(error.instance)} must be a relative path inside the repository"
+    if error.validator == "anyOf" and "propertyNames" in error.schema_path:  # policy: a rule id
+        return f"unknown rule {json.dumps(error.instance)} (gitops validate --list-rules lists the rules)"
     if error.validator == "oneOf" and error.context:
         best = jsonschema.exceptions.best_match(error.context)
         return _message(best) if best is not None else str(error.message)
@@ -295,8 +301,17 @@ def _rollout(raw: dict[str, Any] | None, base: RolloutPolicy) -> RolloutPolicy:
     )
 
 
+def _policy(raw: dict[str, Any] | None) -> PolicySettings:
+    """``policy:`` (rule id -> off | warning | error, and exclude); YAML 1.1 reads ``off`` as false."""
+    raw = raw or {}
+    levels = {rule: Level.OFF if level is False else Level(level) for rule, level in raw.items() if rule != "exclude"}
+    exclude = tuple(Exclude(e.get("kind", ""), e.get("name", ""), e.get("namespace", "")) for e in raw.get("exclude", ()))
+    return PolicySettings(levels, exclude)
+
+
 def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> Settings:
     defaults = raw.get("defaults") or {}
+    base_policy = _policy(raw.get("policy"))
     base_sync = _sync(defaults.get("sync"), SyncPolicy())
     base_rollout = _rollout(defaults.get("rollout"), RolloutPolicy())
     apps: list[App] = []
@@ -330,6 +345,7 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 sync=_sync(item.get("sync"), base_sync),
                 rollout=_rollout(item.get("rollout"), base_rollout),
                 env_files=tuple(item.get("env_files", ())),
+                policy=_policy(item.get("policy")).over(base_policy),
             )
         )
     notifications = _notifications(raw.get("notifications"), seen, problems)
@@ -338,7 +354,7 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
         raise ConfigError(
             [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
         )
-    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications)
+    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy)
 
 
 def _ref(raw: str | dict[str, str], pointer: str, problems: list[tuple[str, str]]) -> SecretRef:

@@ -1,7 +1,8 @@
 """Validate: every problem of the rendered manifests and compose files, as diagnostics.
 
 ``validate.run(rendered, options)`` checks Kubernetes manifests (``validate.kubernetes``) and
-compose files for Swarm (``validate.compose``), then gives each diagnostic the line of the
+compose files for Swarm (``validate.compose``), and the policy rules (``validate.policy``) when
+``options.policy`` is given, then gives each diagnostic the line of the
 field it points at.
 """
 
@@ -12,10 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitops.model import Diagnostic, Severity
+from gitops.model.policies import PolicySettings
 from gitops.render import Rendered
 from gitops.render.yaml import locate
 from gitops.validate import compose as compose_checks
 from gitops.validate import kubernetes as kubernetes_checks
+from gitops.validate import policy as policy_checks
 from gitops.validate.schemas import (
     DEFAULT_KUBERNETES_VERSION,
     SCHEMA_SOURCE,
@@ -41,6 +44,7 @@ class Options:
     strict: bool = False
     default_namespace: str = "default"
     backend: str | None = None  # the app's backend, when validating an app of gitops.yaml
+    policy: PolicySettings | None = None  # the policy rules' settings; None: no policy checks
 
 
 @dataclass
@@ -68,6 +72,9 @@ def run(rendered: Rendered, store: SchemaStore, root: Path, options: Options) ->
         )
     for compose_file in rendered.compose:
         counts.services += compose_checks.check(compose_file, root, diagnostics)
+    if options.policy is not None:
+        diagnostics.extend(policy_checks.check(rendered, options.policy, strict=options.strict,
+                                               default_namespace=options.default_namespace))
     return diagnostics, counts
 
 
