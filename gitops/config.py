@@ -108,7 +108,7 @@ class App:
     sync: SyncPolicy
     rollout: RolloutPolicy
     env_files: tuple[str, ...] = ()
-    policy: PolicySettings = PolicySettings()  # the file's policy: with the app's on top
+    policy: PolicySettings = field(default_factory=PolicySettings)  # the file's policy, the app's on top
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
@@ -178,7 +178,7 @@ class Settings:
     kubernetes_version: str | None = None
     file: str = CONFIG_FILE
     notifications: Notifications = Notifications()
-    policy: PolicySettings = PolicySettings()  # the top-level policy: (each app's already holds it)
+    policy: PolicySettings = field(default_factory=PolicySettings)  # top level (each app's holds it)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def app(self, name: str) -> App:
@@ -305,7 +305,8 @@ def _policy(raw: dict[str, Any] | None) -> PolicySettings:
     """``policy:`` (rule id -> off | warning | error, and exclude); YAML 1.1 reads ``off`` as false."""
     raw = raw or {}
     levels = {rule: Level.OFF if level is False else Level(level) for rule, level in raw.items() if rule != "exclude"}
-    exclude = tuple(Exclude(e.get("kind", ""), e.get("name", ""), e.get("namespace", "")) for e in raw.get("exclude", ()))
+    exclude = tuple(Exclude(e.get("kind", ""), e.get("name", ""), e.get("namespace", ""))
+                    for e in raw.get("exclude", ()))
     return PolicySettings(levels, exclude)
 
 

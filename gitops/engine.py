@@ -16,17 +16,17 @@ from gitops import plan as plan_stage
 from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
-from gitops.validate import policy as policy_stage
 from gitops.backends.base import Backend
 from gitops.errors import GitopsError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
-from gitops.model.policies import PolicySettings
 from gitops.model.plans import Action, AppPlan, Guard, Plan
+from gitops.model.policies import PolicySettings
 from gitops.model.releases import AppState, Release
 from gitops.model.reports import ValidationReport
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import parse_env_file
 from gitops.render.yaml import Limits
+from gitops.validate import policy as policy_stage
 
 
 def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:

@@ -355,7 +355,7 @@ def _kubernetes(manifests: list[Manifest], settings: PolicySettings, strict: boo
 
 def _k8s_waivers(body: Mapping[str, Any], kind: str) -> Waivers:
     found: list[Waivers] = []
-    places = [("metadata",)]
+    places: list[tuple[str, ...]] = [("metadata",)]
     if kind in POD_SPEC and kind != "Pod":
         places.append((*POD_SPEC[kind][:-1], "metadata"))
     for place in places:
