@@ -101,7 +101,8 @@ RULES: tuple[Rule, ...] = (
          "start when it is absent", "define the object in the app, mark the reference optional: true, or "
          "waive the rule on the object with the reason it is created elsewhere", W, K8S),
     Rule("waiver", "a waiver without a reason (or naming no known rule) hides a problem without saying why",
-         f"write {WAIVER_ANNOTATION}: <rule>[,<rule>] -- <reason>", W, BOTH),
+         f"write <rule>[,<rule>] -- <reason> in the {WAIVER_ANNOTATION} annotation (compose: {WAIVER_KEY})", W,
+         BOTH),
 )
 BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 
@@ -129,6 +130,7 @@ POD_SPEC: dict[str, tuple[str, ...]] = {
 JOBS = frozenset({"Job", "CronJob"})
 REPLICATED = frozenset({"Deployment", "StatefulSet"})
 MIN_PROBE_PERIOD = 3.0  # seconds
+RULE_ID = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -210,13 +212,15 @@ def parse_waiver(text: object, pointer: str, where: str) -> Waivers:
     rules = [r.strip() for r in names.split(",") if r.strip()]
     problems = []
     unknown = [r for r in rules if r not in BY_ID]
-    if unknown:
-        problems.append((pointer, f"{where} names no known rule: {', '.join(unknown)} (gitops validate "
+    if unknown:  # a typo is shown; anything that does not even look like a rule id is not repeated
+        shown = [r if RULE_ID.fullmatch(r) else "(a value that is no rule id)" for r in unknown]
+        problems.append((pointer, f"{where} names no known rule: {', '.join(shown)} (gitops validate "
                          "--list-rules lists them)"))
+    known = [r for r in rules if r in BY_ID]
     if not sep or not reason.strip():
-        problems.append((pointer, f"{where} waives {', '.join(rules) or 'nothing'} without a reason; write "
-                         f"{', '.join(rules) or '<rule>'} -- <reason>"))
-    return Waivers(frozenset(r for r in rules if r in BY_ID), tuple(problems))
+        problems.append((pointer, f"{where} waives {', '.join(known) or 'no rule'} without a reason; write "
+                         f"{','.join(known) or '<rule>'} -- <reason>"))
+    return Waivers(frozenset(known), tuple(problems))
 
 
 def _pointer_join(pointer: str, index: int) -> str:
