@@ -466,3 +466,11 @@ def test_the_example_repository_has_no_policy_finding() -> None:
     report = engine.validate(cwd=EXAMPLE, env={})
     assert report.ok and report.diagnostics == [], [str(d) for d in report.diagnostics]
     assert engine.validate(cwd=EXAMPLE, env={}, strict=True).diagnostics == []
+
+
+def test_the_readme_table_is_the_rule_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and line.split("`")[1] in policy.BY_ID]
+    assert [row.split("`")[1] for row in rows] == [r.id for r in policy.RULES]
+    for row, rule in zip(rows, policy.RULES, strict=True):
+        assert f"| {rule.severity} |" in row and rule.rationale in row and rule.fix in row
