@@ -15,7 +15,7 @@ from pathlib import Path
 from gitops.model import Diagnostic, Severity
 from gitops.model.policies import PolicySettings
 from gitops.render import Rendered
-from gitops.render.yaml import locate
+from gitops.render.yaml import locate_documents
 from gitops.validate import compose as compose_checks
 from gitops.validate import kubernetes as kubernetes_checks
 from gitops.validate import policy as policy_checks
@@ -79,17 +79,21 @@ def run(rendered: Rendered, store: SchemaStore, root: Path, options: Options) ->
 
 
 def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diagnostic]:
-    """Give diagnostics that point at a field the line of that field (one re-read per document)."""
+    """Give diagnostics that point at a field the line of that field (one re-read per file)."""
     wanted: dict[tuple[str, int], set[str]] = defaultdict(set)
     for diagnostic in diagnostics:
         if diagnostic.file in rendered.sources and diagnostic.document is not None and diagnostic.pointer:
             wanted[(diagnostic.file, diagnostic.document)].add(diagnostic.pointer)
     if not wanted:
         return diagnostics
-    lines: dict[tuple[str, int], dict[str, int]] = {}
+    by_file: dict[str, dict[int, set[str]]] = defaultdict(dict)
     for (file, document), pointers in wanted.items():
+        by_file[file][document] = pointers
+    lines: dict[tuple[str, int], dict[str, int]] = {}
+    for file, documents in by_file.items():  # one pass over each file, however many documents
         data, dialect = rendered.sources[file]
-        lines[(file, document)] = locate(data, document, pointers, dialect)
+        for document, found in locate_documents(data, documents, dialect).items():
+            lines[(file, document)] = found
     out = []
     for diagnostic in diagnostics:
         found = None

@@ -170,3 +170,13 @@ def test_locate_lines_of_pointers() -> None:
     text = b"a: 1\n---\nspec:\n  ports:\n    - port: 80\n    - port: x\n  data:\n    5: z\n"
     lines = locate(text, 2, ["/spec/ports/1/port", "/spec/data/5", "/spec/missing/deep", "/spec"])
     assert lines == {"/spec/ports/1/port": 6, "/spec/data/5": 8, "/spec/missing/deep": 3, "/spec": 3}
+
+
+def test_locate_documents_is_locate_of_each_document_in_one_pass() -> None:
+    from gitops.render.yaml import locate, locate_documents
+
+    text = "a: 1\n---\nb:\n  c: [x, y]\n---\n# empty\n---\nd: {e: 1}\n"
+    wanted = {1: {"/a"}, 2: {"/b/c/1", "/b/missing"}, 4: {"/d/e"}, 9: {"/x"}}
+    found = locate_documents(text, wanted)
+    assert found == {d: locate(text, d, p) for d, p in wanted.items() if d != 9}
+    assert found[2] == {"/b/c/1": 4, "/b/missing": 3} and found[4] == {"/d/e": 8}

@@ -9,7 +9,7 @@ escaped with :func:`escape_pointer`), so that validation names file, document, l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -17,7 +17,7 @@ import yaml
 from gitops.render.yaml import events
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["escape_pointer", "locate"]
+__all__ = ["escape_pointer", "locate", "locate_documents"]
 
 
 def escape_pointer(token: str) -> str:
@@ -33,7 +33,16 @@ def locate(
     A pointer that does not exist (a missing required field, a key brought in by a merge) gets the
     line of its nearest existing parent. Unknown documents give an empty answer.
     """
-    wanted = set(pointers)
+    return locate_documents(data, {document: pointers}, dialect).get(document, {})
+
+
+def locate_documents(
+    data: bytes | str, wanted: Mapping[int, Iterable[str]], dialect: Dialect = Dialect.KUBERNETES
+) -> dict[int, dict[str, int]]:
+    """:func:`locate` for several documents of one stream, in one pass over it (a file of many
+    documents with findings in each is read once, not once per document)."""
+    answers: dict[int, dict[str, int]] = {}
+    last = max(wanted, default=0)
     lines: dict[str, int] = {}
     constants = CONSTANTS[dialect]
     parser: Any = events.open_parser(data)
@@ -46,10 +55,17 @@ def locate(
             cls = event.__class__
             if cls is events.DocumentStart:
                 index += 1
+                lines = {}
+                stack = []
                 continue
-            if cls is events.StreamEnd or (cls is events.DocumentEnd and index == document):
+            if cls is events.DocumentEnd and index in wanted:
+                answers[index] = _answer(lines, wanted[index])
+                if index >= last:
+                    break
+                continue
+            if cls is events.StreamEnd:
                 break
-            if index != document or cls is events.DocumentEnd:
+            if index not in wanted or cls is events.DocumentEnd:
                 continue
             is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
             if is_node:
@@ -92,8 +108,14 @@ def locate(
     finally:
         with contextlib.suppress(Exception):
             parser.dispose()
+    if index in wanted and index not in answers:  # a stream cut short by a syntax error
+        answers[index] = _answer(lines, wanted[index])
+    return answers
+
+
+def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]:
     answer: dict[str, int] = {}
-    for pointer in wanted:
+    for pointer in set(pointers):
         probe = pointer
         while probe not in lines and probe:
             probe = probe.rsplit("/", 1)[0]
