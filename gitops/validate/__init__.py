@@ -92,8 +92,8 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
     lines: dict[tuple[str, int], dict[str, int]] = {}
     for file, documents in by_file.items():  # one pass over each file, however many documents
         data, dialect = rendered.sources[file]
-        for document, found in locate_documents(data, documents, dialect).items():
-            lines[(file, document)] = found
+        for document, located in locate_documents(data, documents, dialect).items():
+            lines[(file, document)] = located
     out = []
     for diagnostic in diagnostics:
         found = None
