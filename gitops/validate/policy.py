@@ -292,7 +292,8 @@ class _App:
     secrets: set[tuple[str, str]] = field(default_factory=set)
     configmaps: set[tuple[str, str]] = field(default_factory=set)
     services: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict)  # -> ports
-    templates: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # (namespace, labels)
+    templates: int = 0  # pod templates seen; each label of one: (namespace, key, value) -> template numbers
+    labels: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
     scaled: set[tuple[str, str, str]] = field(default_factory=set)  # HPA targets (namespace, kind, name)
 
 
@@ -321,7 +322,9 @@ def _index(manifests: list[Manifest], default_namespace: str) -> _App:
             app.scaled.add((namespace, str(ref.get("kind")), str(ref.get("name"))))
         path = POD_SPEC.get(kind)
         if path is not None:
-            app.templates.append((namespace, _map(_map(_dig(body, path[:-1]).get("metadata")).get("labels"))))
+            for key, value in _map(_map(_dig(body, path[:-1]).get("metadata")).get("labels")).items():
+                app.labels.setdefault((namespace, str(key), str(value)), set()).add(app.templates)
+            app.templates += 1
     return app
 
 
@@ -499,9 +502,14 @@ def _service(body: Mapping[str, Any], namespace: str, app: _App) -> Iterator[Fin
     selector = _map(spec.get("selector"))
     if not selector or spec.get("type") == "ExternalName":
         return
-    for template_namespace, labels in app.templates:
-        if template_namespace == namespace and all(labels.get(k) == v for k, v in selector.items()):
-            return
+    matching: set[int] | None = None
+    for key, value in selector.items():
+        having = app.labels.get((namespace, str(key), str(value)), set())
+        matching = having if matching is None else matching & having
+        if not matching:
+            break
+    if matching:
+        return
     shown = ",".join(f"{k}={v}" for k, v in selector.items())
     yield "service-selector", "/spec/selector", f"the selector {shown} matches no pod template of the app"
 

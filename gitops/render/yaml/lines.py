@@ -43,6 +43,15 @@ def locate_documents(
     documents with findings in each is read once, not once per document)."""
     answers: dict[int, dict[str, int]] = {}
     last = max(wanted, default=0)
+    # only the nodes on the way to a wanted pointer are followed; other subtrees are skipped
+    prefixes: dict[int, set[str]] = {}
+    for document, pointers in wanted.items():
+        on_the_way = prefixes[document] = {""}
+        for pointer in pointers:
+            while pointer and pointer not in on_the_way:
+                on_the_way.add(pointer)
+                pointer = pointer.rsplit("/", 1)[0]
+    skip = 0
     lines: dict[str, int] = {}
     constants = CONSTANTS[dialect]
     parser: Any = events.open_parser(data)
@@ -57,6 +66,7 @@ def locate_documents(
                 index += 1
                 lines = {}
                 stack = []
+                skip = 0
                 continue
             if cls is events.DocumentEnd and index in wanted:
                 answers[index] = _answer(lines, wanted[index])
@@ -67,10 +77,16 @@ def locate_documents(
                 break
             if index not in wanted or cls is events.DocumentEnd:
                 continue
+            if skip:  # inside a collection no wanted pointer goes through
+                if cls is events.MappingStart or cls is events.SequenceStart:
+                    skip += 1
+                elif cls is events.MappingEnd or cls is events.SequenceEnd:
+                    skip -= 1
+                continue
             is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
             if is_node:
                 line = event.start_mark.line + 1
-                pointer: str | None
+                pointer: str
                 if not stack:
                     pointer = ""
                 else:
@@ -86,18 +102,24 @@ def locate_documents(
                             parent[2] = True
                             parent[4] = line
                             if cls in (events.MappingStart, events.SequenceStart):
-                                stack.append([None, cls is events.MappingStart, False, None, 0, 0])
+                                skip = 1
                             continue
                         parent[2] = False
                         key = parent[3]
-                        pointer = (
-                            f"{parent[0]}/{escape_pointer(key)}" if key is not None and parent[0] is not None else None
-                        )
+                        if key is None:
+                            if cls in (events.MappingStart, events.SequenceStart):
+                                skip = 1
+                            continue
+                        pointer = f"{parent[0]}/{escape_pointer(key)}"
                         line = parent[4]
                     else:
-                        pointer = f"{parent[0]}/{parent[5]}" if parent[0] is not None else None
+                        pointer = f"{parent[0]}/{parent[5]}"
                         parent[5] += 1
-                if pointer is not None and pointer not in lines:
+                if pointer not in prefixes[index]:
+                    if cls in (events.MappingStart, events.SequenceStart):
+                        skip = 1
+                    continue
+                if pointer not in lines:
                     lines[pointer] = line
                 if cls in (events.MappingStart, events.SequenceStart):
                     stack.append([pointer, cls is events.MappingStart, False, None, 0, 0])
