@@ -15,7 +15,7 @@ from pathlib import Path
 from gitops.model import Diagnostic, Severity
 from gitops.model.policies import PolicySettings
 from gitops.render import Rendered
-from gitops.render.yaml import locate_documents
+from gitops.render.yaml import locate_documents, locate_in_data
 from gitops.validate import compose as compose_checks
 from gitops.validate import kubernetes as kubernetes_checks
 from gitops.validate import policy as policy_checks
@@ -79,7 +79,7 @@ def run(rendered: Rendered, store: SchemaStore, root: Path, options: Options) ->
 
 
 def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diagnostic]:
-    """Give diagnostics that point at a field the line of that field (one re-read per file)."""
+    """Give diagnostics that point at a field the line of that field (kept by the loader, or one re-read per file)."""
     wanted: dict[tuple[str, int], set[str]] = defaultdict(set)
     for diagnostic in diagnostics:
         if diagnostic.file in rendered.sources and diagnostic.document is not None and diagnostic.pointer:
@@ -87,9 +87,13 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
     if not wanted:
         return diagnostics
     by_file: dict[str, dict[int, set[str]]] = defaultdict(dict)
-    for (file, document), pointers in wanted.items():
-        by_file[file][document] = pointers
     lines: dict[tuple[str, int], dict[str, int]] = {}
+    for (file, document), pointers in wanted.items():
+        tracked = rendered.lines.get((file, document))
+        if tracked is not None:  # lines kept by the loader: no re-read
+            lines[(file, document)] = locate_in_data(tracked[0], tracked[1], tracked[2], pointers)
+        else:
+            by_file[file][document] = pointers
     for file, documents in by_file.items():  # one pass over each file, however many documents
         data, dialect = rendered.sources[file]
         for document, located in locate_documents(data, documents, dialect).items():

@@ -16,7 +16,7 @@ One concept a module; callers import from here (``from gitops.render.yaml import
 from __future__ import annotations
 
 from gitops.render.yaml.documents import Document, Limits, LoadResult, load
-from gitops.render.yaml.lines import escape_pointer, locate, locate_documents
+from gitops.render.yaml.lines import escape_pointer, locate, locate_documents, locate_in_data
 from gitops.render.yaml.scalars import Dialect, stringify_key
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "load",
     "locate",
     "locate_documents",
+    "locate_in_data",
     "stringify_key",
 ]

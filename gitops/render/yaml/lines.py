@@ -17,7 +17,7 @@ import yaml
 from gitops.render.yaml import events
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["escape_pointer", "locate", "locate_documents"]
+__all__ = ["escape_pointer", "locate", "locate_documents", "locate_in_data"]
 
 
 def escape_pointer(token: str) -> str:
@@ -47,10 +47,10 @@ def locate_documents(
     prefixes: dict[int, set[str]] = {}
     for document, pointers in wanted.items():
         on_the_way = prefixes[document] = {""}
-        for pointer in pointers:
-            while pointer and pointer not in on_the_way:
-                on_the_way.add(pointer)
-                pointer = pointer.rsplit("/", 1)[0]
+        for wanted_pointer in pointers:
+            while wanted_pointer and wanted_pointer not in on_the_way:
+                on_the_way.add(wanted_pointer)
+                wanted_pointer = wanted_pointer.rsplit("/", 1)[0]
     skip = 0
     lines: dict[str, int] = {}
     constants = CONSTANTS[dialect]
@@ -143,4 +143,31 @@ def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]
             probe = probe.rsplit("/", 1)[0]
         if probe in lines:
             answer[pointer] = lines[probe]
+    return answer
+
+
+def locate_in_data(data: Any, table: Mapping[int, list[int]], line: int, pointers: Iterable[str]) -> dict[str, int]:
+    """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines`` and
+    first line), without reading the stream again: the same answers, nearest parent included."""
+    answer: dict[str, int] = {}
+    for pointer in set(pointers):
+        node, found = data, line
+        for raw in pointer.split("/")[1:] if pointer else ():
+            token = raw.replace("~1", "/").replace("~0", "~")
+            lines = table.get(id(node))
+            if lines is None:
+                break
+            if isinstance(node, dict):
+                if token not in node:
+                    break
+                position = next(i for i, key in enumerate(node) if key == token)
+                child = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                position, child = int(token), node[int(token)]
+            else:
+                break
+            if position >= len(lines):
+                break
+            node, found = child, lines[position]
+        answer[pointer] = found
     return answer
