@@ -22,7 +22,7 @@ from gitops.render import compose as compose_render
 from gitops.render import kubernetes as k8s
 from gitops.render.compose import ComposeFile
 from gitops.render.kubernetes import Manifest
-from gitops.render.yaml import Dialect, Limits, load
+from gitops.render.yaml import Dialect, Limits, Lines, load
 
 __all__ = ["ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
 
@@ -38,7 +38,7 @@ class Rendered:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, tuple[bytes, Dialect]] = field(default_factory=dict)
     # (file, document) -> (the document's data, Document.lines, first line): lines without a re-read
-    lines: dict[tuple[str, int], tuple[Any, dict[int, list[int]], int]] = field(default_factory=dict)
+    lines: dict[tuple[str, int], tuple[Any, dict[int, Lines], int]] = field(default_factory=dict)
     files: int = 0
     bytes_read: int = 0
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -39,7 +40,10 @@ from gitops.render.yaml.events import (  # bound by name: the loop below runs on
 )
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["Document", "Limits", "LoadResult", "load"]
+__all__ = ["Document", "Limits", "Lines", "LoadResult", "load"]
+
+#: The lines of one container's entries (unsigned ints: 4 bytes each, not an object each).
+Lines: TypeAlias = "array[int]"
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Document:
     # with ``track_lines``: id of each mapping / list in ``data`` -> the line of each of its entries
     # (a key's line, an item's first line), in order; None when the document has aliases or merge
     # keys (one object at several places) or was not tracked. ``lines.locate_in_data`` reads it.
-    lines: dict[int, list[int]] | None = None
+    lines: dict[int, Lines] | None = None
 
 
 @dataclass
@@ -118,7 +122,7 @@ class _Frame:
                  "start_nodes")
 
     def __init__(self, container: Any, is_map: bool, anchor: str | None, start_nodes: int, line: int,
-                 lines: list[int] | None) -> None:
+                 lines: Lines | None) -> None:
         self.container = container
         self.line = line
         self.lines = lines
@@ -212,7 +216,7 @@ class _Loader:
         doc_line = 0
         root: Any = None
         track = self.track_lines
-        table: dict[int, list[int]] | None = {} if track else None
+        table: dict[int, Lines] | None = {} if track else None
         while True:
             event: Any = get_event()
             cls = event.__class__
@@ -231,7 +235,7 @@ class _Loader:
                         doc_line = event.start_mark.line + 1
                     is_map = cls is MappingStart
                     stack.append(_Frame({} if is_map else [], is_map, event.anchor, nodes, event.start_mark.line + 1,
-                                        [] if table is not None else None))
+                                        array("I") if table is not None else None))
                     nodes += 1
                     if event.anchor is not None:
                         open_anchors.add(event.anchor)

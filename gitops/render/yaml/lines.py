@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from gitops.render.yaml import events
+from gitops.render.yaml.documents import Lines
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
 __all__ = ["escape_pointer", "locate", "locate_documents", "locate_in_data"]
@@ -146,7 +147,7 @@ def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]
     return answer
 
 
-def locate_in_data(data: Any, table: Mapping[int, list[int]], line: int, pointers: Iterable[str]) -> dict[str, int]:
+def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: Iterable[str]) -> dict[str, int]:
     """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines`` and
     first line), without reading the stream again: the same answers, nearest parent included."""
     answer: dict[str, int] = {}
