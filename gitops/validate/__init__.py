@@ -15,7 +15,7 @@ from pathlib import Path
 from gitops.model import Diagnostic, Severity
 from gitops.model.policies import PolicySettings
 from gitops.render import Rendered
-from gitops.render.yaml import locate_documents, locate_in_data
+from gitops.render.yaml import gc_paused, locate_documents, locate_in_data
 from gitops.validate import compose as compose_checks
 from gitops.validate import kubernetes as kubernetes_checks
 from gitops.validate import policy as policy_checks
@@ -99,9 +99,10 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
         for document, located in locate_documents(data, documents, dialect).items():
             lines[(file, document)] = located
     out = []
-    for diagnostic in diagnostics:
-        found = None
-        if diagnostic.file is not None and diagnostic.document is not None and diagnostic.pointer:
-            found = lines.get((diagnostic.file, diagnostic.document), {}).get(diagnostic.pointer)
-        out.append(replace(diagnostic, line=found) if found is not None else diagnostic)
+    with gc_paused():
+        for diagnostic in diagnostics:
+            found = None
+            if diagnostic.file is not None and diagnostic.document is not None and diagnostic.pointer:
+                found = lines.get((diagnostic.file, diagnostic.document), {}).get(diagnostic.pointer)
+            out.append(replace(diagnostic, line=found) if found is not None else diagnostic)
     return out

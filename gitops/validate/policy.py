@@ -29,7 +29,7 @@ from gitops.model.policies import Level, PolicySettings
 from gitops.render import Rendered
 from gitops.render.compose import ComposeFile
 from gitops.render.kubernetes import Manifest, display_name
-from gitops.render.yaml import Dialect, escape_pointer, load
+from gitops.render.yaml import Dialect, escape_pointer, gc_paused, load
 from gitops.validate.units import duration_ns
 
 __all__ = ["BY_ID", "RULES", "WAIVER_ANNOTATION", "WAIVER_KEY", "Rule", "check"]
@@ -252,11 +252,12 @@ def check(rendered: Rendered, settings: PolicySettings, *, strict: bool = False,
           default_namespace: str = "default") -> list[Diagnostic]:
     """Every policy finding of the rendered manifests and compose files, as diagnostics."""
     out: list[Diagnostic] = []
-    if rendered.manifests:
-        out.extend(_kubernetes(rendered.manifests, settings, strict, default_namespace))
-    for compose in rendered.compose:
-        raw = rendered.sources.get(compose.file)
-        out.extend(_compose(compose, raw[0] if raw else None, settings, strict))
+    with gc_paused():  # many small objects, no cycles: the cyclic GC would only rescan the manifests
+        if rendered.manifests:
+            out.extend(_kubernetes(rendered.manifests, settings, strict, default_namespace))
+        for compose in rendered.compose:
+            raw = rendered.sources.get(compose.file)
+            out.extend(_compose(compose, raw[0] if raw else None, settings, strict))
     return out
 
 

@@ -15,7 +15,7 @@ One concept a module; callers import from here (``from gitops.render.yaml import
 
 from __future__ import annotations
 
-from gitops.render.yaml.documents import Document, Limits, Lines, LoadResult, load
+from gitops.render.yaml.documents import Document, Limits, Lines, LoadResult, gc_paused, load
 from gitops.render.yaml.lines import escape_pointer, locate, locate_documents, locate_in_data
 from gitops.render.yaml.scalars import Dialect, stringify_key
 
@@ -26,6 +26,7 @@ __all__ = [
     "Lines",
     "LoadResult",
     "escape_pointer",
+    "gc_paused",
     "load",
     "locate",
     "locate_documents",

@@ -106,7 +106,7 @@ class _Abort(Exception):
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Building many small containers triggers the cyclic GC again and again; pause it."""
     enabled = gc.isenabled()
     gc.disable()
@@ -148,7 +148,7 @@ def load(
     find their lines without reading the stream again."""
     limits = limits or Limits()
     result = LoadResult()
-    with _gc_paused():
+    with gc_paused():
         _Loader(data, file, dialect, limits, result, track_lines).run()
     return result
 
