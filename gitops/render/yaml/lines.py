@@ -161,7 +161,7 @@ def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: I
             if isinstance(node, dict):
                 if token not in node:
                     break
-                position = next(i for i, key in enumerate(node) if key == token)
+                position = list(node).index(token)
                 child = node[token]
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
                 position, child = int(token), node[int(token)]
