@@ -9,7 +9,7 @@ field it points at.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitops.model import Diagnostic, Severity
@@ -104,5 +104,5 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
             found = None
             if diagnostic.file is not None and diagnostic.document is not None and diagnostic.pointer:
                 found = lines.get((diagnostic.file, diagnostic.document), {}).get(diagnostic.pointer)
-            out.append(replace(diagnostic, line=found) if found is not None else diagnostic)
+            out.append(diagnostic.at_line(found) if found is not None else diagnostic)
     return out

@@ -474,3 +474,12 @@ def test_the_readme_table_is_the_rule_table() -> None:
     assert [row.split("`")[1] for row in rows] == [r.id for r in policy.RULES]
     for row, rule in zip(rows, policy.RULES, strict=True):
         assert f"| {rule.severity} |" in row and rule.rationale in row and rule.fix in row
+
+
+def test_at_line_is_replace_of_the_line() -> None:
+    import dataclasses
+
+    diagnostic = Diagnostic(Severity.WARNING, "m", file="f", document=2, line=1, pointer="/p", code="c", resource="r")
+    assert diagnostic.at_line(7) == dataclasses.replace(diagnostic, line=7)
+    assert [f.name for f in dataclasses.fields(Diagnostic)] == ["severity", "message", "file", "document", "line",
+                                                                 "pointer", "code", "resource"]

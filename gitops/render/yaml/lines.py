@@ -150,25 +150,28 @@ def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]
 def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: Iterable[str]) -> dict[str, int]:
     """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines`` and
     first line), without reading the stream again: the same answers, nearest parent included."""
-    answer: dict[str, int] = {}
-    for pointer in set(pointers):
-        node, found = data, line
-        for raw in pointer.split("/")[1:] if pointer else ():
+    # pointer -> (node, line), or (None, line) where the path stops existing; prefixes are shared
+    walked: dict[str, tuple[Any, int]] = {"": (data, line)}
+
+    def walk(pointer: str) -> tuple[Any, int]:
+        known = walked.get(pointer)
+        if known is not None:
+            return known
+        parent_pointer, _, raw = pointer.rpartition("/")
+        node, found = walk(parent_pointer)
+        result: tuple[Any, int] = (None, found)
+        lines = table.get(id(node)) if node is not None else None
+        if lines is not None:
             token = raw.replace("~1", "/").replace("~0", "~")
-            lines = table.get(id(node))
-            if lines is None:
-                break
+            position = -1
             if isinstance(node, dict):
-                if token not in node:
-                    break
-                position = list(node).index(token)
-                child = node[token]
+                if token in node:
+                    position = list(node).index(token)
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                position, child = int(token), node[int(token)]
-            else:
-                break
-            if position >= len(lines):
-                break
-            node, found = child, lines[position]
-        answer[pointer] = found
-    return answer
+                position = int(token)
+            if 0 <= position < len(lines):
+                result = (node[token] if isinstance(node, dict) else node[position], lines[position])
+        walked[pointer] = result
+        return result
+
+    return {pointer: walk(pointer)[1] for pointer in set(pointers)}
