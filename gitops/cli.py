@@ -65,8 +65,10 @@ def _not_yet(command: str) -> None:
 @click.argument("paths", nargs=-1)
 @click.option("--repo", metavar="URL", help="Validate a git repository (fetched into a cache), not local files.")
 @click.option("--ref", metavar="REF", help="Branch, tag or commit of --repo (default: its HEAD).")
-@click.option("--strict", is_flag=True, help="Refuse unknown fields, and kinds that have no schema.")
+@click.option("--strict", is_flag=True, help="Refuse unknown fields, kinds that have no schema, and policy warnings.")
 @click.option("--kubernetes-version", metavar="X.Y", help="Validate against this Kubernetes version's schemas.")
+@click.option("--no-policy", is_flag=True, help="Skip the policy rules (schemas and semantic checks only).")
+@click.option("--list-rules", is_flag=True, help="List the policy rules (id, default severity, rationale, fix).")
 @click.option("--output", "output", type=click.Choice(["text", "json", "markdown", "github", "sarif"]), default="text",
               show_default=True, help="markdown: for a pull-request comment; github: workflow commands that annotate "
               "the lines (::error file=...,line=...::...); sarif: SARIF 2.1.0 for code scanning.")
@@ -74,19 +76,27 @@ def _not_yet(command: str) -> None:
               help="With github or sarif: prefix file paths with DIR (where gitops.yaml sits in the repository).")
 def validate(
     paths: tuple[str, ...], repo: str | None, ref: str | None, strict: bool, kubernetes_version: str | None,
-    output: str, path_prefix: str,
+    no_policy: bool, list_rules: bool, output: str, path_prefix: str,
 ) -> None:
     """Validate manifests and compose files against their schemas.
 
     With no PATH, every app of gitops.yaml is validated. A PATH is a file or a directory; a file
     whose top level has `services:` is a compose file (validated for Swarm), anything else is read
-    as Kubernetes manifests. Exit code 0 when valid, 1 when any error is found.
+    as Kubernetes manifests. The policy rules (latest images, missing limits and probes, literal
+    secrets, ...) run too, configured by `policy:` in gitops.yaml; --strict makes their warnings
+    errors. Exit code 0 when valid, 1 when any error is found.
     """
     from gitops import engine
+    from gitops.views import validation as view
 
+    if list_rules:
+        rules = engine.policy_rules()
+        click.echo(view.rules_json(rules) if output == "json" else view.rules_text(rules))
+        _exit(EXIT_OK)
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
-    report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version)
+    report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version,
+                             policy=not no_policy)
     click.echo(_validation_view(report, output, path_prefix))
     _exit(EXIT_OK if report.ok else EXIT_ERROR)
 

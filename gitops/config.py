@@ -20,6 +20,7 @@ Example::
         backend: swarm
         paths: [swarm/compose.yaml]
         target: {host: "unix:///var/run/docker.sock", stack: demo}
+        policy: {single-replica: "off"}   # rule id -> off | warning | error; also exclude: [{kind, name, namespace}]
 
 Every problem is reported with its field path (``apps[1].target.stack``) and line.
 """
@@ -39,6 +40,7 @@ import jsonschema
 
 from gitops.errors import GitopsError
 from gitops.model import Diagnostic, Severity
+from gitops.model.policies import Exclude, Level, PolicySettings
 from gitops.render import yaml as yaml_loader
 from gitops.render.helm import HelmSource
 
@@ -114,6 +116,7 @@ class App:
     env_files: tuple[str, ...] = ()
     helm: HelmSource | None = None  # a Helm chart rendered with `helm template` (Kubernetes)
     depends_on: tuple[str, ...] = ()  # apps healthy at this revision before this one is applied
+    policy: PolicySettings = field(default_factory=PolicySettings)  # the file's policy, the app's on top
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as
@@ -183,6 +186,7 @@ class Settings:
     kubernetes_version: str | None = None
     file: str = CONFIG_FILE
     notifications: Notifications = Notifications()
+    policy: PolicySettings = field(default_factory=PolicySettings)  # top level (each app's holds it)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def app(self, name: str) -> App:
@@ -238,6 +242,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"{json.dumps(error.instance)} is not allowed here (must match {error.validator_value})"
     if error.validator == "not":
         return f"{json.dumps(error.instance)} must be a relative path inside the repository"
+    if error.validator == "anyOf" and "propertyNames" in error.schema_path:  # policy: a rule id
+        return f"unknown rule {json.dumps(error.instance)} (gitops validate --list-rules lists the rules)"
     if error.validator == "oneOf" and error.context:
         best = jsonschema.exceptions.best_match(error.context)
         return _message(best) if best is not None else str(error.message)
@@ -357,10 +363,18 @@ def in_dependency_order(apps: list[App]) -> list[App]:
     for app in apps:
         place(app)
     return out
+def _policy(raw: dict[str, Any] | None) -> PolicySettings:
+    """``policy:`` (rule id -> off | warning | error, and exclude); YAML 1.1 reads ``off`` as false."""
+    raw = raw or {}
+    levels = {rule: Level.OFF if level is False else Level(level) for rule, level in raw.items() if rule != "exclude"}
+    exclude = tuple(Exclude(e.get("kind", ""), e.get("name", ""), e.get("namespace", ""))
+                    for e in raw.get("exclude", ()))
+    return PolicySettings(levels, exclude)
 
 
 def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> Settings:
     defaults = raw.get("defaults") or {}
+    base_policy = _policy(raw.get("policy"))
     base_sync = _sync(defaults.get("sync"), SyncPolicy())
     base_rollout = _rollout(defaults.get("rollout"), RolloutPolicy())
     apps: list[App] = []
@@ -399,6 +413,7 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 env_files=tuple(item.get("env_files", ())),
                 helm=helm,
                 depends_on=tuple(item.get("depends_on", ())),
+                policy=_policy(item.get("policy")).over(base_policy),
             )
         )
     problems.extend(_dependency_problems(apps))
@@ -408,7 +423,7 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
         raise ConfigError(
             [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
         )
-    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications)
+    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy)
 
 
 def _helm(item: dict[str, Any], index: int, problems: list[tuple[str, str]]) -> HelmSource | None:

@@ -25,12 +25,14 @@ from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
 from gitops.model.health import Health
 from gitops.model.plans import Action, AppPlan, Change, FieldChange, Guard, Plan
+from gitops.model.policies import PolicySettings
 from gitops.model.releases import AppState, Outcome, Release
 from gitops.model.reports import ValidationReport
 from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import SECTION_KINDS, parse_env_file
 from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
+from gitops.validate import policy as policy_stage
 from gitops.validate.compose_merge import merge_rendered
 
 
@@ -68,11 +70,13 @@ def validate(
     env: Mapping[str, str] | None = None,
     limits: Limits | None = None,
     cache_dir: Path | None = None,
+    policy: bool = True,
 ) -> ValidationReport:
     """Validate paths (files or directories), or every app of ``gitops.yaml`` when none is given.
 
     With ``repo``, the repository is fetched at ``ref`` into the cache and ``paths`` are relative
-    to its root. Content problems are diagnostics in the report; a refused URL, a failed fetch or
+    to its root. ``policy``: run the policy rules too (with each app's ``policy:`` settings; the
+    defaults for paths). Content problems are diagnostics in the report; a refused URL, a failed fetch or
     an unknown Kubernetes version raise :class:`GitopsError`.
     """
     started = time.perf_counter()
@@ -126,7 +130,7 @@ def validate(
         renderer = render_stage.Renderer(root, limits, environment, helm=helm_binary(environment))
         for target in targets:
             renderer.add_path(target)
-        run(renderer, validate_stage.Options(strict=strict))
+        run(renderer, validate_stage.Options(strict=strict, policy=PolicySettings() if policy else None))
     else:
         for app in settings.apps:
             report.apps.append(app.name)
@@ -146,11 +150,17 @@ def validate(
                 except source.SourceError as exc:
                     diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: {exc}", file=config.CONFIG_FILE,
                                                   code="path-escape"))  # fmt: skip
-            run(renderer, validate_stage.Options(strict, app.target.namespace, app.backend))
+            run(renderer, validate_stage.Options(strict, app.target.namespace, app.backend,
+                                                 app.policy if policy else None))
 
     report.diagnostics = sorted(diagnostics, key=_sort_key)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def policy_rules() -> tuple[policy_stage.Rule, ...]:
+    """The policy rules, in table order (``gitops validate --list-rules``)."""
+    return policy_stage.RULES
 
 
 # -- plan, apply, status, history, rollback -------------------------------------------------------
@@ -216,7 +226,8 @@ def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
 
 def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None,
                limits: Limits | None = None) -> tuple[list[Resource], list[Diagnostic]]:
-    """The app's desired objects, validated; raises ValidationFailed when any error is found."""
+    """The app's desired objects, validated (the policy rules included, with the app's settings);
+    raises ValidationFailed when any error is found, before anything is written."""
     environment = dict(env if env is not None else os.environ)
     diagnostics: list[Diagnostic] = []
     for env_file in app.env_files:
@@ -241,7 +252,7 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
     rendered = renderer.result
     remap = merge_rendered(rendered) if app.backend == "swarm" else (lambda found: found)
     found, _ = validate_stage.run(rendered, store, ws.root,
-                                  validate_stage.Options(False, app.target.namespace, app.backend))
+                                  validate_stage.Options(False, app.target.namespace, app.backend, app.policy))
     diagnostics.extend(validate_stage.attach_lines(remap(rendered.diagnostics + found), rendered))
     diagnostics.sort(key=_sort_key)
     if any(d.severity is Severity.ERROR for d in diagnostics):

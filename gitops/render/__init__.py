@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitops.model import Diagnostic, Severity
 from gitops.render import compose as compose_render
@@ -23,7 +24,7 @@ from gitops.render import helm as helm_render
 from gitops.render import kubernetes as k8s
 from gitops.render.compose import ComposeFile
 from gitops.render.kubernetes import Manifest
-from gitops.render.yaml import Dialect, Limits, load
+from gitops.render.yaml import Dialect, Limits, Lines, load
 
 __all__ = ["ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
 
@@ -38,6 +39,8 @@ class Rendered:
     compose: list[ComposeFile] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, tuple[bytes, Dialect]] = field(default_factory=dict)
+    # (file, document) -> (the document's data, Document.lines, first line): lines without a re-read
+    lines: dict[tuple[str, int], tuple[Any, dict[int, Lines], int]] = field(default_factory=dict)
     files: int = 0
     bytes_read: int = 0
 
@@ -169,13 +172,17 @@ class Renderer:
 
     def add_text(self, data: bytes, display: str, directory: Path, keep_lines: bool = True) -> None:
         """Read one stream: a compose file or Kubernetes manifests."""
-        loaded = load(data, display, Dialect.KUBERNETES, self.limits)
+        track = self.keep_sources and keep_lines
+        loaded = load(data, display, Dialect.KUBERNETES, self.limits, track_lines=track)
         documents = [d for d in loaded.documents if d.data is not None]
         if len(documents) == 1 and compose_render.is_compose(documents[0].data):
             self._add_compose(data, display, directory)
             return
-        if self.keep_sources and keep_lines:
+        if track:
             self.result.sources[display] = (data, Dialect.KUBERNETES)
+            for document in documents:
+                if document.lines is not None:
+                    self.result.lines[(display, document.index)] = (document.data, document.lines, document.line)
         self.result.diagnostics.extend(loaded.diagnostics)
         self.result.manifests.extend(k8s.manifests_from_documents(display, loaded.documents, self.result.diagnostics))
 

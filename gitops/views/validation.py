@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from gitops.model.reports import ValidationReport
+from gitops.validate.policy import Rule
 
 
 def text(report: ValidationReport) -> str:
@@ -34,3 +36,21 @@ def text(report: ValidationReport) -> str:
 
 def as_json(report: ValidationReport) -> str:
     return json.dumps(report.to_dict(), indent=2, sort_keys=False)
+
+
+def rules_text(rules: Sequence[Rule]) -> str:
+    """The policy rules: id, default severity and backends, then the rationale and the fix."""
+    lines = []
+    for rule in rules:
+        lines.append(f"{rule.id:22s} {rule.severity:8s} {', '.join(sorted(rule.backends))}")
+        lines.append(f"    why: {rule.rationale}")
+        lines.append(f"    fix: {rule.fix}")
+    lines.append(f"{len(rules)} rules; set their levels (off, warning, error) and exclusions under policy: in "
+                 "gitops.yaml, waive one on an object with the gitops.dev/ignore annotation (compose: "
+                 "x-gitops-ignore): <rule>[,<rule>] -- <reason>")
+    return "\n".join(lines)
+
+
+def rules_json(rules: Sequence[Rule]) -> str:
+    return json.dumps([{"id": r.id, "severity": str(r.severity), "backends": sorted(r.backends),
+                        "rationale": r.rationale, "fix": r.fix} for r in rules], indent=2)

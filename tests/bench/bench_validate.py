@@ -208,18 +208,24 @@ def schemas_for_kubeconform(target: Path) -> Path:
     return target
 
 
-def build_kubeconform(cache: Path) -> Path | None:
-    binary = cache / "bin" / "kubeconform"
+def build_go_tool(cache: Path, module: str, version: str) -> Path | None:
+    """``go install module@version`` into ``cache/bin/<version>`` (once); None without Go."""
+    name = module.rstrip("/").rsplit("/", 1)[-1]
+    binary = cache / "bin" / version / name
     if binary.exists():
         return binary
     go = shutil.which("go")
     if go is None:
-        print("go is not installed: kubeconform is not built, only gitops is measured", file=sys.stderr)
+        print(f"go is not installed: {name} is not built, only gitops is measured", file=sys.stderr)
         return None
     env = dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod")
-    print(f"building kubeconform {KUBECONFORM_VERSION} from its Go module...", file=sys.stderr)
-    subprocess.run([go, "install", f"{KUBECONFORM_MODULE}@{KUBECONFORM_VERSION}"], check=True, env=env)
+    print(f"building {name} {version} from its Go module...", file=sys.stderr)
+    subprocess.run([go, "install", f"{module}@{version}"], check=True, env=env)
     return binary
+
+
+def build_kubeconform(cache: Path) -> Path | None:
+    return build_go_tool(cache, KUBECONFORM_MODULE, KUBECONFORM_VERSION)
 
 
 def measure(command: list[str], repeat: int) -> dict[str, Any]:

@@ -170,3 +170,79 @@ def test_locate_lines_of_pointers() -> None:
     text = b"a: 1\n---\nspec:\n  ports:\n    - port: 80\n    - port: x\n  data:\n    5: z\n"
     lines = locate(text, 2, ["/spec/ports/1/port", "/spec/data/5", "/spec/missing/deep", "/spec"])
     assert lines == {"/spec/ports/1/port": 6, "/spec/data/5": 8, "/spec/missing/deep": 3, "/spec": 3}
+
+
+def test_locate_documents_is_locate_of_each_document_in_one_pass() -> None:
+    from gitops.render.yaml import locate, locate_documents
+
+    text = "a: 1\n---\nb:\n  c: [x, y]\n---\n# empty\n---\nd: {e: 1}\n"
+    wanted = {1: {"/a"}, 2: {"/b/c/1", "/b/missing"}, 4: {"/d/e"}, 9: {"/x"}}
+    found = locate_documents(text, wanted)
+    assert found == {d: locate(text, d, p) for d, p in wanted.items() if d != 9}
+    assert found[2] == {"/b/c/1": 4, "/b/missing": 3} and found[4] == {"/d/e": 8}
+
+
+def _pointers(node: object, at: str = "") -> list[str]:
+    from gitops.render.yaml import escape_pointer
+
+    out = [at]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _pointers(value, f"{at}/{escape_pointer(str(key))}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            out += _pointers(value, f"{at}/{index}")
+    return out
+
+
+LINES_STREAM = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {"a/b": c}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          args:
+            - --x
+            -
+              --y
+          env: [{name: A, value: "1"},
+                {name: B, value: "multi
+                  line"}]
+          command: |
+            run
+            this
+        -
+          name: sidecar
+"dup": 1
+? complex
+: 2
+1: number key
+---
+[1, [2, 3], {a: 4}]
+---
+scalar
+---
+base: &b {x: 1}
+other: *b
+---
+base: &b {x: 1}
+merged: {<<: *b, y: 2}
+"""
+
+
+def test_lines_kept_by_the_loader_are_the_lines_locate_finds() -> None:
+    from gitops.render.yaml import load, locate, locate_in_data
+
+    loaded = load(LINES_STREAM, "x.yaml", track_lines=True)
+    tracked = [d for d in loaded.documents if d.lines is not None]
+    assert [d.index for d in tracked] == [1, 2, 3]  # aliases and merge keys: not tracked
+    for document in tracked:
+        pointers = _pointers(document.data)
+        pointers += [p + "/missing" for p in pointers] + ["/nothing/here", "/spec/template/spec/containers/7"]
+        expected = locate(LINES_STREAM, document.index, pointers)
+        assert locate_in_data(document.data, document.lines or {}, document.line, pointers) == expected
+    assert load(LINES_STREAM, "x.yaml").documents[0].lines is None

@@ -15,17 +15,21 @@ One concept a module; callers import from here (``from gitops.render.yaml import
 
 from __future__ import annotations
 
-from gitops.render.yaml.documents import Document, Limits, LoadResult, load
-from gitops.render.yaml.lines import escape_pointer, locate
+from gitops.render.yaml.documents import Document, Limits, Lines, LoadResult, gc_paused, load
+from gitops.render.yaml.lines import escape_pointer, locate, locate_documents, locate_in_data
 from gitops.render.yaml.scalars import Dialect, stringify_key
 
 __all__ = [
     "Dialect",
     "Document",
     "Limits",
+    "Lines",
     "LoadResult",
     "escape_pointer",
+    "gc_paused",
     "load",
     "locate",
+    "locate_documents",
+    "locate_in_data",
     "stringify_key",
 ]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -39,7 +40,10 @@ from gitops.render.yaml.events import (  # bound by name: the loop below runs on
 )
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["Document", "Limits", "LoadResult", "load"]
+__all__ = ["Document", "Limits", "Lines", "LoadResult", "load"]
+
+#: The lines of one container's entries (unsigned ints: 4 bytes each, not an object each).
+Lines: TypeAlias = "array[int]"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class Document:
     index: int
     line: int
     data: Any
+    # with ``track_lines``: id of each mapping / list in ``data`` -> the line of each of its entries
+    # (a key's line, an item's first line), in order; None when the document has aliases or merge
+    # keys (one object at several places) or was not tracked. ``lines.locate_in_data`` reads it.
+    lines: dict[int, Lines] | None = None
 
 
 @dataclass
@@ -98,7 +106,7 @@ class _Abort(Exception):
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Building many small containers triggers the cyclic GC again and again; pause it."""
     enabled = gc.isenabled()
     gc.disable()
@@ -110,10 +118,14 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "has_key", "is_map", "key", "key_line", "merges", "start_nodes")
+    __slots__ = ("anchor", "container", "has_key", "is_map", "key", "key_line", "line", "lines", "merges",
+                 "start_nodes")
 
-    def __init__(self, container: Any, is_map: bool, anchor: str | None, start_nodes: int) -> None:
+    def __init__(self, container: Any, is_map: bool, anchor: str | None, start_nodes: int, line: int,
+                 lines: Lines | None) -> None:
         self.container = container
+        self.line = line
+        self.lines = lines
         self.is_map = is_map
         self.anchor = anchor
         self.start_nodes = start_nodes
@@ -128,17 +140,23 @@ def load(
     file: str,
     dialect: Dialect = Dialect.KUBERNETES,
     limits: Limits | None = None,
+    track_lines: bool = False,
 ) -> LoadResult:
-    """Every document of a YAML (or JSON) stream, with every problem found as a diagnostic."""
+    """Every document of a YAML (or JSON) stream, with every problem found as a diagnostic.
+
+    ``track_lines``: also keep the line of every entry (``Document.lines``), so that diagnostics
+    find their lines without reading the stream again."""
     limits = limits or Limits()
     result = LoadResult()
-    with _gc_paused():
-        _Loader(data, file, dialect, limits, result).run()
+    with gc_paused():
+        _Loader(data, file, dialect, limits, result, track_lines).run()
     return result
 
 
 class _Loader:
-    def __init__(self, data: bytes | str, file: str, dialect: Dialect, limits: Limits, result: LoadResult) -> None:
+    def __init__(self, data: bytes | str, file: str, dialect: Dialect, limits: Limits, result: LoadResult,
+                 track_lines: bool = False) -> None:
+        self.track_lines = track_lines
         self.data = data
         self.file = file
         self.constants = CONSTANTS[dialect]
@@ -197,6 +215,8 @@ class _Loader:
         expanded = 0
         doc_line = 0
         root: Any = None
+        track = self.track_lines
+        table: dict[int, Lines] | None = {} if track else None
         while True:
             event: Any = get_event()
             cls = event.__class__
@@ -205,6 +225,7 @@ class _Loader:
                 if cls is ScalarEvent:
                     nodes += 1
                     value = resolve_scalar(event, constants)
+                    value_line = event.start_mark.line + 1
                     if event.anchor is not None:
                         anchors[event.anchor] = (value, 1)
                 elif cls is MappingStart or cls is SequenceStart:
@@ -213,7 +234,8 @@ class _Loader:
                     if not stack:
                         doc_line = event.start_mark.line + 1
                     is_map = cls is MappingStart
-                    stack.append(_Frame({} if is_map else [], is_map, event.anchor, nodes))
+                    stack.append(_Frame({} if is_map else [], is_map, event.anchor, nodes, event.start_mark.line + 1,
+                                        array("I") if table is not None else None))
                     nodes += 1
                     if event.anchor is not None:
                         open_anchors.add(event.anchor)
@@ -221,8 +243,12 @@ class _Loader:
                 elif cls is MappingEnd or cls is SequenceEnd:
                     frame = stack.pop()
                     value = frame.container
+                    value_line = frame.line
                     if frame.merges:
                         value = _apply_merges(value, frame.merges)
+                        table = None  # merged keys have no line of their own here
+                    elif table is not None and frame.lines is not None:
+                        table[id(value)] = frame.lines
                     if frame.anchor is not None:
                         open_anchors.discard(frame.anchor)
                         anchors[frame.anchor] = (value, nodes - frame.start_nodes)
@@ -234,6 +260,8 @@ class _Loader:
                     if name not in anchors:
                         raise _Abort(f"alias *{name} has no anchor", "alias", line)
                     value, size = anchors[name]
+                    value_line = line
+                    table = None  # one object at several places: lines by object do not work
                     expanded += size
                     nodes += size
                     if expanded > limits.max_alias_nodes:
@@ -247,11 +275,12 @@ class _Loader:
                     self.doc_index += 1
                     doc_line = event.start_mark.line + 1
                     root = None
+                    table = {} if track else None
                     anchors.clear()
                     open_anchors.clear()
                     continue
                 elif cls is DocumentEnd:
-                    self.result.documents.append(Document(self.doc_index, doc_line, root))
+                    self.result.documents.append(Document(self.doc_index, doc_line, root, table))
                     root = None
                     continue
                 elif cls is StreamEnd:
@@ -266,6 +295,8 @@ class _Loader:
                 frame = stack[-1]
                 if not frame.is_map:
                     frame.container.append(value)
+                    if frame.lines is not None:
+                        frame.lines.append(value_line)
                 elif not frame.has_key:
                     frame.key = value
                     frame.has_key = True
@@ -313,6 +344,8 @@ class _Loader:
                 frame.key_line,
                 self.doc_index,
             )
+        elif frame.lines is not None:
+            frame.lines.append(frame.key_line)
         container[key] = value
 
 

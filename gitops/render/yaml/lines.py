@@ -9,15 +9,16 @@ escaped with :func:`escape_pointer`), so that validation names file, document, l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
 from gitops.render.yaml import events
+from gitops.render.yaml.documents import Lines
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["escape_pointer", "locate"]
+__all__ = ["escape_pointer", "locate", "locate_documents", "locate_in_data"]
 
 
 def escape_pointer(token: str) -> str:
@@ -33,7 +34,25 @@ def locate(
     A pointer that does not exist (a missing required field, a key brought in by a merge) gets the
     line of its nearest existing parent. Unknown documents give an empty answer.
     """
-    wanted = set(pointers)
+    return locate_documents(data, {document: pointers}, dialect).get(document, {})
+
+
+def locate_documents(
+    data: bytes | str, wanted: Mapping[int, Iterable[str]], dialect: Dialect = Dialect.KUBERNETES
+) -> dict[int, dict[str, int]]:
+    """:func:`locate` for several documents of one stream, in one pass over it (a file of many
+    documents with findings in each is read once, not once per document)."""
+    answers: dict[int, dict[str, int]] = {}
+    last = max(wanted, default=0)
+    # only the nodes on the way to a wanted pointer are followed; other subtrees are skipped
+    prefixes: dict[int, set[str]] = {}
+    for document, pointers in wanted.items():
+        on_the_way = prefixes[document] = {""}
+        for wanted_pointer in pointers:
+            while wanted_pointer and wanted_pointer not in on_the_way:
+                on_the_way.add(wanted_pointer)
+                wanted_pointer = wanted_pointer.rsplit("/", 1)[0]
+    skip = 0
     lines: dict[str, int] = {}
     constants = CONSTANTS[dialect]
     parser: Any = events.open_parser(data)
@@ -46,15 +65,29 @@ def locate(
             cls = event.__class__
             if cls is events.DocumentStart:
                 index += 1
+                lines = {}
+                stack = []
+                skip = 0
                 continue
-            if cls is events.StreamEnd or (cls is events.DocumentEnd and index == document):
+            if cls is events.DocumentEnd and index in wanted:
+                answers[index] = _answer(lines, wanted[index])
+                if index >= last:
+                    break
+                continue
+            if cls is events.StreamEnd:
                 break
-            if index != document or cls is events.DocumentEnd:
+            if index not in wanted or cls is events.DocumentEnd:
+                continue
+            if skip:  # inside a collection no wanted pointer goes through
+                if cls is events.MappingStart or cls is events.SequenceStart:
+                    skip += 1
+                elif cls is events.MappingEnd or cls is events.SequenceEnd:
+                    skip -= 1
                 continue
             is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
             if is_node:
                 line = event.start_mark.line + 1
-                pointer: str | None
+                pointer: str
                 if not stack:
                     pointer = ""
                 else:
@@ -70,18 +103,24 @@ def locate(
                             parent[2] = True
                             parent[4] = line
                             if cls in (events.MappingStart, events.SequenceStart):
-                                stack.append([None, cls is events.MappingStart, False, None, 0, 0])
+                                skip = 1
                             continue
                         parent[2] = False
                         key = parent[3]
-                        pointer = (
-                            f"{parent[0]}/{escape_pointer(key)}" if key is not None and parent[0] is not None else None
-                        )
+                        if key is None:
+                            if cls in (events.MappingStart, events.SequenceStart):
+                                skip = 1
+                            continue
+                        pointer = f"{parent[0]}/{escape_pointer(key)}"
                         line = parent[4]
                     else:
-                        pointer = f"{parent[0]}/{parent[5]}" if parent[0] is not None else None
+                        pointer = f"{parent[0]}/{parent[5]}"
                         parent[5] += 1
-                if pointer is not None and pointer not in lines:
+                if pointer not in prefixes[index]:
+                    if cls in (events.MappingStart, events.SequenceStart):
+                        skip = 1
+                    continue
+                if pointer not in lines:
                     lines[pointer] = line
                 if cls in (events.MappingStart, events.SequenceStart):
                     stack.append([pointer, cls is events.MappingStart, False, None, 0, 0])
@@ -92,11 +131,47 @@ def locate(
     finally:
         with contextlib.suppress(Exception):
             parser.dispose()
+    if index in wanted and index not in answers:  # a stream cut short by a syntax error
+        answers[index] = _answer(lines, wanted[index])
+    return answers
+
+
+def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]:
     answer: dict[str, int] = {}
-    for pointer in wanted:
+    for pointer in set(pointers):
         probe = pointer
         while probe not in lines and probe:
             probe = probe.rsplit("/", 1)[0]
         if probe in lines:
             answer[pointer] = lines[probe]
     return answer
+
+
+def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: Iterable[str]) -> dict[str, int]:
+    """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines`` and
+    first line), without reading the stream again: the same answers, nearest parent included."""
+    # pointer -> (node, line), or (None, line) where the path stops existing; prefixes are shared
+    walked: dict[str, tuple[Any, int]] = {"": (data, line)}
+
+    def walk(pointer: str) -> tuple[Any, int]:
+        known = walked.get(pointer)
+        if known is not None:
+            return known
+        parent_pointer, _, raw = pointer.rpartition("/")
+        node, found = walk(parent_pointer)
+        result: tuple[Any, int] = (None, found)
+        lines = table.get(id(node)) if node is not None else None
+        if lines is not None:
+            token = raw.replace("~1", "/").replace("~0", "~")
+            position = -1
+            if isinstance(node, dict):
+                if token in node:
+                    position = list(node).index(token)
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                position = int(token)
+            if 0 <= position < len(lines):
+                result = (node[token] if isinstance(node, dict) else node[position], lines[position])
+        walked[pointer] = result
+        return result
+
+    return {pointer: walk(pointer)[1] for pointer in set(pointers)}
