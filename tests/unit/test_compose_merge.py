@@ -1,5 +1,5 @@
 """Several compose files of one Swarm app merged as `docker stack deploy -c a -c b` does (the
-parity with `docker stack config` itself is checked in tests/integration/test_compose_merge.py)."""
+parity with `docker stack config` itself is checked in tests/integration/test_compose_merge_live.py)."""
 
 from __future__ import annotations
 
