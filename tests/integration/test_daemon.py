@@ -263,9 +263,10 @@ def test_sigterm_during_a_failing_rollout_exits_0_and_the_next_run_rolls_it_back
         daemon.first_sync(app, timeout=120)
         repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}", "image: gitops-test/fail:1")
         repo.commit("bad")
-        wait_for("the bad revision being watched",
-                 lambda: any(e["event"] == "apply-apply" and e.get("release") == 2 for e in daemon.events()),
+        # SIGTERM during the rollout, not before it: once the failing image is written.
+        wait_for("the bad revision written", lambda: service_image(docker_api, stack) == "gitops-test/fail:1",
                  timeout=60, poll=0.05)
+        assert any(e["event"] == "apply-apply" and e.get("release") == 2 for e in daemon.events())
         started = time.monotonic()
         assert daemon.stop() == 0
         print(f"SIGTERM -> exit in {time.monotonic() - started:.1f}s")
@@ -582,9 +583,9 @@ def test_a_daemon_killed_during_a_crashing_rollout_is_rolled_back_by_the_next_da
         first.first_sync(app)
         repo.edit("k8s/20-deployment.yaml", "ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/crash:1")
         repo.commit("crashing image")
-        wait_for("the crashing revision being written",
-                 lambda: any(e["event"] == "apply-apply" and e.get("release") == 2 for e in first.events()),
-                 timeout=60, poll=0.05)
+        # kill -9 during the rollout, not before it: once the crashing image is written.
+        wait_for("the crashing revision written",
+                 lambda: deployment_image(kube_cluster, namespace) == "gitops-test/crash:1", timeout=60, poll=0.1)
         first.process.kill()  # kill -9 during the rollout: the release stays in progress, the locks expire
         first.process.wait(10)
     assert deployment_image(kube_cluster, namespace) == "gitops-test/crash:1"

@@ -300,7 +300,12 @@ class SwarmBackend(StoreBacked):
             return Comparison(Action.CREATE, "does not exist")
         changes = tuple(normalize.diff_kind(kind, resource.body, live, network_ids=self._network_ids))
         if not changes:
-            self._written.pop(resource.key, None)  # live is as desired: nothing of ours to be reverted
+            if kind == "Service":
+                # Live is as desired: that template is ours from now on. A native rollback that
+                # changes it later (a run completing an interrupted release watches a failing
+                # update that Swarm reverts) is a failure; an old rollback state that left this
+                # template in place is not.
+                self._written[resource.key] = template_key((live.get("Spec") or {}).get("TaskTemplate") or {})
             return Comparison(Action.NOOP)
         if kind in IMMUTABLE:
             return Comparison(Action.REPLACE, IMMUTABLE[kind], changes)
