@@ -166,46 +166,33 @@ def _etcd(go: str) -> Path:
     return final
 
 
-def _kwok(go: str) -> Path:
-    final = bin_dir() / f"kwok-{versions.KWOK}"
-    if (final / "kwok").exists():
+def _go_install(go: str, name: str, version: str, package: str, ldflags: str = "-s -w") -> Path:
+    """`go install package@version` into the binary cache (once per version): its directory."""
+    final = bin_dir() / f"{name}-{version}"
+    if (final / name).exists():
         return final
-    work = cache_root() / "build" / f"kwok-{versions.KWOK}"
+    work = cache_root() / "build" / f"{name}-{version}"
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    log(f"building kwok {versions.KWOK}")
+    log(f"building {name} {version}")
     started = time.monotonic()
-    env_bin = ["install", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{versions.KWOK}"]
-    result = subprocess.run([go, *env_bin], cwd=work,
-                            env={**_go_env(), "GOBIN": str(out), "GOFLAGS": ""},
-                            capture_output=True, text=True)
+    result = subprocess.run([go, "install", "-ldflags", ldflags, f"{package}@{version}"], cwd=work,
+                            env={**_go_env(), "GOBIN": str(out), "GOFLAGS": ""}, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"building kwok failed:\n{result.stderr[-4000:]}")
-    log(f"built kwok in {time.monotonic() - started:.0f}s")
+        raise RuntimeError(f"building {name} failed:\n{result.stderr[-4000:]}")
+    log(f"built {name} in {time.monotonic() - started:.0f}s")
     _install(out, final)
     return final
+
+
+def _kwok(go: str) -> Path:
+    return _go_install(go, "kwok", versions.KWOK, "sigs.k8s.io/kwok/cmd/kwok")
 
 
 def _helm(go: str) -> Path:
-    final = bin_dir() / f"helm-{versions.HELM}"
-    if (final / "helm").exists():
-        return final
-    work = cache_root() / "build" / f"helm-{versions.HELM}"
-    out = work / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    log(f"building helm {versions.HELM}")
-    started = time.monotonic()
-    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={versions.HELM}"
-    result = subprocess.run([go, "install", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@{versions.HELM}"],
-                            cwd=work, env={**_go_env(), "GOBIN": str(out), "GOFLAGS": ""},
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"building helm failed:\n{result.stderr[-4000:]}")
-    log(f"built helm in {time.monotonic() - started:.0f}s")
-    _install(out, final)
-    return final
+    return _go_install(go, "helm", versions.HELM, "helm.sh/helm/v3/cmd/helm",
+                       f"-s -w -X helm.sh/helm/v3/internal/version.version={versions.HELM}")
 
 
 def helm() -> Path:
