@@ -116,6 +116,15 @@ class App:
     env_files: tuple[str, ...] = ()
     helm: HelmSource | None = None  # a Helm chart rendered with `helm template` (Kubernetes)
     depends_on: tuple[str, ...] = ()  # apps healthy at this revision before this one is applied
+    #: Promotion: applied only at revisions this app recorded as succeeded (for promote_after seconds).
+    promote_from: str | None = None
+    promote_after: float = 0.0
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        """The apps this one comes after: those it depends on, and the one it is promoted from
+        (one graph: the same ordering and the same checks)."""
+        return (*self.depends_on, *((self.promote_from,) if self.promote_from else ()))
     policy: PolicySettings = field(default_factory=PolicySettings)  # the file's policy, the app's on top
 
 
@@ -310,7 +319,8 @@ def _rollout(raw: dict[str, Any] | None, base: RolloutPolicy) -> RolloutPolicy:
 
 
 def _dependency_problems(apps: list[App]) -> list[tuple[str, str]]:
-    """``depends_on`` naming an app that does not exist, or going round in a cycle."""
+    """``depends_on`` or ``promote_from`` naming an app that does not exist (or the app itself,
+    for promote_from), or going round in a cycle: one graph of both."""
     problems: list[tuple[str, str]] = []
     names = {app.name for app in apps}
     for index, app in enumerate(apps):
@@ -318,11 +328,21 @@ def _dependency_problems(apps: list[App]) -> list[tuple[str, str]]:
             if name not in names:
                 problems.append((f"/apps/{index}/depends_on/{position}",
                                  f"apps[{index}].depends_on: app {app.name} depends on {name!r}, which is not an app"))
-    graph = {app.name: [d for d in app.depends_on if d in names] for app in apps}
+        if app.promote_from == app.name:
+            problems.append((f"/apps/{index}/promote_from",
+                             f"apps[{index}].promote_from: app {app.name} cannot be promoted from itself"))
+        elif app.promote_from is None and app.promote_after:
+            problems.append((f"/apps/{index}/promote_after",
+                             f"apps[{index}].promote_after: app {app.name} has no promote_from to wait on"))
+        elif app.promote_from is not None and app.promote_from not in names:
+            problems.append((f"/apps/{index}/promote_from", f"apps[{index}].promote_from: app {app.name} is promoted "
+                             f"from {app.promote_from!r}, which is not an app"))
+    graph = {app.name: [d for d in app.after if d in names and d != app.name] for app in apps}
     for index, app in enumerate(apps):
         cycle = _cycle_from(app.name, graph)
         if cycle:
-            problems.append((f"/apps/{index}/depends_on", f"apps[{index}].depends_on: a cycle: {' -> '.join(cycle)}"))
+            at = "depends_on" if app.depends_on else "promote_from"
+            problems.append((f"/apps/{index}/{at}", f"apps[{index}].{at}: a cycle: {' -> '.join(cycle)}"))
     return problems
 
 
@@ -346,7 +366,8 @@ def _cycle_from(start: str, graph: Mapping[str, list[str]]) -> list[str] | None:
 
 
 def in_dependency_order(apps: list[App]) -> list[App]:
-    """The apps with each after the apps it depends on, otherwise in their order in gitops.yaml."""
+    """The apps with each after the apps it depends on (and is promoted from), otherwise in their
+    order in gitops.yaml."""
     by_name = {app.name: app for app in apps}
     out: list[App] = []
     placed: set[str] = set()
@@ -355,7 +376,7 @@ def in_dependency_order(apps: list[App]) -> list[App]:
         if app.name in placed:
             return
         placed.add(app.name)
-        for dep in app.depends_on:
+        for dep in app.after:
             if dep in by_name:
                 place(by_name[dep])
         out.append(app)
@@ -363,6 +384,8 @@ def in_dependency_order(apps: list[App]) -> list[App]:
     for app in apps:
         place(app)
     return out
+
+
 def _policy(raw: dict[str, Any] | None) -> PolicySettings:
     """``policy:`` (rule id -> off | warning | error, and exclude); YAML 1.1 reads ``off`` as false."""
     raw = raw or {}
@@ -413,6 +436,8 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                 env_files=tuple(item.get("env_files", ())),
                 helm=helm,
                 depends_on=tuple(item.get("depends_on", ())),
+                promote_from=item.get("promote_from"),
+                promote_after=parse_duration(item["promote_after"]) if "promote_after" in item else 0.0,
                 policy=_policy(item.get("policy")).over(base_policy),
             )
         )

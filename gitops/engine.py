@@ -9,17 +9,19 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gitops import config, deploy, source
+from gitops import promote as promote_stage
 from gitops import diff as diff_stage
 from gitops import plan as plan_stage
 from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError, StoppedError
+from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
@@ -188,6 +190,8 @@ class Workspace:
     revision: str | None
     settings: config.Settings
     local: bool = False  # a work tree on disk, which may hold uncommitted changes
+    #: Where it was fetched from (URL and cache), so that another revision opens the same way.
+    origin: tuple[str, Path | None] | None = field(default=None, compare=False)
 
 
 def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path | None = None,
@@ -199,7 +203,7 @@ def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path
         root = (cwd or Path.cwd()).resolve()
         revision = source.local(root).revision
         local = True
-    return Workspace(root, revision, config.load(root), local)
+    return Workspace(root, revision, config.load(root), local, (repo, cache_dir) if repo is not None else None)
 
 
 def remote_revision(url: str, ref: str | None) -> str:
@@ -215,7 +219,7 @@ def repository_identity(url: str) -> str:
 def open_revision(url: str, revision: str, cache_dir: Path | None = None) -> Workspace:
     """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves."""
     checkout = source.snapshot(url, revision, cache_dir)
-    return Workspace(checkout.root, revision, config.load(checkout.root), False)
+    return Workspace(checkout.root, revision, config.load(checkout.root), False, (url, cache_dir))
 
 
 def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
@@ -386,13 +390,20 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
     app that waits for one it depends on says so in a warning ("app web: waiting for `db` ...")."""
     plans: list[AppPlan] = []
     warnings: list[Diagnostic] = []
-    for app in select_apps(ws, names):
-        resources, found = render_app(ws, app, env)
+    for selected in select_apps(ws, names):
+        app_ws, app, promoted = promoted_workspace(ws, selected, session=session)
+        if promoted is not None and promoted.revision is None:
+            warnings.append(Diagnostic(Severity.WARNING, f"app {app.name}: {promoted.waiting}: nothing of it is "
+                                       "planned or applied until then", file=config.CONFIG_FILE, code="promote-from"))
+            continue
+        resources, found = render_app(app_ws, app, env)
         warnings.extend(found)
-        backend = backend_for(ws, app, session)
-        app_plan, _ = deploy.plan_app(backend, resources, revision_of(ws, app, resources), exact=exact,
+        backend = backend_for(app_ws, app, session)
+        app_plan, _ = deploy.plan_app(backend, resources, revision_of(app_ws, app, resources), exact=exact,
                                       prune=app.sync.prune, policy=policy_for(app, allow))
         warnings.extend(backend.warnings)
+        if promoted is not None:
+            app_plan = replace(app_plan, promotion=promoted.summary())
         plans.append(app_plan)
         waiting = dependency_wait(ws, app, env=env, session=session) if app.depends_on else ""
         if waiting:
@@ -419,7 +430,15 @@ def apply(ws: Workspace, names: Sequence[str] = (), *, saved: Plan | None = None
             waiting = dependency_wait(ws, app, env=env, session=session, done=done)
             if waiting:
                 raise GitopsError(f"app {app.name}: {waiting}; nothing of it was applied")
-            results.append(_apply_one(ws, app, saved_by_app.get(app.name), options, on_event, env, allow, session))
+            app_ws, app_at, promoted = promoted_workspace(ws, app, session=session)
+            saved_plan = saved_by_app.get(app.name)
+            if promoted is not None:
+                if promoted.revision is None:
+                    raise GitopsError(f"app {app.name}: {promoted.waiting}; nothing of it was applied")
+                if saved_plan is not None and saved_plan.revision != promoted.revision:
+                    raise StalePlanError(f"plan is stale: app {app.name} was planned at {saved_plan.revision[:12]}, "
+                                         f"the newest revision to promote is now {promoted.revision[:12]}; plan again")
+            results.append(_apply_one(app_ws, app_at, saved_plan, options, on_event, env, allow, session))
             done[app.name] = results[-1]
         except StoppedError:
             raise
@@ -444,7 +463,7 @@ def dependency_wait(ws: Workspace, app: config.App, *, env: Mapping[str, str] | 
             if result.outcome in ("applied", "no-op"):
                 continue
             return f"waiting for `{name}` ({result.outcome}{': ' + result.error if result.error else ''})"
-        [dep] = status(ws, [name], env, session)
+        [dep] = status(ws, [name], env, session, waits=False)
         last = dep.applied
         if dep.sync == "Synced" and dep.health is HealthStatus.HEALTHY and last is not None \
                 and last.outcome is Outcome.SUCCEEDED:
@@ -456,6 +475,50 @@ def dependency_wait(ws: Workspace, app: config.App, *, env: Mapping[str, str] | 
             why += f": {dep.problems[0]}"
         return f"waiting for `{name}` ({why})"
     return ""
+
+
+def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
+              now: datetime | None = None) -> promote_stage.Promotion | None:
+    """For an app with ``promote_from``: the newest commit of this revision's history that the
+    other app recorded, in its own target, as succeeded for at least ``promote_after``
+    (``gitops.promote.choose``); None for any other app."""
+    if app.promote_from is None:
+        return None
+    origin = ws.settings.app(app.promote_from)
+    if ws.revision is None:
+        raise GitopsError(f"app {app.name} is promoted from {origin.name}, which needs a git repository "
+                          f"(no commit at {ws.root})")
+    state = backend_for(ws, origin, session).load_state()
+    commits = source.history(ws.root, ws.revision)
+    files = [config.CONFIG_FILE, *origin.paths, *origin.env_files]
+    if origin.helm is not None:
+        files.extend([*([origin.helm.chart] if origin.helm.repo is None else []), *origin.helm.values_files])
+
+    def unchanged(older: str, newer: str) -> bool:
+        return not source.changed_between(ws.root, older, newer, files)
+
+    return promote_stage.choose(app.name, origin.name, state, commits, promote_after=app.promote_after,
+                                now=now or datetime.now(UTC), unchanged=unchanged)
+
+
+def at_revision(ws: Workspace, revision: str) -> Workspace:
+    """A workspace of another commit of the same repository, opened the way ``ws`` was (the
+    daemon's URL and cache; a local clone through a snapshot of its own)."""
+    if ws.origin is not None:
+        return open_revision(ws.origin[0], revision, ws.origin[1])
+    return open_ref(ws.root, revision)
+
+
+def promoted_workspace(ws: Workspace, app: config.App, *, session: Session | None = None,
+                       now: datetime | None = None) -> tuple[Workspace, config.App, promote_stage.Promotion | None]:
+    """Where an app is rendered: ``ws`` itself, or for a promoted app the revision to promote
+    (as that revision defines the app; the definition of ``ws`` when it does not have it yet)."""
+    promoted = promotion(ws, app, session=session, now=now)
+    if promoted is None or promoted.revision is None or (promoted.revision == ws.revision and not ws.local):
+        return ws, app, promoted
+    there = at_revision(ws, promoted.revision)
+    defined = next((a for a in there.settings.apps if a.name == app.name), app)
+    return there, defined, promoted
 
 
 def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,
@@ -508,13 +571,15 @@ class AppStatus:
     #: The plan the sync was judged from, and the health of each object it keeps (the app page).
     plan: AppPlan | None = field(default=None, repr=False)
     objects: dict[ResourceKey, Health] = field(default_factory=dict, repr=False)
+    waiting: str = ""  # why the app is not applied now ("waiting for `db` (Progressing)"), or ""
+    promotion: str = ""  # promote_from: the revision promoted and how far behind git it is
 
     def to_json(self) -> dict[str, Any]:
         current = self.applied
         return {
             "app": self.app, "backend": self.backend, "target": self.target, "revision": self.revision,
             "sync": self.sync, "health": self.health, "changes": self.changes, "problems": self.problems,
-            "orphaned": self.orphaned, "blocked": self.blocked,
+            "orphaned": self.orphaned, "blocked": self.blocked, "waiting": self.waiting, "promotion": self.promotion,
             "last": None if current is None else {
                 "release": current.number, "revision": current.revision, "outcome": current.outcome.value,
                 "started": current.started, "finished": current.finished, "message": current.message,
@@ -540,26 +605,35 @@ def status_of(app: config.App, backend: Backend, state: AppState, app_plan: AppP
 
 
 def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | None = None,
-           session: Session | None = None) -> list[AppStatus]:
+           session: Session | None = None, *, waits: bool = True) -> list[AppStatus]:
+    """Each app's sync and health. A promoted app is judged at the revision it is promoted to
+    (``promotion`` says which). ``waits``: also say why an app waits (``waiting``: an app it
+    depends on, or no revision to promote yet)."""
     out: list[AppStatus] = []
-    for app in select_apps(ws, names):
+    for selected in select_apps(ws, names):
+        app, app_ws, promoted = selected, ws, None
         try:
-            backend = backend_for(ws, app, session)
+            app_ws, app, promoted = promoted_workspace(ws, selected, session=session)
+            backend = backend_for(app_ws, app, session)
             state = backend.load_state()
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, "", ws.revision or "", None, "Unknown", HealthStatus.UNKNOWN,
                                  problems=[str(exc)]))
             continue
         target = backend.target_id()
+        promoting = promoted.summary() if promoted is not None and promoted.revision else ""
+        waiting = promoted.waiting if promoted is not None else ""
         try:
-            resources, _ = render_app(ws, app, env)
-            revision = revision_of(ws, app, resources)
+            if waits and not waiting and selected.depends_on:
+                waiting = dependency_wait(ws, selected, env=env, session=session)
+            resources, _ = render_app(app_ws, app, env)
+            revision = revision_of(app_ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
                                           policy=policy_for(app))
-            out.append(status_of(app, backend, state, app_plan))
+            out.append(replace(status_of(app, backend, state, app_plan), waiting=waiting, promotion=promoting))
         except GitopsError as exc:
             out.append(AppStatus(app.name, app.backend, target, ws.revision or "", state.current, "Unknown",
-                                 HealthStatus.UNKNOWN, problems=[str(exc)]))
+                                 HealthStatus.UNKNOWN, problems=[str(exc)], waiting=waiting, promotion=promoting))
     return out
 
 

@@ -29,7 +29,9 @@ __all__ = [
     "check_url",
     "current_branch",
     "default_cache_dir",
+    "changed_between",
     "fetch",
+    "history",
     "identity",
     "local",
     "redact",
@@ -305,6 +307,31 @@ def resolve(path: Path, ref: str) -> str:
         hint = "; this is a shallow clone: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0)" \
             if (path / shallow).is_file() else ""
         raise SourceError(f"{ref!r} names no commit in {path}{hint}") from None
+
+
+def history(path: Path, revision: str, limit: int = 200) -> list[str]:
+    """The commits of ``revision``'s history in the repository at ``path``, newest first
+    (``revision`` itself first), at most ``limit``; first parents only (what the branch was)."""
+    if not _SHA.match(revision):
+        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    out = _git(["-C", str(path), "rev-list", "--first-parent", f"--max-count={limit}", revision, "--"])
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def changed_between(path: Path, older: str, newer: str, paths: Sequence[str]) -> bool:
+    """Whether any of ``paths`` (relative to ``path``) differs between two commits."""
+    if not (_SHA.match(older) and _SHA.match(newer)):
+        raise SourceError(f"refusing revisions {older!r}, {newer!r}: full commit ids are needed")
+    command = ["git", "-c", "protocol.ext.allow=never", "-C", str(path), "diff", "--quiet", older, newer, "--",
+               *(p or "." for p in paths)]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS,
+                                   check=False, env=_git_env(), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SourceError(f"git diff failed: {exc}") from None
+    if completed.returncode not in (0, 1):
+        raise SourceError(f"git diff failed: {redact(completed.stderr.strip())}")
+    return completed.returncode == 1
 
 
 def toplevel(path: Path) -> Path:

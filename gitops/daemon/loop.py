@@ -89,6 +89,8 @@ class AppRuntime:
     problems: list[str] = field(default_factory=list)
     status: engine.AppStatus | None = None  # of the last reconcile: its plan and objects (the app page)
     failing: str = ""  # a rollout failed and is being rolled back: reported (Degraded) until the reconcile ends
+    promotion: str = ""  # promote_from: the revision promoted and how far behind git it is
+    recheck_in: float | None = None  # promote_from: a newer revision may be promoted after this long
 
     def to_json(self, clock: Clock) -> dict[str, Any]:
         return {
@@ -98,6 +100,8 @@ class AppRuntime:
             "last_reconcile": self.last_reconcile,
             "next_in_seconds": max(0.0, round(self.next_due - clock.monotonic(), 1)),
             "held_revision": self.held_revision, "problems": self.problems,
+            "waiting": self.message if self.result == "waiting" and not self.failing else "",
+            "promotion": self.promotion,
         }
 
 
@@ -324,6 +328,11 @@ class Daemon:
     def _reconcile(self, name: str, ws: engine.Workspace, forced: bool = False) -> None:
         started = time.perf_counter()
         app = ws.settings.app(name)
+        if app.promote_from is not None:
+            promoted = self._promoted(name, ws, app, started)
+            if promoted is None:
+                return
+            ws, app = promoted
         revision = ws.revision or ""
         with self._lock:
             runtime = self.apps.get(name)
@@ -454,6 +463,32 @@ class Daemon:
                 runtime.not_before = self.clock.monotonic() + heal_delay
         self._finish(name, revision, outcome, result.error, retry=outcome == "failed", started=started,
                      delay=heal_delay)
+
+    def _promoted(self, name: str, ws: engine.Workspace, app: config.App,
+                  started: float) -> tuple[engine.Workspace, config.App] | None:
+        """A promoted app reconciles at the newest revision its ``promote_from`` app ran
+        successfully (a work tree of that revision); None when there is none yet: it waits."""
+        try:
+            there, defined, promoted = engine.promoted_workspace(ws, app, session=self.session, now=self.clock.now())
+        except GitopsError as exc:
+            self.metrics.reconciles.labels(name, "failed").inc()
+            self._finish(name, ws.revision or "", "failed", str(exc), retry=True, started=started)
+            return None
+        assert promoted is not None  # noqa: S101 (an app with promote_from has a promotion)
+        with self._lock:
+            runtime = self.apps.get(name)
+            if runtime is not None:
+                runtime.promotion = promoted.summary() if promoted.revision else ""
+                runtime.recheck_in = promoted.recheck_in
+        if promoted.revision is None:
+            with self._lock:
+                if runtime is not None:
+                    runtime.sync = "OutOfSync"
+            self.metrics.reconciles.labels(name, "waiting").inc()
+            self._finish(name, ws.revision or "", "waiting", promoted.waiting, retry=False, started=started,
+                         delay=DEPENDENCY_POLL)
+            return None
+        return there, defined
 
     def _roll_back(self, name: str, ws: engine.Workspace, to: str) -> None:
         revision = ws.revision or ""
@@ -632,7 +667,16 @@ class Daemon:
                 runtime.failures = 0
                 if delay is None:
                     delay = interval + self._random.uniform(0, min(interval * 0.1, 60.0))
+                    if runtime.recheck_in is not None:  # a newer revision is promotable then
+                        delay = min(delay, max(runtime.recheck_in, 0.0) + DRIFT_DELAY)
             runtime.next_due = self.clock.monotonic() + delay
+            if result in ("applied", "rolled-back", "failed"):
+                # Its release history changed: the apps promoted from it look again soon.
+                soon = self.clock.monotonic() + DRIFT_DELAY
+                for other in ws.settings.apps:
+                    follower = self.apps.get(other.name)
+                    if other.promote_from == name and follower is not None and other.name not in self._running:
+                        follower.next_due = min(follower.next_due, soon)
         if started is not None:
             self.metrics.reconcile_seconds.labels(name).observe(time.perf_counter() - started)
         self.log("reconciled", app=name, revision=revision, result=result, message=message or None,

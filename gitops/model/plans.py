@@ -222,6 +222,7 @@ class AppPlan:
     blocked: tuple[Block, ...] = ()  # non-empty: apply refuses this plan (before any write)
     overrides: tuple[Guard, ...] = ()  # guards this plan needed lifted (recorded in the release)
     protected: tuple[ResourceKey, ...] = ()  # desired objects that opt out of pruning
+    promotion: str = ""  # promote_from: what revision is promoted, and how far behind git it is
 
     @property
     def has_changes(self) -> bool:
@@ -251,6 +252,7 @@ class AppPlan:
             "blocked": [b.to_json() for b in self.blocked],
             "overrides": [g.value for g in self.overrides],
             "protected": [_key_json(k) for k in self.protected],
+            **({"promotion": self.promotion} if self.promotion else {}),
         }
 
     @classmethod
@@ -267,6 +269,7 @@ class AppPlan:
             blocked=tuple(Block.from_json(b) for b in data.get("blocked", [])),
             overrides=tuple(Guard(g) for g in data.get("overrides", [])),
             protected=tuple(_key_from(k) for k in data.get("protected", [])),
+            promotion=str(data.get("promotion", "")),
         )
 
 

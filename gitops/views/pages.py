@@ -148,6 +148,8 @@ def _notes(app: Mapping[str, Any]) -> list[str]:
     notes = []
     if app.get("result") in BAD_RESULTS and app.get("message"):
         notes.append(str(app["message"]))
+    if app.get("waiting"):  # an app it depends on is not healthy yet, or no revision to promote yet
+        notes.append(str(app["waiting"]))
     notes.extend(str(p) for p in (app.get("problems") or [])[:5])
     return notes
 
@@ -285,6 +287,8 @@ def app_html(app: Mapping[str, Any], *, repo: str, access: Access, objects: Mapp
         f'<dt>sync</dt><dd>{_badge(str(app.get("sync", "")))}</dd>'
         f'<dt>health</dt><dd>{_badge(str(app.get("health", "")))}</dd>'
         f'<dt>last result</dt><dd>{_e(app.get("result") or "-")} {_when(str(app.get("last_reconcile", "")))}</dd>'
+        + (f'<dt>promotion</dt><dd data-field="promotion">{_e(app["promotion"])}</dd>' if app.get("promotion") else "")
+        +
         f'<dt>next poll</dt><dd>in {float(app.get("next_in_seconds") or 0):.0f} s</dd>'
         "</dl>"
     )

@@ -39,6 +39,8 @@ def field_line(change: FieldChange) -> str:
 
 def app_plan_text(plan: AppPlan, style: Style = plain, *, verbose: bool = False) -> str:
     lines = [style(f"app {plan.app}", "bold") + f" ({plan.target}) at revision {plan.revision[:12] or '-'}"]
+    if plan.promotion:
+        lines.append(f"  {plan.promotion}")
     shown = [c for c in plan.changes if c.action is not Action.NOOP or verbose]
     if not shown:
         lines.append("  no changes: the target matches the repository")
@@ -171,6 +173,10 @@ def status_text(statuses: list[Any]) -> str:
         notes.extend(f"  {st.app}: {p}" for p in st.problems[:10])
         notes.extend(f"  {st.app}: orphaned: {o}" for o in st.orphaned[:20])
         notes.extend(f"  {st.app}: next revision refused: {b}" for b in st.blocked[:5])
+        if st.waiting:
+            notes.append(f"  {st.app}: {st.waiting}")
+        if st.promotion:
+            notes.append(f"  {st.app}: {st.promotion}")
     text = _table(rows)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
 
