@@ -490,12 +490,28 @@ def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
                           f"(no commit at {ws.root})")
     state = backend_for(ws, origin, session).load_state()
     commits = source.history(ws.root, ws.revision)
-    files = [config.CONFIG_FILE, *origin.paths, *origin.env_files]
+    files = [*origin.paths, *origin.env_files]
     if origin.helm is not None:
         files.extend([*([origin.helm.chart] if origin.helm.repo is None else []), *origin.helm.values_files])
+    definitions: dict[str, config.App | None] = {}
+
+    def definition(revision: str) -> config.App | None:
+        if revision not in definitions:
+            try:
+                settings = config.parse(source.show(ws.root, revision, config.CONFIG_FILE))
+                definitions[revision] = next((a for a in settings.apps if a.name == origin.name), None)
+            except GitopsError:
+                definitions[revision] = None
+        return definitions[revision]
 
     def unchanged(older: str, newer: str) -> bool:
-        return not source.changed_between(ws.root, older, newer, files)
+        """The source app renders the same at both: its files, and its definition in gitops.yaml."""
+        if source.changed_between(ws.root, older, newer, files):
+            return False
+        if not source.changed_between(ws.root, older, newer, [config.CONFIG_FILE]):
+            return True
+        before = definition(older)
+        return before is not None and before == definition(newer)
 
     return promote_stage.choose(app.name, origin.name, state, commits, promote_after=app.promote_after,
                                 now=now or datetime.now(UTC), unchanged=unchanged)

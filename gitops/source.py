@@ -37,6 +37,7 @@ __all__ = [
     "redact",
     "remote_revision",
     "resolve_inside",
+    "show",
     "snapshot",
 ]
 
@@ -332,6 +333,14 @@ def changed_between(path: Path, older: str, newer: str, paths: Sequence[str]) ->
     if completed.returncode not in (0, 1):
         raise SourceError(f"git diff failed: {redact(completed.stderr.strip())}")
     return completed.returncode == 1
+
+
+def show(path: Path, revision: str, file: str) -> str:
+    """The text of ``file`` (relative to ``path``) at commit ``revision``."""
+    if not _SHA.match(revision):
+        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    resolve_inside(path, file)  # no absolute path, no ..
+    return _git(["-C", str(path), "show", f"{revision}:./{file}"])
 
 
 def toplevel(path: Path) -> Path:

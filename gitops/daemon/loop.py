@@ -485,8 +485,11 @@ class Daemon:
                 if runtime is not None:
                     runtime.sync = "OutOfSync"
             self.metrics.reconciles.labels(name, "waiting").inc()
+            # A revision soaking in the source is promotable then; the source's own applies wake it sooner.
+            soak = promoted.recheck_in
+            delay = DEPENDENCY_POLL if soak is None else min(max(soak, 0.0) + DRIFT_DELAY, app.sync.interval_seconds)
             self._finish(name, ws.revision or "", "waiting", promoted.waiting, retry=False, started=started,
-                         delay=DEPENDENCY_POLL)
+                         delay=delay)
             return None
         return there, defined
 

@@ -51,11 +51,22 @@ def swarm_example(port: int) -> list[tuple[str, str, str]]:
     ]
 
 
+PROMOTION_MARK = "  # Promotion:"  # examples/repo's gitops.yaml: the shop-staging/shop-production apps from here on
+
+
 def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str],
-              example: Path = EXAMPLE) -> Repo:
+              example: Path = EXAMPLE, *, promotion: bool = False) -> Repo:
+    """A git repository of ``example`` with the replacements made. The example's promotion apps
+    (fixed namespaces shop-staging and shop-production) are left out unless ``promotion``: the
+    tests that apply the whole example must not meet on them."""
     root = tmp_path / "repo"
     shutil.copytree(example, root)
     repo = Repo(root, env)
+    config = root / "gitops.yaml"
+    if not promotion and example == EXAMPLE:
+        text = config.read_text()
+        config.write_text(text[:text.index(PROMOTION_MARK)] if PROMOTION_MARK in text else text)
+        shutil.rmtree(root / "shop", ignore_errors=True)
     for path, pattern, new in replacements:
         file = root / path
         file.write_text(re.sub(pattern, new, file.read_text(), flags=re.MULTILINE))

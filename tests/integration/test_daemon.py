@@ -742,6 +742,9 @@ services:
             wait_for("back rolled back", lambda: daemon.app(app).get("result") == "rolled-back", timeout=180)
             wait_for("front waiting", lambda: daemon.app(front).get("result") == "waiting", timeout=60)
             assert f"waiting for `{app}`" in daemon.app(front)["message"], daemon.app(front)
+            assert daemon.app(front)["waiting"].startswith(f"waiting for `{app}`")  # the API, and the page:
+            assert f"waiting for `{app}`" in daemon.get("/")[1].decode()
+            assert f"waiting for `{app}`" in daemon.get(f"/apps/{front}")[1].decode()
             assert not docker_api.services(filters={"name": f"{stack}f_web"})  # nothing of front applied
             repo.edit("swarm/compose.yaml", "image: gitops-test/fail:1\n    ports",
                       "image: gitops-test/app:${APP_TAG:-1}\n    ports")
@@ -753,3 +756,91 @@ services:
             assert daemon.stop() == 0
     finally:
         subprocess.run(["docker", "stack", "rm", f"{stack}f"], capture_output=True)
+
+
+def prod_compose(port: int, extra: str = "") -> str:
+    return f"""version: "3.8"
+services:
+  web:
+    image: gitops-test/app:1
+    ports: ["{port}:8080"]{extra}
+    deploy:
+      replicas: 1
+      update_config: {{parallelism: 1, delay: 1s, monitor: 2s, order: start-first, failure_action: rollback}}
+"""
+
+
+@pytest.mark.swarm
+def test_the_daemon_promotes_to_production_only_what_succeeded_in_staging(
+    swarm_cluster: Any, docker_api: Any, stack: str, tmp_path: Path
+) -> None:
+    """`prod` (its own stack) is promoted from the staging app: it waits while nothing succeeded
+    there for promote_after, then takes the revision that did; a commit that crash-loops in staging
+    is rolled back there and never reaches prod, which keeps the revision before it; the next good
+    commit is promoted."""
+    repo, staging, _ = swarm_repo(tmp_path, stack, interval="1h")
+    prod = f"prod-{stack[-6:]}"
+    port = free_port()
+    (repo.root / "prod").mkdir()
+    (repo.root / "prod" / "compose.yaml").write_text(prod_compose(port))
+    base = (repo.root / "gitops.yaml").read_text()
+
+    def config(after: str) -> None:
+        (repo.root / "gitops.yaml").write_text(base + f"""  - name: {prod}
+    backend: swarm
+    paths: [prod/compose.yaml]
+    target: {{stack: {stack}p}}
+    promote_from: {staging}
+    promote_after: {after}
+    sync: {{prune: true, self_heal: true, interval: 1h}}
+    rollout: {{timeout: 2m}}
+""")
+
+    config("1h")
+    repo.commit("prod promoted from staging after an hour")
+    try:
+        with DaemonProcess(repo) as daemon:
+            daemon.first_sync(staging)
+            # Once staging's release is recorded, prod looks again and waits out promote_after.
+            wait_for("prod waiting", lambda: "promoted after 1h" in daemon.app(prod).get("waiting", ""), timeout=60)
+            waiting = daemon.app(prod)["waiting"]
+            assert waiting.startswith(f"waiting for a revision of `{staging}` to succeed (newest: "), waiting
+            assert daemon.app(prod)["result"] == "waiting"
+            assert f"waiting for a revision of `{staging}`" in daemon.get("/")[1].decode()
+            assert not docker_api.services(filters={"name": f"{stack}p_web"})
+
+            config("0s")  # gitops.yaml only: staging's files and definition are the same, so it vouches for it
+            repo.commit("promote at once")
+            good = head(repo)
+            assert daemon.push(good)[0] == 200
+            wait_for("prod promoted", lambda: daemon.app(prod).get("applied") == good, timeout=180)
+            assert daemon.app(prod)["promotion"].startswith(f"promoting {good[:7]} from {staging}")
+
+            for path in ("swarm/compose.yaml", "prod/compose.yaml"):
+                text = (repo.root / path).read_text()
+                (repo.root / path).write_text(text.replace("image: gitops-test/app:${APP_TAG:-1}\n    ports",
+                                                           "image: gitops-test/fail:1\n    ports")
+                                              .replace("image: gitops-test/app:1", "image: gitops-test/fail:1"))
+            repo.commit("crash-loops")
+            bad = head(repo)
+            assert daemon.push(bad)[0] == 200
+            wait_for("staging rolled back", lambda: daemon.app(staging).get("result") == "rolled-back", timeout=240)
+            wait_for("prod told", lambda: f"{bad[:7]} (failed in {staging}" in daemon.app(prod).get("promotion", ""),
+                     timeout=60)
+            detail = daemon.app(prod)
+            assert detail["applied"] == good and detail["revision"] == good, detail
+            assert {r["revision"] for r in detail["releases"]} == {good}  # the crash never reached prod
+            assert service_image(docker_api, f"{stack}p") == "gitops-test/app:1"
+
+            repo.edit("swarm/compose.yaml", "image: gitops-test/fail:1\n    ports",
+                      "image: gitops-test/app:${APP_TAG:-1}\n    ports")
+            (repo.root / "prod" / "compose.yaml").write_text(prod_compose(port, "\n    environment: {RELEASE: fixed}"))
+            repo.commit("fixed")
+            fixed = head(repo)
+            assert daemon.push(fixed)[0] == 200
+            wait_for("the fix promoted", lambda: daemon.app(prod).get("applied") == fixed, timeout=240)
+            assert daemon.app(staging)["applied"] == fixed
+            assert [r["revision"] for r in daemon.app(prod)["releases"]] == [good, fixed]
+            assert daemon.stop() == 0
+    finally:
+        subprocess.run(["docker", "stack", "rm", f"{stack}p"], capture_output=True)

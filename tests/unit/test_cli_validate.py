@@ -23,13 +23,13 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
 def test_example_repo_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = invoke([], EXAMPLE, monkeypatch)
     assert code == 0, output
-    assert output.strip().splitlines()[-1].startswith("valid: 6 files, 7 Kubernetes objects, 2 Swarm services")
+    assert output.strip().splitlines()[-1].startswith("valid: 10 files, 15 Kubernetes objects, 2 Swarm services")
 
 
 def test_example_repo_json(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = invoke(["--output", "json", "--strict"], EXAMPLE, monkeypatch)
     report = json.loads(output)
-    assert code == 0 and report["valid"] is True and report["apps"] == ["web", "demo"]
+    assert code == 0 and report["valid"] is True and report["apps"] == ["web", "demo", "shop-staging", "shop-production"]
     assert report["kubernetes_version"] == "1.35" and report["strict"] is True
 
 

@@ -13,7 +13,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
 
 def test_example_repo_config_loads() -> None:
     settings = config.load(EXAMPLE)
-    web, demo = settings.apps
+    web, demo, staging, production = settings.apps
+    assert (production.promote_from, production.promote_after, staging.promote_from) == ("shop-staging", 600.0, None)
+    assert staging.paths == ("shop/base", "shop/staging") and production.target.namespace == "shop-production"
     assert (web.name, web.backend, web.paths, web.target.namespace) == ("web", "kubernetes", ("k8s",), "web")
     assert (demo.backend, demo.target.stack, demo.env_files) == ("swarm", "demo", ("swarm/demo.env",))
     assert web.sync.prune and web.sync.self_heal and web.sync.interval_seconds == 60
