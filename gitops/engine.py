@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from gitops import config, deploy, source
-from gitops import promote as promote_stage
 from gitops import diff as diff_stage
 from gitops import plan as plan_stage
+from gitops import promote as promote_stage
 from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from gitops.model.releases import AppState, Outcome, Release
 
@@ -68,11 +67,6 @@ class Promotion:
         more = ", ..." if self.ahead_count > len(self.ahead) else ""
         commits = "commit" if self.ahead_count == 1 else "commits"
         return f"{text}; git is {self.ahead_count} {commits} ahead: {steps}{more}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"app": self.app, "from": self.source, "revision": self.revision, "age_seconds": round(self.age_seconds),
-                "ahead": self.ahead_count, "commits": [{"revision": s.revision, "verdict": s.verdict} for s in self.ahead],
-                "via": self.via or None, "summary": self.summary()}
 
 
 def ago(seconds: float) -> str:

@@ -26,10 +26,10 @@ from gitops.errors import GitopsError
 __all__ = [
     "Checkout",
     "SourceError",
+    "changed_between",
     "check_url",
     "current_branch",
     "default_cache_dir",
-    "changed_between",
     "fetch",
     "history",
     "identity",

@@ -474,7 +474,7 @@ class Daemon:
             self.metrics.reconciles.labels(name, "failed").inc()
             self._finish(name, ws.revision or "", "failed", str(exc), retry=True, started=started)
             return None
-        assert promoted is not None  # noqa: S101 (an app with promote_from has a promotion)
+        assert promoted is not None
         with self._lock:
             runtime = self.apps.get(name)
             if runtime is not None:

@@ -338,3 +338,19 @@ def test_a_kubernetes_app_waits_for_the_swarm_app_it_depends_on(kube_cluster: An
     # Applying web alone checks demo at this revision on its target: healthy, so it goes on.
     alone = repo.gitops("apply", web, "--auto-approve")
     assert alone.returncode == 0 and "waiting" not in alone.stderr, alone.stdout + alone.stderr
+
+    # demo fails again in a commit that changes web too: web keeps its last good release, and
+    # status (text and JSON) says what it waits for.
+    kept = json.loads(repo.gitops("status", "--output", "json").stdout)
+    kept_release = {s["app"]: s for s in kept}[web]["last"]
+    repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
+              "image: gitops-test/fail:1\n    ports")
+    repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+    repo.commit("demo broken again, web changed")
+    third = repo.gitops("apply", "--auto-approve")
+    assert third.returncode == 1, third.stdout + third.stderr
+    assert f"error: app {web}: waiting for `{demo}` (rolled-back" in third.stderr, third.stderr
+    status = {s["app"]: s for s in json.loads(repo.gitops("status", "--output", "json").stdout)}
+    assert status[web]["last"] == kept_release, status[web]  # the same release: nothing of web was written
+    assert status[web]["waiting"].startswith(f"waiting for `{demo}` ("), status[web]
+    assert f"{web}: waiting for `{demo}`" in repo.gitops("status").stdout

@@ -29,7 +29,8 @@ def test_example_repo_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_example_repo_json(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = invoke(["--output", "json", "--strict"], EXAMPLE, monkeypatch)
     report = json.loads(output)
-    assert code == 0 and report["valid"] is True and report["apps"] == ["web", "demo", "shop-staging", "shop-production"]
+    assert code == 0 and report["valid"] is True
+    assert report["apps"] == ["web", "demo", "shop-staging", "shop-production"]
     assert report["kubernetes_version"] == "1.35" and report["strict"] is True
 
 
