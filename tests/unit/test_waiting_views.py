@@ -14,12 +14,14 @@ from gitops.views import pages
 from gitops.views.plans import app_plan_text, status_text
 
 WAITING = "waiting for `db` (Progressing)"
-PROMOTING = "promoting 3f2a1c0 from web-staging (succeeded 12m ago); git is 1 commit ahead: abcd123 (failed in web-staging)"
+PROMOTING = ("promoting 3f2a1c0 from web-staging (succeeded 12m ago); git is 1 commit ahead: abcd123 "
+             "(failed in web-staging)")
 
 
 def test_status_text_and_json_say_what_an_app_waits_for_and_what_it_promotes() -> None:
     statuses = [AppStatus("web", "kubernetes", "k", "r", None, "OutOfSync", HealthStatus.MISSING, waiting=WAITING),
-                AppStatus("web-prod", "kubernetes", "k", "r", None, "Synced", HealthStatus.HEALTHY, promotion=PROMOTING)]
+                AppStatus("web-prod", "kubernetes", "k", "r", None, "Synced", HealthStatus.HEALTHY,
+                          promotion=PROMOTING)]
     text = status_text(statuses)
     assert f"  web: {WAITING}" in text and f"  web-prod: {PROMOTING}" in text
     data = json.loads(json.dumps([s.to_json() for s in statuses], default=str))
