@@ -192,6 +192,8 @@ def daemon_status_text(apps: list[dict[str, Any]]) -> str:
                      f"{app.get('result') or '-'} ({when})", f"{app.get('next_in_seconds', 0):.0f}s"))
         if app.get("message"):
             notes.append(f"  {app.get('app')}: {app['message']}")
+        if app.get("promotion"):
+            notes.append(f"  {app.get('app')}: {app['promotion']}")
         notes.extend(f"  {app.get('app')}: {p}" for p in (app.get("problems") or [])[:10])
     text = _table(rows)
     return text + ("\n\n" + "\n".join(notes) if notes else "")

@@ -11,7 +11,7 @@ from gitops.engine import AppStatus
 from gitops.model import HealthStatus
 from gitops.model.plans import AppPlan
 from gitops.views import pages
-from gitops.views.plans import app_plan_text, status_text
+from gitops.views.plans import app_plan_text, daemon_status_text, status_text
 
 WAITING = "waiting for `db` (Progressing)"
 PROMOTING = ("promoting 3f2a1c0 from web-staging (succeeded 12m ago); git is 1 commit ahead: abcd123 "
@@ -40,6 +40,7 @@ def test_the_api_and_the_pages_show_a_waiting_app_and_a_promotion() -> None:
     assert app["waiting"] == WAITING and app["promotion"] == PROMOTING
     assert AppRuntime("web", result="applied", message="x").to_json(Clock())["waiting"] == ""  # type: ignore[arg-type]
     assert pages.api_app(app, "/repo")["notes"] == [WAITING]
+    assert f"  web: {WAITING}" in daemon_status_text([app]) and f"  web: {PROMOTING}" in daemon_status_text([app])
     listing = pages.index_html([app], repo="/repo", access=pages.Access()).decode()
     assert "waiting for `db` (Progressing)" in listing.replace("&#x60;", "`")
     detail = pages.app_html(app, repo="/repo", access=pages.Access(), objects={}, plan=None, history=None).decode()
