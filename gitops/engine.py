@@ -490,9 +490,6 @@ def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
                           f"(no commit at {ws.root})")
     state = backend_for(ws, origin, session).load_state()
     commits = source.history(ws.root, ws.revision)
-    files = [*origin.paths, *origin.env_files]
-    if origin.helm is not None:
-        files.extend([*([origin.helm.chart] if origin.helm.repo is None else []), *origin.helm.values_files])
     definitions: dict[str, config.App | None] = {}
 
     def definition(revision: str) -> config.App | None:
@@ -505,16 +502,37 @@ def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
         return definitions[revision]
 
     def unchanged(older: str, newer: str) -> bool:
-        """The source app renders the same at both: its files, and its definition in gitops.yaml."""
-        if source.changed_between(ws.root, older, newer, files):
-            return False
-        if not source.changed_between(ws.root, older, newer, [config.CONFIG_FILE]):
-            return True
-        before = definition(older)
-        return before is not None and before == definition(newer)
+        """Every file the commits between change is one only the promoted app reads (or
+        gitops.yaml, with the source app's definition the same): the source renders the same.
+        A file of no app (a kustomize base, a file a compose file names) may be the source's too."""
+        own, theirs = _files_of(app), _files_of(origin)
+        for changed in source.changed_files(ws.root, older, newer):
+            if changed == config.CONFIG_FILE:
+                before = definition(older)
+                if before is None or before != definition(newer):
+                    return False
+            elif _inside(changed, theirs) or not _inside(changed, own):
+                return False
+        return True
 
     return promote_stage.choose(app.name, origin.name, state, commits, promote_after=app.promote_after,
                                 now=now or datetime.now(UTC), unchanged=unchanged)
+
+
+def _files_of(app: config.App) -> list[str]:
+    """The files and directories an app reads, as gitops.yaml names them."""
+    files = [*app.paths, *app.env_files]
+    if app.helm is not None:
+        files.extend([*([app.helm.chart] if app.helm.repo is None else []), *app.helm.values_files])
+    return files
+
+
+def _inside(file: str, paths: Sequence[str]) -> bool:
+    for path in paths:
+        prefix = path.strip("/").removeprefix("./")
+        if prefix in ("", ".") or file == prefix or file.startswith(prefix + "/"):
+            return True
+    return False
 
 
 def at_revision(ws: Workspace, revision: str) -> Workspace:

@@ -59,7 +59,7 @@ class Promotion:
         """One line for plan, status and the daemon: what is promoted and how far behind git it is."""
         if self.revision is None:
             return self.waiting
-        via = f", as {self.via[:7]} (its files did not change)" if self.via else ""
+        via = f" as {self.via[:7]}; only {self.app}'s files changed since" if self.via else ""
         text = f"promoting {self.revision[:7]} from {self.source} (succeeded {ago(self.age_seconds)} ago{via})"
         if not self.ahead_count:
             return text + "; it is the newest commit"

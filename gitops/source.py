@@ -26,7 +26,7 @@ from gitops.errors import GitopsError
 __all__ = [
     "Checkout",
     "SourceError",
-    "changed_between",
+    "changed_files",
     "check_url",
     "current_branch",
     "default_cache_dir",
@@ -319,20 +319,12 @@ def history(path: Path, revision: str, limit: int = 200) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def changed_between(path: Path, older: str, newer: str, paths: Sequence[str]) -> bool:
-    """Whether any of ``paths`` (relative to ``path``) differs between two commits."""
+def changed_files(path: Path, older: str, newer: str) -> list[str]:
+    """The files that differ between two commits, relative to ``path`` (only those below it)."""
     if not (_SHA.match(older) and _SHA.match(newer)):
         raise SourceError(f"refusing revisions {older!r}, {newer!r}: full commit ids are needed")
-    command = ["git", "-c", "protocol.ext.allow=never", "-C", str(path), "diff", "--quiet", older, newer, "--",
-               *(p or "." for p in paths)]
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS,
-                                   check=False, env=_git_env(), stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SourceError(f"git diff failed: {exc}") from None
-    if completed.returncode not in (0, 1):
-        raise SourceError(f"git diff failed: {redact(completed.stderr.strip())}")
-    return completed.returncode == 1
+    out = _git(["-C", str(path), "diff", "--name-only", "--relative", "--no-renames", older, newer, "--"])
+    return [line for line in out.splitlines() if line]
 
 
 def show(path: Path, revision: str, file: str) -> str:

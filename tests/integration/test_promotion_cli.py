@@ -57,15 +57,16 @@ def test_kubernetes_production_gets_only_what_succeeded_in_swarm_staging(
     assert status[web]["last"] is None and status[demo]["waiting"] == ""
     assert f"{web}: waiting for a revision of `{demo}`" in repo.gitops("status").stdout
 
-    # promote_after 0: a gitops.yaml edit leaves staging's files and definition alone, so the
-    # release staging recorded at the first commit vouches for this one.
+    # promote_after 0: a gitops.yaml edit that leaves staging's definition alone: the release
+    # staging recorded at the first commit vouches for this one.
     repo.edit("gitops.yaml", "promote_after: 1h", "promote_after: 0s")
     repo.commit("promote at once")
     good = head(repo)
     plan = repo.gitops("plan", web)
     assert plan.returncode == 0, plan.stderr
     assert f"promoting {good[:7]} from {demo} (succeeded " in plan.stdout
-    assert f"as {first[:7]} (its files did not change)); it is the newest commit" in plan.stdout, plan.stdout
+    assert f"ago as {first[:7]}; only {web}'s files changed since); it is the newest commit" in plan.stdout, \
+        plan.stdout
     applied = repo.gitops("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert releases(repo, web) == [good]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fakes import FakeBackend, res
 
-from gitops import config, deploy
+from gitops import config, deploy, engine
 from gitops.model.releases import AppState
 from gitops.promote import ago, choose
 
@@ -92,7 +92,19 @@ def test_a_commit_that_left_the_source_apps_files_alone_is_judged_as_the_release
     found = choose("web-prod", "web-staging", fake.state, [C3, C2, C1], promote_after=0, now=now, unchanged=same)
     assert found.revision == C2 and found.via == C1 and found.ahead[0].verdict == "not applied in web-staging"
     assert asked == [(C1, C3), (C1, C2)]
-    assert "as 1111111 (its files did not change)" in found.summary()
+    assert "ago as 1111111; only web-prod's files changed since)" in found.summary()
+
+
+@pytest.mark.parametrize(("file", "paths", "inside"), [
+    ("shop/production/config.yaml", ["shop/base", "shop/production"], True),
+    ("shop/production-old/x.yaml", ["shop/production"], False),
+    ("shop/base/deployment.yaml", ["./shop/base/"], True),
+    ("README.md", ["k8s"], False),
+    ("anything", ["."], True),
+])
+def test_a_changed_file_belongs_to_an_app_when_it_lies_in_one_of_its_paths(file: str, paths: list[str],
+                                                                           inside: bool) -> None:
+    assert engine._inside(file, paths) is inside
 
 
 def test_with_no_good_revision_the_app_waits() -> None:
