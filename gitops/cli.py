@@ -177,7 +177,7 @@ def _workspace(directory: str | None, repo: str | None, ref: str | None, signers
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
     ws = engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None, signers=signers)
-    if ws.signature is not None:
+    if signers is not None and signers.configured:
         click.echo(f"verified: {ws.signature}", err=True)
     return ws
 
