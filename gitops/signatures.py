@@ -89,8 +89,9 @@ def verify(repo: Path, commit: str, signers: Signers) -> Signature:
         # No agent (nothing here needs a secret key), and the keyring holds only allowed keys.
         (home / "gpg.conf").write_text("no-autostart\ntrust-model always\n")
         env = {**git_env(), "GNUPGHOME": str(home)}
-        for key_file in _key_files(signers.gpg):
-            _import(key_file, env)
+        key_files = _key_files(signers.gpg)
+        if key_files:
+            _import(key_files, env)
         empty = scratch / "none"
         empty.write_text("")
         allowed = signers.ssh if signers.ssh is not None else empty
@@ -156,18 +157,20 @@ def _key_files(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def _import(key: Path, env: dict[str, str]) -> None:
+def _import(keys: list[Path], env: dict[str, str]) -> None:
+    """Import the allowed public keys (one gpg run for all of them)."""
     try:
         completed = subprocess.run(
-            ["gpg", "--batch", "--quiet", "--no-tty", "--import", "--", str(key)], capture_output=True, text=True,
-            timeout=GIT_TIMEOUT_SECONDS, check=False, env=env, stdin=subprocess.DEVNULL,
+            ["gpg", "--batch", "--quiet", "--no-tty", "--import", "--", *map(str, keys)], capture_output=True,
+            text=True, timeout=GIT_TIMEOUT_SECONDS, check=False, env=env, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     except FileNotFoundError:
         raise SignersError("gpg is not installed (needed to verify GPG signatures: --verify-gpg)") from None
     except subprocess.TimeoutExpired:
-        raise SignersError(f"gpg --import {key} did not finish within {GIT_TIMEOUT_SECONDS}s") from None
+        raise SignersError(f"gpg --import did not finish within {GIT_TIMEOUT_SECONDS}s") from None
     if completed.returncode != 0:
-        raise SignersError(f"cannot import the GPG key {key}: {completed.stderr.strip() or 'gpg failed'}")
+        shown = ", ".join(map(str, keys))
+        raise SignersError(f"cannot import the GPG key(s) {shown}: {completed.stderr.strip() or 'gpg failed'}")
 
 
 def _git(args: list[str], repo: Path, env: dict[str, str], commit: str) -> str:
