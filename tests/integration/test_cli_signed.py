@@ -1,4 +1,4 @@
-"""Signed commits through the CLI, on the real Swarm: `plan` and `apply` with allowed signers
+"""Signed commits through the CLI, on the real Swarm and Kubernetes: `plan` and `apply` with allowed signers
 (an SSH allowed-signers file, GPG public keys) refuse an unsigned commit and a commit signed by
 another key with exit code 4, naming the commit and the key, and write nothing to the target;
 a commit signed by an allowed key (SSH or GPG) is applied. The keys are real (ssh-keygen, gpg in
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import Repo, free_port, make_repo, swarm_example
+from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
 from signing import Keys
 
 
@@ -104,3 +104,47 @@ def test_plan_and_apply_refuse_unsigned_and_foreign_commits_and_apply_signed_one
     assert closed.returncode == 4 and f"revision {required[:12]}: gitops.yaml requires signed commits" \
         in closed.stderr, closed.stderr
     assert repo.gitops("plan", app, "--detailed-exitcode", *ssh).returncode == 0
+
+
+@pytest.mark.kube
+def test_kubernetes_applies_a_gpg_signed_commit_and_refuses_a_foreign_one(
+    kube_cluster: Any, namespace: str, tmp_path: Path, keys: Keys
+) -> None:
+    from gitops.backends.kubernetes.client import KubeClient
+
+    app = f"web-{namespace[-6:]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_VERIFY_")}
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ], {**env, "KUBECONFIG": str(kube_cluster.kubeconfig)})
+    gpg = ["--verify-gpg", str(keys.key_file("bob"))]
+    by_bob = keys.commit(repo.root, "signed by bob", "bob")
+    applied = repo.gitops("apply", app, "--auto-approve", *gpg)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"verified: commit {by_bob[:12]}: good GPG signature by Bob" in applied.stderr
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    cm, secret = client.resource_type("v1", "ConfigMap"), client.resource_type("v1", "Secret")
+    assert cm is not None and secret is not None
+
+    def written() -> tuple[str, str, str]:
+        config_map = client.request("GET", cm.path(namespace, "web-config"))
+        state = client.request("GET", secret.path("gitops-system", f"gitops-state-{app}"))
+        return (config_map["data"]["LOG_LEVEL"], config_map["metadata"]["resourceVersion"],
+                state["metadata"]["resourceVersion"])
+
+    before = written()
+    assert before[0] == "info"
+    repo.edit("k8s/10-config.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+    for signer in ("eve", "mallory"):
+        commit = keys.commit(repo.root, f"debug, signed by {signer}", signer)
+        key = f"GPG key {keys.gpg_fingerprint['eve'][-16:]}" if signer == "eve" else \
+            f"SSH key {keys.ssh_fingerprint['mallory']}"
+        for command in (["plan", app], ["apply", app, "--auto-approve"]):
+            refused = repo.gitops(*command, *gpg)
+            assert refused.returncode == 4, refused.stdout + refused.stderr
+            assert f"error: commit {commit[:12]} is signed by {key}, which is not an allowed signer" in refused.stderr
+        assert written() == before, "a refused revision wrote to the cluster"
