@@ -4,6 +4,7 @@ Example::
 
     version: 1
     kubernetes_version: "1.35"
+    verify: {required: true}   # refuse to run without allowed signers (given to gitops, never read from here)
     defaults:
       sync: {prune: true, self_heal: true}   # also allow_cascade, prune_data, max_delete_ratio, mass_delete_min
       rollout: {timeout: 5m, auto_rollback: true}
