@@ -12,15 +12,16 @@ from typing import Any, NoReturn
 import click
 
 from gitops import __version__
-from gitops.errors import GitopsError, NotImplementedYet
+from gitops.errors import GitopsError, NotImplementedYet, SignatureError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_ROLLED_BACK = 3
+EXIT_UNSIGNED = 4  # the revision's commit is not signed by an allowed signer: refused, nothing written
 #: When several apps end differently, the worst decides: an error outranks a rollback, which
 #: outranks success.
-_RANK = (EXIT_OK, EXIT_CHANGES, EXIT_ROLLED_BACK, EXIT_ERROR)
+_RANK = (EXIT_OK, EXIT_CHANGES, EXIT_ROLLED_BACK, EXIT_ERROR, EXIT_UNSIGNED)
 
 EPILOG = """\b
 Exit codes:
@@ -28,6 +29,7 @@ Exit codes:
   1  error (bad input, unreachable target, refused plan, a prune guard refused, ...)
   2  changes present (plan or diff with --detailed-exitcode)
   3  rollout failed and the app was rolled back to its last good release
+  4  the revision's commit is unsigned or not signed by an allowed signer (--verify-ssh, --verify-gpg)
   With several apps the worst wins: an error (1) outranks a rollback (3).
 """
 
@@ -49,9 +51,10 @@ def _exit(code: int) -> NoReturn:
 
 
 def exit_code(*, outcomes: Iterable[str] = (), error: BaseException | None = None) -> int:
-    """The one place exit codes come from: an error (any GitopsError, or a usage error) is 1; the
-    outcomes of apps ("applied", "no-op", "rolled-back", "failed") give 0, 3 or 1, the worst winning."""
-    codes = [EXIT_ERROR] if error is not None else []
+    """The one place exit codes come from: an error (any GitopsError, or a usage error) is 1, a
+    revision refused for its signature (SignatureError) 4; the outcomes of apps ("applied",
+    "no-op", "rolled-back", "failed") give 0, 3 or 1, the worst winning."""
+    codes = [] if error is None else [EXIT_UNSIGNED if isinstance(error, SignatureError) else EXIT_ERROR]
     for outcome in outcomes:
         codes.append({"failed": EXIT_ERROR, "rolled-back": EXIT_ROLLED_BACK}.get(outcome, EXIT_OK))
     return max(codes, key=_RANK.index, default=EXIT_OK)
@@ -145,17 +148,38 @@ def _allowed(allow_cascade: bool, prune_data: bool, allow_mass_delete: bool) -> 
                                      (Guard.MASS_DELETE, allow_mass_delete)) if on)
 
 
+def _verify_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--verify-gpg", "verify_gpg", metavar="FILE", multiple=True, envvar="GITOPS_VERIFY_GPG",
+                     type=click.Path(exists=True, path_type=Path),
+                     help="Apply only commits signed by these GPG public keys (a key file, or a directory of them; "
+                     "repeat; $GITOPS_VERIFY_GPG, paths separated by ':'). Never read from the repository.")(f)
+    f = click.option("--verify-ssh", "verify_ssh", metavar="FILE", envvar="GITOPS_VERIFY_SSH",
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Apply only commits signed by a key of this SSH allowed-signers file (ssh-keygen's "
+                     "ALLOWED SIGNERS format; $GITOPS_VERIFY_SSH). Never read from the repository.")(f)
+    return f
+
+
+def _signers(verify_ssh: Path | None, verify_gpg: tuple[Path, ...]) -> Any:
+    from gitops import engine
+
+    return engine.Signers(ssh=verify_ssh.resolve() if verify_ssh else None, gpg=tuple(p.resolve() for p in verify_gpg))
+
+
 def _output_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
                         show_default=True, help="json: one JSON object per event and a final report.")(f)
 
 
-def _workspace(directory: str | None, repo: str | None, ref: str | None) -> Any:
+def _workspace(directory: str | None, repo: str | None, ref: str | None, signers: Any = None) -> Any:
     from gitops import engine
 
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
-    return engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None)
+    ws = engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None, signers=signers)
+    if signers is not None and signers.configured:
+        click.echo(f"verified: {ws.signature}", err=True)
+    return ws
 
 
 def _style() -> Callable[[str, str], str]:
@@ -206,11 +230,12 @@ def _events(output: str) -> Callable[[dict[str, Any]], None]:
 @click.option("--exact", is_flag=True, help="Confirm each changed object with a server-side dry-run apply.")
 @click.option("-v", "--verbose", is_flag=True, help="List unchanged objects too.")
 @_guard_options
+@_verify_options
 @click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="json: one JSON object; markdown: for a pull-request comment.")
 def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
          detailed_exitcode: bool, exact: bool, verbose: bool, allow_cascade: bool, prune_data: bool,
-         allow_mass_delete: bool, output: str) -> None:
+         allow_mass_delete: bool, verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str) -> None:
     """Show what apply would change, without changing anything.
 
     Reads the live objects of every selected app (all apps of gitops.yaml when none is named),
@@ -221,11 +246,14 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     Prune keeps data (PersistentVolumeClaims, volumes) and objects that opt out, and refuses a
     delete that cascades or a revision that deletes most of the app: such a plan is shown with
     the reasons and the command exits 1 (nothing is saved), unless the guard is lifted.
+
+    With --verify-ssh / --verify-gpg, the revision's commit must be signed by an allowed signer
+    (exit 4 otherwise); a local work tree is read at its signed HEAD commit.
     """
     from gitops import engine
     from gitops.views import plans as view
 
-    ws = _workspace(directory, repo, ref)
+    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg))
     result, warnings = engine.plan(ws, apps, exact=exact,
                                    allow=_allowed(allow_cascade, prune_data, allow_mass_delete))
     _warn(warnings)
@@ -293,11 +321,12 @@ def _saved_plan(target: str) -> Any:
 @click.option("--no-rollback", is_flag=True, help="On failure, leave the app as it is; do not roll back.")
 @click.option("--allow-bad-revision", is_flag=True, help="Apply a revision recorded as bad by a failed rollout.")
 @_guard_options
+@_verify_options
 @_output_option
 def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None,
           auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
           allow_bad_revision: bool, allow_cascade: bool, prune_data: bool, allow_mass_delete: bool,
-          output: str) -> None:
+          verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str) -> None:
     """Apply a saved plan (a file `gitops plan --out FILE` wrote) or the apps' current revision;
     watch the rollout; roll back.
 
@@ -305,6 +334,9 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
     a saved plan, the plan is shown and confirmed first (--auto-approve skips that). Two runners
     never apply one app at once: a lock on the target serializes them. When the rollout fails,
     every object of the app returns to the last good release and the exit code is 3.
+
+    With --verify-ssh / --verify-gpg, a revision whose commit is not signed by an allowed signer is
+    refused before anything is read from it or written (exit 4).
     """
     from gitops import deploy, engine
     from gitops.model.plans import Plan
@@ -315,7 +347,7 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
     if len(targets) == 1:
         saved = _saved_plan(targets[0])
         names = [] if saved is not None else names
-    ws = _workspace(directory, repo, ref)
+    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg))
     allow = _allowed(allow_cascade, prune_data, allow_mass_delete)
     if saved is None and not auto_approve:
         preview, warnings = engine.plan(ws, names, allow=allow)
@@ -486,15 +518,19 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
 @click.option("--leader-election", type=click.Choice(["auto", "kubernetes", "swarm", "off"]), default="auto",
               show_default=True, help="Where the leader lease lives (auto: a Kubernetes app's cluster if any, "
               "else the swarm); off: a single daemon that acts at once.")
+@_verify_options
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
            webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None,
-           notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str) -> None:
+           notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str,
+           verify_ssh: Path | None, verify_gpg: tuple[Path, ...]) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
     when it moved), applies new revisions with the same flow as `gitops apply` (`sync.auto`),
     re-applies drift (`sync.self_heal`), and takes signed push webhooks at /api/webhook.
-    GITOPS_API_TOKEN enables POST /api/v1/apps/NAME/sync (bearer token).
+    GITOPS_API_TOKEN enables POST /api/v1/apps/NAME/sync (bearer token). With --verify-ssh /
+    --verify-gpg, a revision whose commit is not signed by an allowed signer is held (the apps stay
+    at their last verified revision) until a newer commit.
     """
     from gitops import daemon as daemon_module
     from gitops import source
@@ -525,6 +561,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
         env=daemon_module.interpolation_env(os.environ, env_allow),
         shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl, leader_election=leader_election,
         notify_env=notify.environment(os.environ), notify_secrets=Path(notify_secrets) if notify_secrets else None,
+        signers=_signers(verify_ssh, verify_gpg),
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))

@@ -4,6 +4,7 @@ Example::
 
     version: 1
     kubernetes_version: "1.35"
+    verify: {required: true}   # refuse to run without allowed signers (given to gitops, never read from here)
     defaults:
       sync: {prune: true, self_heal: true}   # also allow_cascade, prune_data, max_delete_ratio, mass_delete_min
       rollout: {timeout: 5m, auto_rollback: true}
@@ -197,6 +198,9 @@ class Settings:
     notifications: Notifications = Notifications()
     policy: PolicySettings = field(default_factory=PolicySettings)  # top level (each app's holds it)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # verify.required: plan, apply and the daemon refuse to run without allowed signers. The
+    # signers themselves never come from here (the revision they verify could change them).
+    verify_required: bool = False
 
     def app(self, name: str) -> App:
         for app in self.apps:
@@ -443,12 +447,18 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
         )
     problems.extend(_dependency_problems(apps))
     notifications = _notifications(raw.get("notifications"), seen, problems)
+    verify = raw.get("verify") or {}
+    if "signers" in verify:
+        problems.append(("/verify/signers", "verify.signers: the allowed signers cannot come from the repository they "
+                         "verify (a commit could change them): give them to gitops with --verify-ssh FILE or "
+                         "--verify-gpg FILE (or GITOPS_VERIFY_SSH, GITOPS_VERIFY_GPG)"))
     if problems:
         lines = yaml_loader.locate(data, document, [p for p, _ in problems])
         raise ConfigError(
             [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
         )
-    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy)
+    return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy,
+                    verify_required=bool(verify.get("required", False)))
 
 
 def _helm(item: dict[str, Any], index: int, problems: list[tuple[str, str]]) -> HelmSource | None:

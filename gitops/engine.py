@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitops import config, deploy, source
+from gitops import config, deploy, signatures, source
 from gitops import diff as diff_stage
 from gitops import plan as plan_stage
 from gitops import promote as promote_stage
@@ -21,7 +21,7 @@ from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError, StalePlanError, StoppedError
+from gitops.errors import GitopsError, SignatureError, StalePlanError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
@@ -192,18 +192,71 @@ class Workspace:
     local: bool = False  # a work tree on disk, which may hold uncommitted changes
     #: Where it was fetched from (URL and cache), so that another revision opens the same way.
     origin: tuple[str, Path | None] | None = field(default=None, compare=False)
+    signature: signatures.Signature | None = None  # the revision's commit, verified (allowed signers given)
+
+
+# -- signed commits (the allowed signers come from the caller, never from the revision) -----------
+
+Signers = signatures.Signers
+Signature = signatures.Signature
+
+
+def _verify(root: Path, revision: str | None, signers: Signers | None) -> Signature | None:
+    """The revision's signature when ``signers`` are given (SignatureError when it has none by
+    one of them); None when nothing is to be verified."""
+    if signers is None or not signers.configured:
+        return None
+    if revision is None:
+        raise SignatureError(f"{root} holds no commit to verify (not a git work tree, or no commit yet); "
+                             "nothing was changed")
+    return signatures.verify(root, revision, signers)
+
+
+def _require_signers(settings: config.Settings, revision: str | None, signers: Signers | None) -> None:
+    """``verify.required`` in gitops.yaml: fail closed when the runner was given no signers (it
+    guards against forgetting them; the signers themselves are never read from the revision)."""
+    if signers is not None and not signers.configured and settings.verify_required:
+        raise SignatureError(f"revision {(revision or 'of the working tree')[:12]}: {settings.file} requires signed "
+                             "commits (verify.required), but no allowed signers were given: pass --verify-ssh FILE or "
+                             "--verify-gpg FILE (or set GITOPS_VERIFY_SSH / GITOPS_VERIFY_GPG); nothing was changed")
+
+
+def _signed_work_tree(cwd: Path, signers: Signers, cache_dir: Path | None) -> Workspace:
+    """A local work tree under verification: its HEAD commit is verified and read from a snapshot
+    of that commit (as `gitops diff` reads a ref), never from the files on disk; uncommitted
+    changes to tracked files are refused, since they are not what was signed."""
+    root = cwd.resolve()
+    revision = source.local(root).revision
+    signature = _verify(root, revision, signers)
+    assert revision is not None
+    changed = source.uncommitted(root)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise SignatureError(f"{root} has uncommitted changes ({shown}): with signed commits only the signed commit "
+                             f"{revision[:12]} is applied; commit (and sign) them, or stash them; nothing was changed")
+    return replace(open_ref(root, revision, cache_dir), signature=signature)
 
 
 def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path | None = None,
-                   cache_dir: Path | None = None) -> Workspace:
+                   cache_dir: Path | None = None, signers: Signers | None = None) -> Workspace:
+    """The repository (``repo`` at ``ref``, else the work tree at ``cwd``) and its gitops.yaml.
+    ``signers`` (plan, apply): the revision's commit must be signed by one of them, checked before
+    gitops.yaml is read (SignatureError); empty signers still honour ``verify.required``. None:
+    nothing is verified (status, history, rollback)."""
     if repo is not None:
         checkout = source.fetch(repo, ref, cache_dir)
         root, revision, local = checkout.root, checkout.revision, False
+        signature = _verify(root, revision, signers)
+    elif signers is not None and signers.configured:
+        return _signed_work_tree(cwd or Path.cwd(), signers, cache_dir)
     else:
         root = (cwd or Path.cwd()).resolve()
         revision = source.local(root).revision
-        local = True
-    return Workspace(root, revision, config.load(root), local, (repo, cache_dir) if repo is not None else None)
+        local, signature = True, None
+    settings = config.load(root)
+    _require_signers(settings, revision, signers)
+    return Workspace(root, revision, settings, local, (repo, cache_dir) if repo is not None else None,
+                     signature=signature)
 
 
 def remote_revision(url: str, ref: str | None) -> str:
@@ -216,10 +269,15 @@ def repository_identity(url: str) -> str:
     return source.identity(url)
 
 
-def open_revision(url: str, revision: str, cache_dir: Path | None = None) -> Workspace:
-    """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves."""
+def open_revision(url: str, revision: str, cache_dir: Path | None = None,
+                  signers: Signers | None = None) -> Workspace:
+    """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves;
+    with ``signers``, its commit verified first (SignatureError), as in :func:`open_workspace`."""
     checkout = source.snapshot(url, revision, cache_dir)
-    return Workspace(checkout.root, revision, config.load(checkout.root), False, (url, cache_dir))
+    signature = _verify(checkout.root, revision, signers)
+    settings = config.load(checkout.root)
+    _require_signers(settings, revision, signers)
+    return Workspace(checkout.root, revision, settings, False, (url, cache_dir), signature=signature)
 
 
 def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:

@@ -10,6 +10,7 @@ place (``gitops.cli.exit_code``).
     ├── StalePlanError          the plan's base state moved
     ├── LockedError             another runner holds the app's lock
     ├── LockLostError           our lock was taken over (or expired) while we held it
+    ├── SignatureError          the revision's commit is unsigned or not signed by an allowed signer (exit code 4)
     └── BackendError            a request to a target failed
         ├── UnreachableError    connection refused, timeout, DNS: the target did not answer
         ├── NotFoundError       the object does not exist
@@ -41,6 +42,12 @@ class LockedError(GitopsError):
 class LockLostError(GitopsError):
     """The app's lock was taken by another runner, or expired unrenewed, while this runner held
     it: the writer must stop (raised before the next write)."""
+
+
+class SignatureError(GitopsError):
+    """The revision's commit is not signed, or not by an allowed signer (or, with verification
+    on, what would be applied is not that commit: uncommitted changes): nothing is planned,
+    applied or written. The message names the commit, and the key when another one signed it."""
 
 
 class BackendError(GitopsError):

@@ -31,6 +31,7 @@ __all__ = [
     "current_branch",
     "default_cache_dir",
     "fetch",
+    "git_env",
     "history",
     "identity",
     "local",
@@ -39,6 +40,7 @@ __all__ = [
     "resolve_inside",
     "show",
     "snapshot",
+    "uncommitted",
 ]
 
 GIT_TIMEOUT_SECONDS = 600
@@ -156,6 +158,13 @@ def dirty(root: Path, paths: Sequence[str] = (".",)) -> bool:
     return completed.returncode == 0 and bool(completed.stdout.strip())
 
 
+def uncommitted(root: Path) -> list[str]:
+    """The tracked files under ``root`` (a git work tree) that differ from its HEAD commit, staged
+    or not, as git names them (relative to the repository's top)."""
+    out = _git(["-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "."])
+    return sorted({line[3:].split(" -> ")[-1] for line in out.splitlines() if len(line) > 3})
+
+
 def default_cache_dir() -> Path:
     configured = os.environ.get("GITOPS_CACHE_DIR")
     if configured:
@@ -174,6 +183,11 @@ def _git_env() -> dict[str, str]:
         GIT_ALLOW_PROTOCOL="http:https:ssh:git:file",
     )
     return env
+
+
+def git_env() -> dict[str, str]:
+    """The environment git runs in (no prompts, no system config, the allowed transports only)."""
+    return _git_env()
 
 
 def _git(args: list[str], cwd: Path | None = None) -> str:

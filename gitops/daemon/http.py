@@ -183,7 +183,8 @@ class Handler(BaseHTTPRequestHandler):
             "/api/webhook": ("POST", self._webhook),
             "/api/v1/apps": ("GET", lambda: self._json(200, {
                 "apps": [views.api_app(a, self.server.repo) for a in daemon.snapshot()],
-                "repository_error": daemon.git_error or None, "config_error": daemon.config_error or None})),
+                "repository_error": daemon.git_error or None, "config_error": daemon.config_error or None,
+                "signature_error": daemon.signature_error or None})),
             "/": ("GET", self._index),
             "/logout": ("POST", self._logout),
         }
@@ -274,7 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         apps = [views.api_app(a, self.server.repo) for a in daemon.snapshot()]
         self._html(200, views.index_html(apps, repo=self.server.repo, access=self._access(),
                                          repository_error=daemon.git_error or None,
-                                         config_error=daemon.config_error or None))
+                                         config_error=daemon.config_error or None,
+                                         signature_error=daemon.signature_error or None))
 
     def _app_page(self, name: str) -> None:
         daemon = self.server.gitops

@@ -10,7 +10,8 @@ quarantine):
 * at a revision already applied, a difference is drift: re-applied with ``sync.self_heal``
   (after a short delay, backing off while it keeps coming back), otherwise reported;
 * a revision that fails validation, or is marked bad, is not retried: the app waits for a newer
-  commit and says so;
+  commit and says so; so does every app when the newest commit is not signed by an allowed signer
+  (``Options.signers``): the apps stay at their last verified revision (drift is still healed);
 * any other failure (target or git unreachable, a held lock) is retried with capped exponential
   backoff, and never stops the loop.
 
@@ -34,7 +35,7 @@ from gitops.clock import SYSTEM, Clock
 from gitops.daemon.log import Log
 from gitops.daemon.metrics import Metrics
 from gitops.daemon.notify import Event, Notifier, Secrets
-from gitops.errors import GitopsError, LockedError, StoppedError
+from gitops.errors import GitopsError, LockedError, SignatureError, StoppedError
 from gitops.model import ResourceKey
 from gitops.model.plans import Action
 
@@ -63,6 +64,9 @@ class Options:
     min_poll: float = 0.5  # the scheduler's resolution
     notify_env: Mapping[str, str] = field(default_factory=dict)  # GITOPS_NOTIFY_* of the daemon's environment
     notify_secrets: Path | None = None  # the directory that `{file: NAME}` in notifications: reads
+    # Who may sign the revisions applied (--verify-ssh, --verify-gpg); empty: not verified, unless
+    # gitops.yaml says verify.required (then every revision is refused).
+    signers: engine.Signers = field(default_factory=engine.Signers)
 
 
 @dataclass
@@ -121,6 +125,8 @@ class Daemon:
         self.workspace: engine.Workspace | None = None
         self.git_error = ""
         self.config_error = ""  # the newest revision's gitops.yaml does not validate
+        self.signature_error = ""  # the newest revision is refused: not signed by an allowed signer
+        self._refused: tuple[str, str] | None = None  # that revision, and why (each app's result says it)
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._seen_running: set[str] = set()  # apps whose objects changed while they reconciled
@@ -247,7 +253,13 @@ class Daemon:
             if revision != current and revision != self._bad_config:
                 started = time.perf_counter()
                 try:
-                    ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir)
+                    ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir,
+                                              signers=self.options.signers)
+                except SignatureError as exc:
+                    # Not fetched or verified again: every app stays at its last verified revision
+                    # (drift still healed there) and says why, until a newer commit.
+                    self._bad_config = revision
+                    self._refuse(revision, f"revision {revision[:12]} refused: {exc}; waiting for a newer commit")
                 except engine.ConfigError as exc:
                     # The revision's gitops.yaml does not validate: not a fault of git, and not
                     # worth fetching again. Every app keeps its last revision and waits for a newer one.
@@ -262,8 +274,11 @@ class Daemon:
                     self.metrics.git_seconds.labels("fetch").observe(time.perf_counter() - started)
                     self._adopt(ws)
                     self.config_error = ""
+                    with self._lock:
+                        self.signature_error, self._refused = "", None
                     self.log("revision", revision=revision, previous=current,
-                             apps=[a.name for a in ws.settings.apps])
+                             apps=[a.name for a in ws.settings.apps],
+                             **({"signed_by": ws.signature.signer, "key": ws.signature.key} if ws.signature else {}))
             with self._lock:
                 self.git_error = ""
                 self._git_failures = 0
@@ -278,6 +293,20 @@ class Daemon:
                 for runtime in self.apps.values():
                     runtime.problems = [f"repository: {exc}"]
             self.log("git-error", error=str(exc), retry_in=round(delay, 1))
+
+    def _refuse(self, revision: str, message: str) -> None:
+        """The newest revision is not signed by an allowed signer: held for every app (its result
+        and message say so, at each reconcile of the last verified revision, until a newer commit)."""
+        self.log("held", revision=revision, message=message)
+        with self._lock:
+            self.signature_error, self._refused = message, (revision, message)
+            runtimes = list(self.apps.values())
+            for runtime in runtimes:
+                runtime.held_revision, runtime.result, runtime.message = revision, "held", message
+                runtime.problems = [message, *(p for p in runtime.problems if p != message)]
+        for runtime in runtimes:
+            self.metrics.reconciles.labels(runtime.name, "held").inc()
+            self.notifier.emit(self._event("sync-failed", runtime.name, revision, message, result="held"))
 
     def _poll_interval(self) -> float:
         ws = self.workspace
@@ -619,7 +648,7 @@ class Daemon:
             runtime = self.apps[name]
             degraded = status.health == "Degraded" and runtime.health != "Degraded"
             runtime.sync, runtime.health = status.sync, status.health
-            runtime.problems = [*([self.config_error] if self.config_error else []), *status.problems]
+            runtime.problems = [*(e for e in (self.config_error, self.signature_error) if e), *status.problems]
             runtime.status = status
             runtime.target = status.target
             runtime.applied = status.applied.revision if status.applied else ""
@@ -658,6 +687,10 @@ class Daemon:
             runtime.reconciled_once = True
             if revision != runtime.held_revision:
                 runtime.held_revision = ""
+            if self._refused is not None and result == "synced":
+                # In sync with the last verified revision; the newest one stays refused.
+                runtime.held_revision, result, message = self._refused[0], "held", self._refused[1]
+                runtime.result, runtime.message = result, message
             deployed = (result in ("applied", "synced") and runtime.deploying == revision and runtime.sync == "Synced"
                         and runtime.health == "Healthy")
             if deployed or revision != runtime.deploying or result in ("rolled-back", "held") or (

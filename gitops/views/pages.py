@@ -135,12 +135,14 @@ def _when(iso: str, field: str = "") -> str:
     return f'<time datetime="{_e(iso)}"{attr}>{_e(iso)}</time>'
 
 
-def _banner(repository_error: str | None, config_error: str | None) -> str:
+def _banner(repository_error: str | None, config_error: str | None, signature_error: str | None = None) -> str:
     out = []
     if repository_error:
         out.append(f'<p class="alert" data-field="repository_error">repository: {_e(repository_error)}</p>')
     if config_error:
         out.append(f'<p class="alert" data-field="config_error">{_e(config_error)}</p>')
+    if signature_error:
+        out.append(f'<p class="alert" data-field="signature_error">{_e(signature_error)}</p>')
     return "".join(out)
 
 
@@ -164,7 +166,8 @@ def api_app(app: Mapping[str, Any], repo: str) -> dict[str, Any]:
 
 
 def index_html(apps: Sequence[Mapping[str, Any]], *, repo: str, access: Access,
-               repository_error: str | None = None, config_error: str | None = None) -> bytes:
+               repository_error: str | None = None, config_error: str | None = None,
+               signature_error: str | None = None) -> bytes:
     """``/``: one row per app (the objects of ``GET /api/v1/apps``)."""
     rows = []
     for app in apps:
@@ -200,8 +203,9 @@ def index_html(apps: Sequence[Mapping[str, Any]], *, repo: str, access: Access,
                f'synced, <span data-count="sync=OutOfSync">{counts["OutOfSync"]}</span> out of sync, '
                f'<span data-count="health=Healthy">{healthy}</span> healthy</p>')
     noscript = '<noscript><p class="muted">reload the page for fresh figures</p></noscript>'
+    banner = _banner(repository_error, config_error, signature_error)
     body = (f"{_header(repo, access, '/')}<main data-poll=\"/api/v1/apps\"><h1>Apps</h1>"
-            f'<div class="banner">{_banner(repository_error, config_error)}</div>{summary}{table}{noscript}</main>')
+            f'<div class="banner">{banner}</div>{summary}{table}{noscript}</main>')
     return _page("gitops: apps", body, refresh='<noscript><meta http-equiv="refresh" content="10"></noscript>')
 
 

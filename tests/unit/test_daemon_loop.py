@@ -50,6 +50,7 @@ class StandIn:
         self.is_ready = False
         self.git_error = ""
         self.config_error = ""
+        self.signature_error = ""
 
     def trigger(self, app: str | None = None) -> None:
         self.triggered.append(app)

@@ -176,6 +176,7 @@ class Runtime:
 class StandIn:
     git_error = ""
     config_error = ""
+    signature_error = ""
     clock = Clock()
 
     def __init__(self) -> None:

@@ -62,7 +62,7 @@
     var banner = document.querySelector(".banner");
     if (banner) {
       banner.textContent = "";
-      [["repository: ", data.repository_error], ["", data.config_error]].forEach(function (e) {
+      [["repository: ", data.repository_error], ["", data.config_error], ["", data.signature_error]].forEach(function (e) {
         if (!e[1]) return;
         var p = document.createElement("p"); p.className = "alert"; p.textContent = e[0] + e[1]; banner.appendChild(p);
       });
