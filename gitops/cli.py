@@ -222,7 +222,7 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     delete that cascades or a revision that deletes most of the app: such a plan is shown with
     the reasons and the command exits 1 (nothing is saved), unless the guard is lifted.
     """
-    from gitops import engine
+    from gitops import engine, source
     from gitops.views import plans as view
 
     ws = _workspace(directory, repo, ref)
@@ -240,7 +240,8 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
-            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref)}")
+            pinned = ws.revision if repo is not None and source.has_credentials(repo) else None
+            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref, pinned)}")
     if not result.ok:
         click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
                                          for a in result.apps if not a.ok)
@@ -249,10 +250,17 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None) -> str:
-    """The command that applies a plan saved to ``out``, with the source options it was made with."""
+def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None,
+                revision: str | None = None) -> str:
+    """The command that applies a plan saved to ``out``, with the source options it was made with.
+    A repository URL's credentials are never printed: the hint names the URL without them and the
+    planned commit, which the fetch cache already holds (so it works pasted on this machine)."""
     import shlex
 
+    from gitops import source
+
+    if repo is not None and revision:
+        repo, ref = source.identity(repo), revision
     words = ["gitops", "apply"]
     words += ["-C", directory] if directory else []
     words += ["--repo", repo] if repo else []
