@@ -484,6 +484,8 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               help="An environment variable compose ${VAR} interpolation may read (repeat); env_files always may.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="One event a line; default: text on a terminal, json otherwise.")
+@click.option("--log-level", type=click.Choice(["info", "debug"]), default="info", show_default=True,
+              help="debug adds each planned change with its fields (secret values masked, as in every plan).")
 @click.option("--notify-secrets", metavar="DIR", type=click.Path(exists=True, file_okay=False),
               help="The directory that {file: NAME} in gitops.yaml's notifications: reads (a mounted Secret); "
               "{env: NAME} reads GITOPS_NOTIFY_* variables only.")
@@ -496,7 +498,7 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               "else the swarm); off: a single daemon that acts at once.")
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
            webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None,
-           notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str) -> None:
+           log_level: str, notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
@@ -536,7 +538,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))
-    _exit(daemon_module.run(options, listener, log=Log(fmt)))
+    _exit(daemon_module.run(options, listener, log=Log(fmt, level=log_level)))
 
 
 @cli.command(epilog=EPILOG)

@@ -292,7 +292,7 @@ def _run_the_daemon(repo: Repo, url: str, kube_app: str, swarm_app: str, leaks: 
     with log.open("wb") as sink:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "gitops", "daemon", "--repo", url, "--ref", "main",
-             "--listen", f"127.0.0.1:{listen}", "--log-format", "json"],
+             "--listen", f"127.0.0.1:{listen}", "--log-format", "json", "--log-level", "debug"],
             env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=repo.root.parent,
         )
         try:
