@@ -8,7 +8,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-
 LEVELS = ("info", "debug")
 
 
