@@ -250,7 +250,7 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     With --verify-ssh / --verify-gpg, the revision's commit must be signed by an allowed signer
     (exit 4 otherwise); a local work tree is read at its signed HEAD commit.
     """
-    from gitops import engine
+    from gitops import engine, source
     from gitops.views import plans as view
 
     ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg))
@@ -268,7 +268,8 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
-            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref)}")
+            pinned = ws.revision if repo is not None and source.has_credentials(repo) else None
+            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref, pinned)}")
     if not result.ok:
         click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
                                          for a in result.apps if not a.ok)
@@ -277,10 +278,17 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None) -> str:
-    """The command that applies a plan saved to ``out``, with the source options it was made with."""
+def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None,
+                revision: str | None = None) -> str:
+    """The command that applies a plan saved to ``out``, with the source options it was made with.
+    A repository URL's credentials are never printed: the hint names the URL without them and the
+    planned commit, which the fetch cache already holds (so it works pasted on this machine)."""
     import shlex
 
+    from gitops import source
+
+    if repo is not None and revision:
+        repo, ref = source.identity(repo), revision
     words = ["gitops", "apply"]
     words += ["-C", directory] if directory else []
     words += ["--repo", repo] if repo else []
@@ -508,6 +516,8 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               help="An environment variable compose ${VAR} interpolation may read (repeat); env_files always may.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="One event a line; default: text on a terminal, json otherwise.")
+@click.option("--log-level", type=click.Choice(["info", "debug"]), default="info", show_default=True,
+              help="debug adds each planned change with its fields (secret values masked, as in every plan).")
 @click.option("--notify-secrets", metavar="DIR", type=click.Path(exists=True, file_okay=False),
               help="The directory that {file: NAME} in gitops.yaml's notifications: reads (a mounted Secret); "
               "{env: NAME} reads GITOPS_NOTIFY_* variables only.")
@@ -521,7 +531,7 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
 @_verify_options
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
            webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None,
-           notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str,
+           log_level: str, notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str,
            verify_ssh: Path | None, verify_gpg: tuple[Path, ...]) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
@@ -565,7 +575,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))
-    _exit(daemon_module.run(options, listener, log=Log(fmt)))
+    _exit(daemon_module.run(options, listener, log=Log(fmt, level=log_level)))
 
 
 @cli.command(epilog=EPILOG)

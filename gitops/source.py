@@ -232,8 +232,11 @@ def fetch(url: str, ref: str | None = None, cache_dir: Path | None = None) -> Ch
             _git(["init", "--quiet", str(repo)])
         wanted = ref or "HEAD"
         try:
-            _git(["fetch", "--quiet", "--no-tags", "--force", "--", url, wanted], cwd=repo)
-            revision = _git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], cwd=repo).strip()
+            if ref and _SHA.match(ref) and _has_commit(repo, ref):
+                revision = ref  # a commit id names the same tree forever: the cached clone has it
+            else:
+                _git(["fetch", "--quiet", "--no-tags", "--force", "--", url, wanted], cwd=repo)
+                revision = _git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], cwd=repo).strip()
         except SourceError:
             if not (ref and _SHA.match(ref)):
                 raise
@@ -244,6 +247,19 @@ def fetch(url: str, ref: str | None = None, cache_dir: Path | None = None) -> Ch
         _git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", revision], cwd=repo)
         _git(["clean", "-ffdxq"], cwd=repo)
     return Checkout(repo, revision, redact(url), ref)
+
+
+def _has_commit(repo: Path, revision: str) -> bool:
+    try:
+        _git(["cat-file", "-e", f"{revision}^{{commit}}"], cwd=repo)
+    except SourceError:
+        return False
+    return True
+
+
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password (``https://user:token@host/...``)."""
+    return _strip_credentials(url) != url
 
 
 def _check_ref(ref: str | None) -> None:

@@ -8,12 +8,24 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+LEVELS = ("info", "debug")
+
 
 class Log:
-    def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
+    """``level`` "debug" adds the :meth:`debug` events (each planned change with its field
+    changes, as the plan's JSON holds them: secret values already masked by the one diff)."""
+
+    def __init__(self, fmt: str = "text", stream: TextIO | None = None, level: str = "info") -> None:
+        if level not in LEVELS:
+            raise ValueError(f"log level {level!r}: one of {', '.join(LEVELS)}")
         self.fmt = fmt
         self.stream = stream or sys.stderr
+        self.level = level
         self._lock = threading.Lock()
+
+    def debug(self, event: str, **fields: Any) -> None:
+        if self.level == "debug":
+            self(event, level="debug", **fields)
 
     def __call__(self, event: str, **fields: Any) -> None:
         record = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": event,

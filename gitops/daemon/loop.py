@@ -402,6 +402,9 @@ class Daemon:
                            "waiting for a newer commit (or apply it by hand with the override)")
                 return
             self._watch(name, ws, app, frozenset(c.key for c in app_plan.changes))
+            for change in app_plan.changes:
+                if change.action is not Action.NOOP:
+                    self.log.debug("plan-change", app=name, revision=revision, **change.to_json())
             changes = sum(1 for c in app_plan.changes if c.action is not Action.NOOP)
             current = state.current
             new_revision = current is None or current.revision != app_revision

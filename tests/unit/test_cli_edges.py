@@ -52,6 +52,27 @@ def test_the_printed_apply_hint_applies_the_saved_plan(monkeypatch: pytest.Monke
     assert names == [] and ws["cwd"] == Path("repo")
 
 
+def test_the_apply_hint_never_prints_the_repository_urls_credentials(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    opened: list[dict[str, Any]] = []
+    monkeypatch.chdir(tmp_path)
+
+    def workspace(**kw: Any) -> Any:
+        opened.append(kw)
+        return engine.Workspace(tmp_path, "c" * 40, None, False)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "open_workspace", workspace)
+    monkeypatch.setattr(engine, "plan", lambda *_a, **_kw: (_plan(), []))
+    url = "https://bot:s3cr3t-t0ken@git.example.com/deploy.git"
+    made = CliRunner().invoke(cli, ["plan", "--repo", url, "--ref", "main", "--out", "p.json"])
+    assert made.exit_code == 0, made.output
+    assert "s3cr3t-t0ken" not in made.output and "bot" not in made.output
+    hint = made.output.split("apply it with: ")[1].strip()
+    # the URL without its credentials, at the planned commit (which the fetch cache holds)
+    assert shlex.split(hint) == ["gitops", "apply", "--repo", "https://git.example.com/deploy.git",
+                                 "--ref", "c" * 40, "p.json"]
+
+
 def test_a_json_file_that_is_not_a_plan_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.plan").write_text('{"apps": 1}')

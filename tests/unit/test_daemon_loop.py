@@ -199,3 +199,17 @@ def test_a_change_seen_while_the_app_reconciles_is_looked_at_when_it_ends_not_at
     daemon._changed("web", key)
     daemon._done_running("web")
     assert daemon.apps["web"].next_due == clock.t + 30
+
+
+def test_debug_events_are_written_only_at_the_debug_level() -> None:
+    quiet, loud = io.StringIO(), io.StringIO()
+    for stream, level in ((quiet, "info"), (loud, "debug")):
+        log = Log("json", stream=stream, level=level)
+        log("reconcile", app="web")
+        log.debug("plan-change", app="web", kind="Secret", fields=[{"path": "/data/k", "after": "(sensitive value)"}])
+    assert [json.loads(line)["event"] for line in quiet.getvalue().splitlines()] == ["reconcile"]
+    lines = [json.loads(line) for line in loud.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["reconcile", "plan-change"]
+    assert lines[1]["level"] == "debug" and lines[1]["fields"][0]["path"] == "/data/k"
+    with pytest.raises(ValueError, match="log level 'trace'"):
+        Log(level="trace")

@@ -95,6 +95,24 @@ def test_fetch_branch_tag_and_commit(origin: Path, tmp_path: Path) -> None:
         source.fetch(url, "--upload-pack=x", cache)
 
 
+def test_a_commit_the_cache_holds_is_checked_out_without_asking_the_remote(origin: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = source.fetch(origin.as_uri(), "main", cache)
+    moved = tmp_path / "gone"
+    origin.rename(moved)  # the remote is unreachable (as a URL whose credentials were left out would be)
+    again = source.fetch(origin.as_uri(), first.revision, cache)
+    assert again.revision == first.revision and "k: 1" in (again.root / "cm.yaml").read_text()
+    with pytest.raises(source.SourceError, match="git fetch failed"):
+        source.fetch(origin.as_uri(), "main", cache)  # a branch still asks the remote
+
+
+def test_credentials_in_a_url_are_told() -> None:
+    assert source.has_credentials("https://bot:t0ken@git.example.com/r.git")
+    assert source.has_credentials("https://t0ken@git.example.com/r.git")
+    assert not source.has_credentials("https://git.example.com/r.git")
+    assert not source.has_credentials("git@github.com:o/r.git") and not source.has_credentials("/srv/r")
+
+
 def test_validate_remote_reports_the_commit(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_CACHE_DIR", str(tmp_path / "cache"))
     report = engine.validate(["cm.yaml"], repo=origin.as_uri(), ref="main", env={})
