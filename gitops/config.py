@@ -120,13 +120,13 @@ class App:
     #: Promotion: applied only at revisions this app recorded as succeeded (for promote_after seconds).
     promote_from: str | None = None
     promote_after: float = 0.0
+    policy: PolicySettings = field(default_factory=PolicySettings)  # the file's policy, the app's on top
 
     @property
     def after(self) -> tuple[str, ...]:
         """The apps this one comes after: those it depends on, and the one it is promoted from
         (one graph: the same ordering and the same checks)."""
         return (*self.depends_on, *((self.promote_from,) if self.promote_from else ()))
-    policy: PolicySettings = field(default_factory=PolicySettings)  # the file's policy, the app's on top
 
 
 # What the daemon notifies (``notifications:``). ``sync-started`` is what a commit status shows as

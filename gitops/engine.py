@@ -549,6 +549,7 @@ def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
     state = backend_for(ws, origin, session).load_state()
     commits = source.history(ws.root, ws.revision)
     definitions: dict[str, config.App | None] = {}
+    own, theirs = _files_of(app), _files_of(origin)
 
     def definition(revision: str) -> config.App | None:
         if revision not in definitions:
@@ -563,7 +564,6 @@ def promotion(ws: Workspace, app: config.App, *, session: Session | None = None,
         """Every file the commits between change is one only the promoted app reads (or
         gitops.yaml, with the source app's definition the same): the source renders the same.
         A file of no app (a kustomize base, a file a compose file names) may be the source's too."""
-        own, theirs = _files_of(app), _files_of(origin)
         for changed in source.changed_files(ws.root, older, newer):
             if changed == config.CONFIG_FILE:
                 before = definition(older)

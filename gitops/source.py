@@ -257,6 +257,11 @@ def _has_commit(repo: Path, revision: str) -> bool:
     return True
 
 
+def _full_commit(revision: str) -> None:
+    if not _SHA.match(revision):
+        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+
+
 def has_credentials(url: str) -> bool:
     """Whether ``url`` carries a user name or password (``https://user:token@host/...``)."""
     return _strip_credentials(url) != url
@@ -291,8 +296,7 @@ def snapshot(url: str, revision: str, cache_dir: Path | None = None, *, keep: in
     its own directory (a git worktree of the cached clone), so a long-running process can render
     one revision while it fetches the next. The ``keep`` newest trees are kept; older ones are
     removed."""
-    if not _SHA.match(revision):
-        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    _full_commit(revision)
     check_url(url)
     cache = cache_dir or default_cache_dir()
     key = hashlib.sha256(_strip_credentials(url).encode()).hexdigest()[:24]
@@ -304,14 +308,10 @@ def snapshot(url: str, revision: str, cache_dir: Path | None = None, *, keep: in
             repo.mkdir(parents=True, exist_ok=True)
             _git(["init", "--quiet", "--bare", str(repo)])
         if not (tree / ".git").exists():
-            try:
-                _git(["cat-file", "-e", f"{revision}^{{commit}}"], cwd=repo)
-            except SourceError:
+            if not _has_commit(repo, revision):
                 _git(["fetch", "--quiet", "--no-tags", "--force", "--", url,
                       "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], cwd=repo)  # fmt: skip
-                try:
-                    _git(["cat-file", "-e", f"{revision}^{{commit}}"], cwd=repo)
-                except SourceError:
+                if not _has_commit(repo, revision):
                     # on no branch or tag (a pull request's merge commit, a remote-tracking ref)
                     _git(["fetch", "--quiet", "--no-tags", "--", url, revision], cwd=repo)
             _git(["worktree", "prune"], cwd=repo)
@@ -343,24 +343,22 @@ def resolve(path: Path, ref: str) -> str:
 def history(path: Path, revision: str, limit: int = 200) -> list[str]:
     """The commits of ``revision``'s history in the repository at ``path``, newest first
     (``revision`` itself first), at most ``limit``; first parents only (what the branch was)."""
-    if not _SHA.match(revision):
-        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    _full_commit(revision)
     out = _git(["-C", str(path), "rev-list", "--first-parent", f"--max-count={limit}", revision, "--"])
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def changed_files(path: Path, older: str, newer: str) -> list[str]:
     """The files that differ between two commits, relative to ``path`` (only those below it)."""
-    if not (_SHA.match(older) and _SHA.match(newer)):
-        raise SourceError(f"refusing revisions {older!r}, {newer!r}: full commit ids are needed")
+    _full_commit(older)
+    _full_commit(newer)
     out = _git(["-C", str(path), "diff", "--name-only", "--relative", "--no-renames", older, newer, "--"])
     return [line for line in out.splitlines() if line]
 
 
 def show(path: Path, revision: str, file: str) -> str:
     """The text of ``file`` (relative to ``path``) at commit ``revision``."""
-    if not _SHA.match(revision):
-        raise SourceError(f"refusing revision {revision!r}: a full commit id is needed")
+    _full_commit(revision)
     resolve_inside(path, file)  # no absolute path, no ..
     return _git(["-C", str(path), "show", f"{revision}:./{file}"])
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
+from repos import EXAMPLE, Repo, both_apps, free_port, make_repo, swarm_example
 
 
 def _head(repo: Repo) -> str:
@@ -309,15 +309,7 @@ def test_a_kubernetes_app_waits_for_the_swarm_app_it_depends_on(kube_cluster: An
     healthy at the revision; a demo that fails its rollout stops web, which keeps what it had."""
     web, demo = f"web-{namespace[-6:]}", f"demo-{stack[-6:]}"
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {web}\n    depends_on: [{demo}]"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        ("gitops.yaml", r"^  - name: demo$", f"  - name: {demo}"),
-        ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-        *swarm_example(free_port()),
-    ], env)
+    repo = make_repo(tmp_path, both_apps(namespace, stack, web, demo, f"    depends_on: [{demo}]"), env)
     repo.edit("swarm/compose.yaml", "image: gitops-test/app:${APP_TAG:-1}\n    ports",
               "image: gitops-test/fail:1\n    ports")
     repo.commit("demo broken")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
+from repos import Repo, both_apps, make_repo
 
 
 def head(repo: Repo) -> str:
@@ -32,15 +32,8 @@ def test_kubernetes_production_gets_only_what_succeeded_in_swarm_staging(
 ) -> None:
     web, demo = f"web-{namespace[-6:]}", f"demo-{stack[-6:]}"
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {web}\n    promote_from: {demo}\n    promote_after: 1h"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        ("gitops.yaml", r"^  - name: demo$", f"  - name: {demo}"),
-        ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-        *swarm_example(free_port()),
-    ], env)
+    promoted = f"    promote_from: {demo}\n    promote_after: 1h"
+    repo = make_repo(tmp_path, both_apps(namespace, stack, web, demo, promoted), env)
     first = head(repo)
     plan = repo.gitops("plan")
     assert f"app {web}: waiting for a revision of `{demo}` to succeed (newest: {first[:7]} not applied in " \
