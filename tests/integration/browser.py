@@ -86,9 +86,21 @@ def wait_page(driver: Any, what: str, check: Callable[[], bool], timeout: float 
 
 def click_and_wait(driver: Any, element: Any, timeout: float = 30) -> None:
     """Click something that loads a new page (a link, a form's button) and wait until it has."""
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     element.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, timeout).until(lambda _: _left(element))
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _left(element: Any) -> bool:
+    """Whether the page that held ``element`` is gone. Chromium answers a node of an unloaded page
+    with a stale-element error or, while the new page is being built, with "Node with given id does
+    not belong to the document" (a plain WebDriverException): both mean it is gone."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:  # StaleElementReferenceException is one of these
+        return True
+    return False
