@@ -17,16 +17,61 @@ field that is absent on one side and empty on the other is no change.
 Masking (:func:`mask`): a change is sensitive when its path is sensitive or when a sensitive path
 lies inside its values (adding a whole ``/data`` map of a Secret, or a whole ``Env`` holding a
 secret variable); a sensitive change keeps only the fact that it changed.
+
+Which environment variables are secret (:func:`secret_env`, the one rule of both backends): a name
+that looks secret (:func:`is_secret_name`: ``PASSWORD``, ``TOKEN``, ``SECRET``, ``API_KEY`` ...,
+but not ``..._FILE`` or ``..._PATH``, which say where a secret is) and every name the user marks
+sensitive (the ``gitops.dev/sensitive-env`` annotation of a Kubernetes object, ``x-gitops-sensitive``
+of a compose service or of the whole file, carried as the same label on the Swarm service).
+The policy rule ``secret-env`` asks the same :func:`is_secret_name`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gitops.model.plans import MASK, FieldChange
+from gitops.model.plans import MASK, SENSITIVE_KEY, FieldChange
 
 Sensitive = Callable[[str], bool]
+
+#: Environment variable names that hold a secret ...
+SECRET_NAME = re.compile(r"PASSW(OR)?D|PASSPHRASE|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL"
+                         r"|AUTH_?KEY|CLIENT_?SECRET", re.IGNORECASE)
+#: ... unless they say where to find it or how it is encoded.
+SECRET_NAME_NOT = re.compile(r"(_FILE|_PATH|_DIR|_URL_FILE|_ENABLED|_LENGTH|_TTL|_EXPIRY|_EXPIRES|_HEADER)$",
+                             re.IGNORECASE)
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether an environment variable's name says it holds a secret (the built-in patterns)."""
+    return isinstance(name, str) and bool(SECRET_NAME.search(name)) and not SECRET_NAME_NOT.search(name)
+
+
+def marked_names(value: object) -> frozenset[str]:
+    """The variable names a ``gitops.dev/sensitive-env`` annotation or label lists (commas or
+    spaces between them), or an ``x-gitops-sensitive`` list."""
+    if isinstance(value, str):
+        return frozenset(n for n in re.split(r"[\s,]+", value) if n)
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(str(n).strip() for n in value if str(n).strip())
+    return frozenset()
+
+
+def marked_in(*maps: object) -> frozenset[str]:
+    """The names marked sensitive in any of the given annotation or label maps."""
+    names: set[str] = set()
+    for labels in maps:
+        if isinstance(labels, dict):
+            names |= marked_names(labels.get(SENSITIVE_KEY))
+    return frozenset(names)
+
+
+def secret_env(marked: Iterable[str] = ()) -> Callable[[str], bool]:
+    """Which environment variable names are secret: the built-in patterns and the ``marked`` ones."""
+    extra = frozenset(marked)
+    return lambda name: name in extra or is_secret_name(name)
 
 
 def nothing(_: str) -> bool:
@@ -46,6 +91,15 @@ def under(*pointers: str) -> Sensitive:
 
 def escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
+
+
+def unescape(segment: str) -> str:
+    return segment.replace("~1", "/").replace("~0", "~")
+
+
+def either(*checks: Sensitive) -> Sensitive:
+    """A path is sensitive when any of ``checks`` says so."""
+    return lambda path: any(check(path) for check in checks)
 
 
 def is_empty(value: Any) -> bool:

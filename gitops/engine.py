@@ -812,7 +812,7 @@ def _app_diff(name: str, backend: str, before: list[Resource], after: list[Resou
     unchanged = 0
     for key in sorted(set(old) | set(new)):
         was, now = old.get(key), new.get(key)
-        sensitive = _sensitive(backend, key.kind)
+        sensitive = _sensitive(backend, key.kind, was.body if was else None, now.body if now else None)
         if was is None and now is not None:
             changes.append(Change(key, Action.CREATE, "added", origin=str(now.origin)))
             bodies[str(key)] = Bodies(None, diff_stage.masked(now.body, sensitive))
@@ -853,14 +853,14 @@ def _renames(results: list[AppDiff], rendered: dict[tuple[str, str], list[Resour
     return [r for r in out if not (r.status is DiffStatus.REMOVED and r.app in gone)]
 
 
-def _sensitive(backend: str, kind: str) -> diff_stage.Sensitive:
+def _sensitive(backend: str, kind: str, *bodies: dict[str, Any] | None) -> diff_stage.Sensitive:
     if backend == "kubernetes":
         from gitops.backends.kubernetes import normalize as kube
 
-        return kube.sensitive(kind)
+        return kube.sensitive(kind, *bodies)
     from gitops.backends.swarm import normalize as swarm
 
-    return swarm.sensitive(kind)
+    return swarm.sensitive(kind, *bodies)
 
 
 def _desired_changes(backend: str, kind: str, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:

@@ -145,6 +145,9 @@ class FieldChange:
         )
 
 
+#: Environment variables whose values are masked like a Secret's: an annotation (Kubernetes) or a
+#: service label (Swarm, from compose's ``x-gitops-sensitive``), names separated by commas.
+SENSITIVE_KEY = "gitops.dev/sensitive-env"
 WAVE_KEY = "gitops.dev/wave"  # the user's wave: an annotation (Kubernetes), x-gitops-wave (compose services)
 WAVE_SPAN = 1000  # Change.wave = user wave * WAVE_SPAN + the kind's wave
 

@@ -34,6 +34,10 @@ PRUNE_KEY = "x-gitops-prune"
 #: The compose extension key that puts a service in a user wave (an integer; lower waves are
 #: applied and healthy first). Carried on the service as the label ``gitops.dev/wave``.
 WAVE_COMPOSE_KEY = "x-gitops-wave"
+#: The compose extension key, on a service or at the top of the file (then for every service), that
+#: lists environment variables whose values are secret: masked in every plan and diff like a
+#: Secret's. Carried on the service as the label ``gitops.dev/sensitive-env``.
+SENSITIVE_COMPOSE_KEY = "x-gitops-sensitive"
 
 __all__ = ["DEFAULT_NETWORK", "FEATURES", "KEYS", "Rule", "Support", "bind_source", "check", "used_networks"]
 

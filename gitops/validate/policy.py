@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops.diff import is_secret_name
 from gitops.model import Diagnostic, Severity
 from gitops.model.policies import Level, PolicySettings
 from gitops.render import Rendered
@@ -108,11 +109,6 @@ BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-SECRET_NAME = re.compile(r"PASSW(OR)?D|PASSPHRASE|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL"
-                         r"|AUTH_?KEY|CLIENT_?SECRET", re.IGNORECASE)
-# not the secret itself: where to find it, or how it is encoded
-SECRET_NAME_NOT = re.compile(r"(_FILE|_PATH|_DIR|_URL_FILE|_ENABLED|_LENGTH|_TTL|_EXPIRY|_EXPIRES|_HEADER)$",
-                             re.IGNORECASE)
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 DANGEROUS_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO",
                                     "DAC_READ_SEARCH", "SYS_BOOT", "SYS_TIME", "BPF", "PERFMON"})
@@ -157,10 +153,6 @@ def image_problem(image: object) -> str | None:
     if last.rsplit(":", 1)[1] == "latest":
         return f"image {image} is tagged latest"
     return None
-
-
-def is_secret_name(name: object) -> bool:
-    return isinstance(name, str) and bool(SECRET_NAME.search(name)) and not SECRET_NAME_NOT.search(name)
 
 
 def literal_ips(text: object) -> list[str]:

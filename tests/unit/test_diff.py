@@ -56,17 +56,16 @@ def test_swarm_env_and_kubernetes_secret_values_are_masked_by_the_same_code(monk
 
     monkeypatch.setattr(diff, "mask", spy)
 
-    # Swarm: an environment value the user marks sensitive.
+    # Swarm: an environment value named like a secret.
     def service(env: list[str]) -> dict[str, Any]:
         return {"Name": "st_web", "TaskTemplate": {"ContainerSpec": {"Image": "app:1", "Env": env}}}
 
     swarm_changes = swarm.diff_service(service(["DB_PASSWORD=new-pw", "LEVEL=debug"]),
-                                       service(["DB_PASSWORD=old-pw", "LEVEL=info"]),
-                                       sensitive_env=frozenset({"DB_PASSWORD"}))
+                                       service(["DB_PASSWORD=old-pw", "LEVEL=info"]))
     # Kubernetes: a Secret's data, compared the way the Kubernetes backend compares it.
     desired = _kube_secret(password="new-pw", user="admin")
     want, have = kube.comparable(desired, _kube_secret(password="old-pw", user="admin"), "gitops")
-    kube_changes = diff.fields(have, want, lambda path: kube.is_sensitive("Secret", path))
+    kube_changes = diff.fields(have, want, kube.sensitive("Secret", desired))
 
     assert masked == ["/TaskTemplate/ContainerSpec/Env/DB_PASSWORD", "/data/password"]
     for change in (*swarm_changes, *kube_changes):

@@ -56,8 +56,7 @@ def normalize_cpu(value: Any) -> str:
 
 def field_diff(desired: dict[str, Any], live: dict[str, Any] | None) -> list[diff.FieldChange]:
     want, have = normalize.comparable(desired, live, MANAGER)
-    kind = desired["kind"]
-    return diff.fields(have, want, lambda p: normalize.is_sensitive(kind, p))
+    return diff.fields(have, want, normalize.sensitive(desired["kind"], desired, live))
 
 
 def test_server_defaults_status_and_bookkeeping_are_not_changes() -> None:

@@ -231,10 +231,10 @@ def test_diff_ops_and_values() -> None:
     assert field_line(found[0]) == '~ /TaskTemplate/ContainerSpec/Env/CHANGED: "a" → "b"'
 
 
-def test_sensitive_env_values_are_masked() -> None:
+def test_env_values_named_like_a_secret_are_masked() -> None:
     live = with_("/TaskTemplate/ContainerSpec/Env", ["DB_PASSWORD=old-pw", "LEVEL=info"])
     desired = with_("/TaskTemplate/ContainerSpec/Env", ["DB_PASSWORD=new-pw", "LEVEL=debug"])
-    found = n.diff_service(desired, live, sensitive_env=frozenset({"DB_PASSWORD"}))
+    found = n.diff_service(desired, live)
     by_path = {d.path: d for d in found}
     secret = by_path["/TaskTemplate/ContainerSpec/Env/DB_PASSWORD"]
     assert (secret.before, secret.after, secret.sensitive) == (MASK, MASK, True)
@@ -244,7 +244,7 @@ def test_sensitive_env_values_are_masked() -> None:
 
 def test_a_whole_new_env_holding_a_sensitive_value_is_masked() -> None:
     desired = with_("/TaskTemplate/ContainerSpec/Env", ["TOKEN=abc"])
-    (found,) = n.diff_service(desired, base(), sensitive_env=frozenset({"TOKEN"}))
+    (found,) = n.diff_service(desired, base())
     assert found.path == "/TaskTemplate/ContainerSpec/Env" and found.after == MASK and found.sensitive
 
 

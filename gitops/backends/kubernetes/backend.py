@@ -156,7 +156,7 @@ class KubernetesBackend(StoreBacked):
             return Comparison(Action.CREATE, "does not exist")
         want, have = normalize.comparable(resource.body, live, MANAGER)
         kind = resource.key.kind
-        changes = diff.fields(have, want, lambda path: normalize.is_sensitive(kind, path))
+        changes = diff.fields(have, want, normalize.sensitive(kind, resource.body, live))
         if not changes:
             return Comparison(Action.NOOP)
         frozen = kinds.immutable_paths(resource.key.group, kind, live)
@@ -198,7 +198,7 @@ class KubernetesBackend(StoreBacked):
         after = normalize.strip_bookkeeping(dry)
         kind = resource.key.kind
         changes = diff.fields(normalize.keyed(before), normalize.keyed(after),
-                              lambda path: normalize.is_sensitive(kind, path))
+                              normalize.sensitive(kind, resource.body, live, dry))
         return Comparison(Action.UPDATE if changes else Action.NOOP, "server dry-run", tuple(changes))
 
     # -- write ------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ The rules, in order:
 4. **Quantities** (``cpu: 0.5`` vs ``500m``, ``memory: 1024Mi`` vs ``1Gi``) are canonicalized
    under ``resources``, ``capacity``, ``hard`` and the like.
 5. **Secret values**: ``stringData`` is folded into ``data`` (base64) before comparing; every path
-   under ``/data`` and ``/stringData`` of a Secret is sensitive.
+   under ``/data`` and ``/stringData`` of a Secret is sensitive, and so is the value of every
+   environment variable named like a secret or marked by the ``gitops.dev/sensitive-env``
+   annotation (:func:`sensitive`).
 
 An absent field equals an empty one (``{}``, ``[]``, null), because the API server drops those.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -85,23 +88,50 @@ def quantity(value: Any) -> Any:
 
 
 _SECRET_VALUES = diff.under("/data", "/stringData")
+_ENV_KEYED = re.compile(r"/env/\[name=([^\]/]*)\](?:/value)?$")
 
 
-def is_sensitive(kind: str, path: str) -> bool:
-    """Whether a field path of an object of ``kind`` holds a secret value (rule 5)."""
-    return kind == "Secret" and _SECRET_VALUES(path)
+def sensitive(kind: str, *bodies: Mapping[str, Any] | None) -> diff.Sensitive:
+    """Which paths of an object of ``kind`` hold secret values (rule 5): a Secret's ``data`` and
+    ``stringData``, and the ``value`` of every environment variable that :func:`gitops.diff.secret_env`
+    calls secret, by the built-in name patterns and the names the ``gitops.dev/sensitive-env``
+    annotation of any of ``bodies`` (the desired and the live object) lists. Paths may be keyed
+    (``/env/[name=DB_PASSWORD]/value``, as a plan compares them) or by index into one of ``bodies``
+    (``/env/3/value``, as a whole document is shown)."""
+    names = diff.secret_env(diff.marked_in(*(((b or {}).get("metadata") or {}).get("annotations") for b in bodies)))
+    indexed = frozenset(path for body in bodies for path in _env_values(body, "", names))
+    is_secret = kind == "Secret"
+
+    def check(path: str) -> bool:
+        if is_secret and _SECRET_VALUES(path):
+            return True
+        match = _ENV_KEYED.search(path)
+        return bool(match and names(diff.unescape(match.group(1)))) or path in indexed
+
+    return check
 
 
-def sensitive(kind: str) -> diff.Sensitive:
-    """Which paths of an object of ``kind`` hold secret values (for masking a whole body)."""
-    return lambda path: is_sensitive(kind, path)
+def _env_values(value: Any, path: str, names: Callable[[str], bool]) -> Iterator[str]:
+    """The paths (by index) of the secret environment values in a body as written."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}/{diff.escape(str(key))}"
+            if key == "env" and isinstance(item, list):
+                for index, var in enumerate(item):
+                    if isinstance(var, dict) and names(str(var.get("name", ""))):
+                        yield f"{child}/{index}/value"
+            elif isinstance(item, dict | list):
+                yield from _env_values(item, child, names)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _env_values(item, f"{path}/{index}", names)
 
 
 def desired_changes(kind: str, before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
     """The field changes between two desired versions of one object (two revisions of the
     repository), both normalized as the desired side of a plan is."""
     return diff.fields(keyed(strip_bookkeeping(fold_string_data(before))),
-                       keyed(strip_bookkeeping(fold_string_data(after))), sensitive(kind))
+                       keyed(strip_bookkeeping(fold_string_data(after))), sensitive(kind, before, after))
 
 
 def fold_string_data(body: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class Context:
         self.diagnostics = Diagnostics()
         self.config_names: dict[str, str] = {}
         self.secret_names: dict[str, str] = {}
+        self.sensitive: frozenset[str] = frozenset()  # x-gitops-sensitive at the top: every service's
 
     def error(self, message: str, *where: object) -> None:
         self.diagnostics.add(Diagnostic(Severity.ERROR, message, file=self.file, pointer=pointer(*where)))
@@ -163,6 +164,16 @@ def read_duration(ctx: Context, value: object, *where: object) -> int | None:
     except ValueError as err:
         ctx.error(str(err), *where)
         return None
+
+
+def read_names(ctx: Context, value: object, *where: object) -> frozenset[str]:
+    """A list of environment variable names (``x-gitops-sensitive``)."""
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        ctx.error("must be a list of environment variable names", *where)
+        return frozenset()
+    return frozenset(v.strip() for v in value)
 
 
 def read_int(ctx: Context, value: object, *where: object) -> int | None:

@@ -21,8 +21,8 @@ built by :mod:`translate`, or live, ``GET /services/{id}`` -> ``Spec`` *without*
 
 An unchanged stack then diffs as empty; the ``diff_*`` functions list the remaining differences
 with :func:`gitops.diff.fields` (the field diff and the mask every backend shares), naming which
-paths are secret: the values of ``Env`` variables the caller marks sensitive, and a secret's
-``Data``.
+paths are secret (:func:`sensitive`): the values of ``Env`` variables named like a secret or marked
+by the ``gitops.dev/sensitive-env`` label (compose's ``x-gitops-sensitive``), and a secret's ``Data``.
 
 Daemon facts these tables rely on (Docker 20.10, API 1.41): a missing ``UpdateConfig`` /
 ``RollbackConfig`` means parallelism 1, failure action pause, monitor 5s, order stop-first, but a
@@ -402,21 +402,46 @@ def _fields(before: Any, after: Any, sensitive: diff.Sensitive = diff.nothing) -
     return diff.fields(before, after, sensitive, absent_is_empty=False)
 
 
-def env_sensitive(names: frozenset[str] | set[str]) -> diff.Sensitive:
-    """The ``Env`` values of the given variable names are secret."""
-    return diff.under(*(f"{ENV}/{diff.escape(name)}" for name in sorted(names)))
+def sensitive(kind: str, *bodies: Mapping[str, Any] | None) -> diff.Sensitive:
+    """Which paths of a Swarm object of ``kind`` hold secret values: a secret's ``Data``, and the
+    ``Env`` value of every variable that :func:`gitops.diff.secret_env` calls secret, by the
+    built-in name patterns and the names the ``gitops.dev/sensitive-env`` label of any of
+    ``bodies`` (ServiceSpecs, or live services holding one as ``Spec``) lists. ``Env`` paths may be
+    keyed by the variable (``.../Env/DB_PASSWORD``, as a plan compares them) or by index into one of
+    ``bodies`` (``.../Env/3``, a ``NAME=value`` string as a whole spec is shown)."""
+    if kind == "Secret":
+        return diff.under("/Data")
+    if kind != "Service":
+        return diff.nothing
+    specs = [(b.get("Spec", b) if isinstance(b, Mapping) else {}) for b in bodies]
+    names = diff.secret_env(diff.marked_in(*(dict(spec.get("Labels") or {}) for spec in specs)))
+    indexed = frozenset(f"{ENV}/{index}" for spec in specs
+                        for index, item in enumerate(_env_list(spec)) if names(str(item).split("=", 1)[0]))
+    prefix = ENV + "/"
+
+    def check(path: str) -> bool:
+        if not path.startswith(prefix):
+            return False
+        segment = path[len(prefix):].split("/", 1)[0]
+        return path in indexed or (not segment.isdigit() and names(diff.unescape(segment)))
+
+    return check
+
+
+def _env_list(spec: Mapping[str, Any]) -> list[Any]:
+    env = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Env")
+    return env if isinstance(env, list) else []
 
 
 def diff_service(desired: Mapping[str, Any], live: Mapping[str, Any], *,
-                 network_ids: Mapping[str, str] | None = None,
-                 sensitive_env: frozenset[str] = frozenset()) -> list[FieldChange]:
+                 network_ids: Mapping[str, str] | None = None) -> list[FieldChange]:
     """Differences from the live ServiceSpec (``before``) to the desired one (``after``).
     The live digest is ignored unless the desired image pins one."""
     image = str(((desired.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
     keep = "@sha256:" in image
     after = normalize_service(desired, network_ids=network_ids, keep_digest=keep)
     before = normalize_service(live.get("Spec", live), network_ids=network_ids, keep_digest=keep)
-    return _fields(before, after, env_sensitive(sensitive_env))
+    return _fields(before, after, sensitive("Service", desired, live))
 
 
 def diff_kind(kind: str, desired: Mapping[str, Any], live: Mapping[str, Any], *,
@@ -426,11 +451,6 @@ def diff_kind(kind: str, desired: Mapping[str, Any], live: Mapping[str, Any], *,
         return diff_service(desired, live, network_ids=network_ids)
     return {"Network": diff_network, "Config": diff_config, "Secret": diff_secret,
             "Volume": diff_volume}[kind](desired, live)
-
-
-def sensitive(kind: str) -> diff.Sensitive:
-    """Which paths of a Swarm object of ``kind`` hold secret values (for masking a whole body)."""
-    return diff.under("/Data") if kind == "Secret" else diff.nothing
 
 
 def diff_network(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:

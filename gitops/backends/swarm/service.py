@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.model.plans import WAVE_KEY
-from gitops.validate.compose_rules import DEFAULT_NETWORK, WAVE_COMPOSE_KEY
+from gitops.model.plans import SENSITIVE_KEY, WAVE_KEY
+from gitops.validate.compose_rules import DEFAULT_NETWORK, SENSITIVE_COMPOSE_KEY, WAVE_COMPOSE_KEY
 
 from . import deploy_settings
 from . import types as t
@@ -27,6 +27,7 @@ from .compose import (
     read_key_values,
     read_labels,
     read_mapping,
+    read_names,
     read_prune,
     read_string_list,
     scope,
@@ -244,10 +245,12 @@ def service_object(ctx: Context, key: str, raw: object, networks: Mapping[str, A
         task["LogDriver"] = log_driver
 
     wave = read_int(ctx, service.get(WAVE_COMPOSE_KEY), *where, WAVE_COMPOSE_KEY)
+    marked = ctx.sensitive | read_names(ctx, service.get(SENSITIVE_COMPOSE_KEY), *where, SENSITIVE_COMPOSE_KEY)
     spec: t.ServiceSpec = {
         "Name": name,
         "Labels": {**read_labels(ctx, deploy.get("labels"), *where, "deploy", "labels"),
                    **({WAVE_KEY: str(wave)} if wave is not None else {}),
+                   **({SENSITIVE_KEY: ",".join(sorted(marked))} if marked else {}),
                    STACK_LABEL: ctx.stack, IMAGE_LABEL: image},
         "TaskTemplate": task,
         "Mode": deploy_settings.mode(ctx, deploy, *where, "deploy"),

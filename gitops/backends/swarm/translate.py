@@ -32,7 +32,7 @@ from typing import Any
 
 from gitops.errors import GitopsError
 from gitops.validate import compose_rules
-from gitops.validate.compose_rules import DEFAULT_NETWORK
+from gitops.validate.compose_rules import DEFAULT_NETWORK, SENSITIVE_COMPOSE_KEY
 
 from . import types as t
 from .compose import (
@@ -50,6 +50,7 @@ from .compose import (
     read_external,
     read_labels,
     read_mapping,
+    read_names,
     read_prune,
     scope,
     with_stack_label,
@@ -248,6 +249,7 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
     # What Swarm ignores or refuses, key by key, as validate reports it.
     ctx.diagnostics.extend(compose_rules.check(compose, file=file, relative_binds=project_dir is not None,
                                                home_binds=home_dir is not None))
+    ctx.sensitive = read_names(ctx, compose.get(SENSITIVE_COMPOSE_KEY), SENSITIVE_COMPOSE_KEY)
     services = ctx.section("services")
     networks = ctx.section("networks")
     volumes = ctx.section("volumes")
