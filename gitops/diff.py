@@ -173,6 +173,7 @@ def _inner(path: str, value: Any) -> Iterator[str]:
 
 
 _NONE: Any = object()
+_NAMED = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*=)")
 #: What a sensitive value that changed shows as, where a whole document is shown.
 MASK_CHANGED = MASK[:-1] + ", changed)"
 
@@ -181,9 +182,12 @@ def masked(value: Any, sensitive: Sensitive, before: Any = _NONE, path: str = ""
     """A copy of a whole document with every sensitive value replaced by the mask, for showing it
     (a unified YAML diff). Given ``before`` (the same document at the earlier revision), a
     sensitive value that differs from it shows as changed: a diff of the two masked documents
-    keeps the fact of the change and never the value."""
+    keeps the fact of the change and never the value. A sensitive ``NAME=value`` string (an item of
+    a Swarm service's ``Env``) keeps its name: ``NAME=(sensitive value)``."""
     if path and sensitive(path) and not isinstance(value, dict):  # the keys of a secret map are shown
-        return MASK if before is _NONE or _same(value, before) else MASK_CHANGED
+        shown = MASK if before is _NONE or _same(value, before) else MASK_CHANGED
+        named = _NAMED.match(value) if isinstance(value, str) else None  # NAME=value keeps its name
+        return named.group(1) + shown if named else shown
     if isinstance(value, dict):
         olds = before if isinstance(before, dict) else {}
         return {k: masked(v, sensitive, olds.get(k, None) if before is not _NONE else _NONE,

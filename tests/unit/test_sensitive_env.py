@@ -137,4 +137,4 @@ def test_swarm_plan_and_whole_spec_mask_patterned_and_marked_env_values() -> Non
     assert CANARY not in _shown(changes)
     check = swarm.sensitive("Service", live["Spec"], desired)
     whole = json.dumps([diff.masked(dict(live["Spec"]), check), diff.masked(dict(desired), check, live["Spec"])])
-    assert CANARY not in whole and "LEVEL=debug" in whole
+    assert CANARY not in whole and "LEVEL=debug" in whole and f"LICENSE={diff.MASK_CHANGED}" in whole
