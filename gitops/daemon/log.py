@@ -8,12 +8,16 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from gitops.source import redact
+
 LEVELS = ("info", "debug")
 
 
 class Log:
     """``level`` "debug" adds the :meth:`debug` events (each planned change with its field
-    changes, as the plan's JSON holds them: secret values already masked by the one diff)."""
+    changes, as the plan's JSON holds them: secret values already masked by the one diff). Every
+    line is written with the credentials of any URL in it hidden (``https://***@host``), whatever
+    the event put there."""
 
     def __init__(self, fmt: str = "text", stream: TextIO | None = None, level: str = "info") -> None:
         if level not in LEVELS:
@@ -35,6 +39,7 @@ class Log:
         else:
             rest = " ".join(f"{k}={_text(v)}" for k, v in record.items() if k not in ("time", "event"))
             line = f"{record['time']} {event} {rest}".rstrip()
+        line = redact(line)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

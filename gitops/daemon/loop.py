@@ -194,7 +194,7 @@ class Daemon:
 
     def run(self) -> None:
         """Reconcile until the stop signal is set; then finish what runs and return."""
-        self.log("daemon-start", repo=self.options.repo, ref=self.options.ref or "HEAD",
+        self.log("daemon-start", repo=engine.repository_identity(self.options.repo), ref=self.options.ref or "HEAD",
                  workers=self.options.workers, holder=self.options.holder)
         leadership = threading.Thread(target=self._lead, name="leader", daemon=True)
         leadership.start()

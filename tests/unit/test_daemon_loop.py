@@ -213,3 +213,12 @@ def test_debug_events_are_written_only_at_the_debug_level() -> None:
     assert lines[1]["level"] == "debug" and lines[1]["fields"][0]["path"] == "/data/k"
     with pytest.raises(ValueError, match="log level 'trace'"):
         Log(level="trace")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_log_hides_the_credentials_of_any_url_an_event_holds(fmt: str) -> None:
+    stream = io.StringIO()
+    log = Log(fmt, stream)
+    log("daemon-start", repo="https://deployer:s3cr3t-pw@git.example/app.git", why="fetch http://a:b@h failed")
+    assert "s3cr3t-pw" not in stream.getvalue() and ":b@" not in stream.getvalue()
+    assert "https://***@git.example/app.git" in stream.getvalue()
