@@ -91,6 +91,19 @@ def api_versions_for(app: config.App, backend: Backend) -> frozenset[str]:
     return backend.api_versions() if app.helm is not None else frozenset()
 
 
+def _render_for_target(ws: Workspace, app: config.App, env: Mapping[str, str] | None,
+                       session: Session | None) -> tuple[list[Resource], list[Diagnostic], Backend]:
+    """The app rendered for its target, and the target's backend. An app without a chart is
+    validated before its target is reached (a bad revision never needs a cluster to be refused);
+    a Helm chart is rendered with the API versions its target serves, so its target comes first."""
+    if app.helm is None:
+        resources, found = render_app(ws, app, env)
+        return resources, found, backend_for(ws, app, session)
+    backend = backend_for(ws, app, session)
+    resources, found = render_app(ws, app, env, api_versions=api_versions_for(app, backend))
+    return resources, found, backend
+
+
 def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
     return (diagnostic.file or "", diagnostic.document or 0, diagnostic.line or 0)
 
@@ -496,8 +509,7 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
             warnings.append(Diagnostic(Severity.WARNING, f"app {app.name}: {promoted.waiting}: nothing of it is "
                                        "planned or applied until then", file=config.CONFIG_FILE, code="promote-from"))
             continue
-        backend = backend_for(app_ws, app, session)
-        resources, found = render_app(app_ws, app, env, api_versions=api_versions_for(app, backend))
+        resources, found, backend = _render_for_target(app_ws, app, env, session)
         warnings.extend(found)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(app_ws, app, resources), exact=exact,
                                       prune=app.sync.prune, policy=policy_for(app, allow))
@@ -658,8 +670,7 @@ def promoted_workspace(ws: Workspace, app: config.App, *, session: Session | Non
 def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,
                on_event: deploy.Event | None, env: Mapping[str, str] | None, allow: Collection[Guard],
                session: Session | None) -> deploy.Result:
-    backend = backend_for(ws, app, session)
-    resources, _ = render_app(ws, app, env, api_versions=api_versions_for(app, backend))
+    resources, _, backend = _render_for_target(ws, app, env, session)
     app_options = replace(
         options or deploy.Options(),
         timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),

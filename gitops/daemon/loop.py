@@ -377,7 +377,8 @@ class Daemon:
             return
         self.log("reconcile", app=name, revision=revision)
         try:
-            api_versions = engine.api_versions_for(app, engine.backend_for(ws, app, self.session))
+            api_versions = (engine.api_versions_for(app, engine.backend_for(ws, app, self.session))
+                            if app.helm is not None else frozenset[str]())
             resources, _ = engine.render_app(ws, app, self.options.env, api_versions=api_versions)
         except engine.ValidationFailed as exc:
             self._hold(name, revision, f"revision {revision[:12]} does not validate; waiting for a newer commit: "
