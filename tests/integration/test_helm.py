@@ -488,3 +488,33 @@ def test_hook_weights_order_the_hooks_and_delete_policies_are_kept(
     assert rerun["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "two"
     assert client.get(job, namespace, "seed") is None
     client.close()
+
+
+@pytest.mark.kube
+def test_the_example_repositorys_helm_app_deploys(
+    kube_cluster: Any, namespace: str, helm: str, tmp_path: Path, apps: list[str]
+) -> None:
+    """examples/repo's `catalog`: the whole example validates strictly with helm, and the Helm app
+    deploys: its hooks in weight order, the warm-up Job gone after it succeeded, and no noise on a
+    second plan (no cluster here serves ServiceMonitor: none is rendered)."""
+    app = f"catalog-{namespace[-6:]}"
+    apps.append(app)
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: catalog$", f"  - name: {app}"),
+        ("gitops.yaml", r"namespace: catalog$", f"namespace: {namespace}"),
+        ("catalog/namespace.yaml", r"name: catalog$", f"name: {namespace}"),
+    ], _env(kube_cluster, helm), extras=True)
+    valid = repo.gitops("validate", "--strict", "--output", "json")
+    report = json.loads(valid.stdout)
+    assert valid.returncode == 0 and report["diagnostics"] == [], valid.stdout + valid.stderr
+    assert {"catalog", "api"} <= set(report["apps"])
+
+    applied = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    events = [json.loads(line) for line in applied.stdout.splitlines()]
+    written = [e["object"] for e in events if e["event"] in ("change", "hook-deleted")]
+    assert written[:3] == [f"Job/{namespace}/catalog-migrate", f"Job/{namespace}/catalog-warm-cache",
+                           f"Job/{namespace}/catalog-warm-cache"], written  # the second: deleted once done
+    assert not any("ServiceMonitor" in w for w in written)
+    again = repo.gitops("plan", app, "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout
