@@ -21,7 +21,8 @@ from gitops.render.charts import ARCHIVE, META, ChartCache
 def _chart_repo(root: Path) -> Path:
     (root / "charts" / "web" / "templates").mkdir(parents=True)
     (root / "charts" / "web" / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
-    (root / "gitops.yaml").write_text("version: 1\napps:\n  - {name: web, backend: kubernetes, helm: {chart: charts/web}}\n")
+    (root / "gitops.yaml").write_text("version: 1\napps:\n"
+                                      "  - {name: web, backend: kubernetes, helm: {chart: charts/web}}\n")
     return root
 
 
@@ -38,7 +39,7 @@ def test_the_install_hint_is_a_command_that_runs() -> None:
     command = helm_render.HELM_INSTALL.split("`")[1]
     assert command.startswith("curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3")
     words = shlex.split(command)
-    assert words[-2:] == ["|", "bash"] and "curl" == words[0]  # a shell pipe: what helm's docs give
+    assert words[-2:] == ["|", "bash"] and words[0] == "curl"  # a shell pipe: what helm's docs give
 
 
 def test_every_command_that_renders_takes_the_helm_flag() -> None:
