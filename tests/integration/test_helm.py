@@ -507,7 +507,7 @@ def test_the_example_repositorys_helm_app_deploys(
     valid = repo.gitops("validate", "--strict", "--output", "json")
     report = json.loads(valid.stdout)
     assert valid.returncode == 0 and report["diagnostics"] == [], valid.stdout + valid.stderr
-    assert {"catalog", "api"} <= set(report["apps"])
+    assert {app, "api"} <= set(report["apps"])
 
     applied = repo.gitops("apply", app, "--auto-approve", "--output", "json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
