@@ -87,7 +87,7 @@ class FakeBackend:
         self.writes += 1
 
     def api_versions(self) -> frozenset[str]:
-        return frozenset({"v1", "v1/ConfigMap", "apps/v1", "apps/v1/Deployment"})
+        return frozenset({"v1", *(f"v1/{kind}" for kind in ("ConfigMap", "Secret", "Namespace", "Deployment", "Job"))})
 
     def run_once(self, body: Mapping[str, Any]) -> RunOnce | None:
         text = ((body.get("metadata") or {}).get("annotations") or {}).get(RUN_ONCE)
