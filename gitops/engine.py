@@ -72,10 +72,14 @@ class Tools:
         the user's cache directory (``$GITOPS_CACHE_DIR``, ``$XDG_CACHE_HOME/gitops``, ``~/.cache/gitops``)."""
         return cls(helm_binary(env, helm), source.default_cache_dir(env) / "charts")
 
-    def renderer_options(self, env: Mapping[str, str]) -> dict[str, Any]:
-        """The Renderer's ``helm`` and ``charts``."""
+    def renderer(self, root: Path, limits: Limits | None, env: Mapping[str, str], *, stack: str | None = None,
+                 helm_env: Mapping[str, str] | None = None) -> render_stage.Renderer:
+        """A Renderer of ``root`` with these tools (helm looked up in ``helm_env``, default ``env``,
+        when none was found at the edge)."""
         charts = render_stage.ChartCache(self.charts) if self.charts is not None else None
-        return {"helm": self.helm or helm_binary(env), "charts": charts}
+        return render_stage.Renderer(root, limits, env, stack=stack,
+                                     helm=self.helm or helm_binary(env if helm_env is None else helm_env),
+                                     charts=charts)
 
 
 def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None,
@@ -179,7 +183,7 @@ def validate(
         report.services += counts.services
 
     if settings is None:
-        renderer = render_stage.Renderer(root, limits, environment, **run_tools.renderer_options(environment))
+        renderer = run_tools.renderer(root, limits, environment)
         for target in targets:
             renderer.add_path(target)
         run(renderer, validate_stage.Options(strict=strict, policy=PolicySettings() if policy else None))
@@ -193,8 +197,7 @@ def validate(
                 except (source.SourceError, OSError, UnicodeError) as exc:
                     diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
                                                   file=config.CONFIG_FILE, code="config"))  # fmt: skip
-            renderer = render_stage.Renderer(root, limits, app_env, stack=app.target.stack,
-                                             **run_tools.renderer_options(environment))
+            renderer = run_tools.renderer(root, limits, app_env, stack=app.target.stack, helm_env=environment)
             _add_helm(renderer, app, store.version)
             for path in app.paths:
                 try:
@@ -357,8 +360,7 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
         store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
     except validate_stage.UnsupportedVersion as exc:
         raise GitopsError(str(exc)) from None
-    renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True,
-                                     **ws.tools.renderer_options(environment))
+    renderer = ws.tools.renderer(ws.root, limits, environment, stack=app.target.stack)
     _add_helm(renderer, app, store.version, api_versions)
     for path in app.paths:
         try:
