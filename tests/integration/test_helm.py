@@ -518,3 +518,30 @@ def test_the_example_repositorys_helm_app_deploys(
     assert not any("ServiceMonitor" in w for w in written)
     again = repo.gitops("plan", app, "--detailed-exitcode")
     assert again.returncode == 0, again.stdout
+
+
+@pytest.mark.kube
+def test_a_hook_with_hook_failed_is_deleted_when_it_fails(
+    kube_cluster: Any, namespace: str, helm: str, tmp_path: Path, apps: list[str]
+) -> None:
+    """helm.sh/hook-delete-policy: hook-failed: the Job that failed is deleted before the rollback,
+    and nothing after the hook was written."""
+    app = f"failed-{namespace[-6:]}"
+    apps.append(app)
+    job = HOOK_JOB.format(name="migrate", weight=0, policy="    helm.sh/hook-delete-policy: hook-failed\n")
+    repo = _chart_app(tmp_path, app, namespace, {
+        "migrate.yaml": job.replace("ghcr.io/stefanprodan/podinfo:6.7.1", "gitops-test/crash:1"),
+        "app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: b}\n",
+    }, _env(kube_cluster, helm), values="step: one\n")
+    failed = repo.gitops("apply", app, "--auto-approve", "--output", "json")
+    assert failed.returncode == 3, failed.stdout[-3000:] + failed.stderr  # rolled back (to nothing)
+    events = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert {"event": "hook-deleted", "app": app, "object": f"Job/{namespace}/migrate", "policy": "failed"} in events
+    written = [e["object"] for e in events if e["event"] == "change" and e.get("action") != "delete"]
+    assert written == [f"Job/{namespace}/migrate"], written
+    from gitops.backends.kubernetes.client import KubeClient
+
+    client = KubeClient(str(kube_cluster.kubeconfig))
+    job_type = client.resource_type("batch/v1", "Job")
+    assert job_type is not None and client.get(job_type, namespace, "migrate") is None
+    client.close()
