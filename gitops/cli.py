@@ -64,6 +64,18 @@ def _not_yet(command: str) -> None:
     raise NotImplementedYet(f"`gitops {command}` is not implemented yet")
 
 
+def _helm_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--helm", "helm", metavar="PATH", envvar="GITOPS_HELM",
+                        help="The helm binary for apps that are Helm charts ($GITOPS_HELM; default: helm on PATH).")(f)
+
+
+def _tools(helm: str | None) -> Any:
+    """The helm binary and the chart cache of this run (one lookup, here at the edge)."""
+    from gitops import engine
+
+    return engine.Tools.find(os.environ, helm)
+
+
 @cli.command(epilog=EPILOG)
 @click.argument("paths", nargs=-1)
 @click.option("--repo", metavar="URL", help="Validate a git repository (fetched into a cache), not local files.")
@@ -77,9 +89,10 @@ def _not_yet(command: str) -> None:
               "the lines (::error file=...,line=...::...); sarif: SARIF 2.1.0 for code scanning.")
 @click.option("--path-prefix", metavar="DIR", default="",
               help="With github or sarif: prefix file paths with DIR (where gitops.yaml sits in the repository).")
+@_helm_option
 def validate(
     paths: tuple[str, ...], repo: str | None, ref: str | None, strict: bool, kubernetes_version: str | None,
-    no_policy: bool, list_rules: bool, output: str, path_prefix: str,
+    no_policy: bool, list_rules: bool, output: str, path_prefix: str, helm: str | None,
 ) -> None:
     """Validate manifests and compose files against their schemas.
 
@@ -99,7 +112,7 @@ def validate(
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
     report = engine.validate(paths, repo=repo, ref=ref, strict=strict, kubernetes_version=kubernetes_version,
-                             policy=not no_policy)
+                             policy=not no_policy, tools=_tools(helm))
     click.echo(_validation_view(report, output, path_prefix))
     _exit(EXIT_OK if report.ok else EXIT_ERROR)
 
@@ -171,12 +184,14 @@ def _output_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="json: one JSON object per event and a final report.")(f)
 
 
-def _workspace(directory: str | None, repo: str | None, ref: str | None, signers: Any = None) -> Any:
+def _workspace(directory: str | None, repo: str | None, ref: str | None, signers: Any = None,
+               helm: str | None = None) -> Any:
     from gitops import engine
 
     if ref is not None and repo is None:
         raise click.UsageError("--ref needs --repo")
-    ws = engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None, signers=signers)
+    ws = engine.open_workspace(repo=repo, ref=ref, cwd=Path(directory) if directory else None, signers=signers,
+                               tools=_tools(helm))
     if signers is not None and signers.configured:
         click.echo(f"verified: {ws.signature}", err=True)
     return ws
@@ -233,9 +248,11 @@ def _events(output: str) -> Callable[[dict[str, Any]], None]:
 @_verify_options
 @click.option("--output", "output", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="json: one JSON object; markdown: for a pull-request comment.")
+@_helm_option
 def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, out: str | None,
          detailed_exitcode: bool, exact: bool, verbose: bool, allow_cascade: bool, prune_data: bool,
-         allow_mass_delete: bool, verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str) -> None:
+         allow_mass_delete: bool, verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str,
+         helm: str | None) -> None:
     """Show what apply would change, without changing anything.
 
     Reads the live objects of every selected app (all apps of gitops.yaml when none is named),
@@ -253,7 +270,7 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     from gitops import engine, source
     from gitops.views import plans as view
 
-    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg))
+    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg), helm)
     result, warnings = engine.plan(ws, apps, exact=exact,
                                    allow=_allowed(allow_cascade, prune_data, allow_mass_delete))
     _warn(warnings)
@@ -331,10 +348,11 @@ def _saved_plan(target: str) -> Any:
 @_guard_options
 @_verify_options
 @_output_option
+@_helm_option
 def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None,
           auto_approve: bool, force_conflicts: bool, timeout: float | None, no_rollback: bool,
           allow_bad_revision: bool, allow_cascade: bool, prune_data: bool, allow_mass_delete: bool,
-          verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str) -> None:
+          verify_ssh: Path | None, verify_gpg: tuple[Path, ...], output: str, helm: str | None) -> None:
     """Apply a saved plan (a file `gitops plan --out FILE` wrote) or the apps' current revision;
     watch the rollout; roll back.
 
@@ -355,7 +373,7 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
     if len(targets) == 1:
         saved = _saved_plan(targets[0])
         names = [] if saved is not None else names
-    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg))
+    ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg), helm)
     allow = _allowed(allow_cascade, prune_data, allow_mass_delete)
     if saved is None and not auto_approve:
         preview, warnings = engine.plan(ws, names, allow=allow)
@@ -391,8 +409,9 @@ def apply(targets: tuple[str, ...], directory: str | None, repo: str | None, ref
 @_output_option
 @click.option("--server", metavar="URL", help="Ask a running `gitops daemon` (its --listen URL) instead of the "
               "targets.")
+@_helm_option
 def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: str | None, output: str,
-           server: str | None) -> None:
+           server: str | None, helm: str | None) -> None:
     """Show each app's revision, sync status (Synced / OutOfSync / Unknown), health and last result."""
     from gitops import engine
     from gitops.views import plans as view
@@ -406,7 +425,7 @@ def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: 
         else:
             click.echo(view.daemon_status_text(found_remote))
         _exit(EXIT_OK)
-    ws = _workspace(directory, repo, ref)
+    ws = _workspace(directory, repo, ref, helm=helm)
     found = engine.status(ws, apps)
     if output == "json":
         click.echo(json.dumps([s.to_json() for s in found], sort_keys=True))
@@ -428,8 +447,10 @@ def status(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: 
               show_default=True, help="markdown: made for a pull-request comment.")
 @click.option("--html", "html_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report to FILE.")
+@_helm_option
 def diff_command(apps: tuple[str, ...], base: str, head: str | None, directory: str | None,
-                 detailed_exitcode: bool, verbose: bool, output: str, html_file: str | None) -> None:
+                 detailed_exitcode: bool, verbose: bool, output: str, html_file: str | None,
+                 helm: str | None) -> None:
     """Show what a change to the repository does to the rendered objects; no cluster needed.
 
     Renders every app of gitops.yaml (or the named ones) at both revisions and lists, per app, the
@@ -442,8 +463,9 @@ def diff_command(apps: tuple[str, ...], base: str, head: str | None, directory: 
     from gitops.views import diffs as view
 
     root = Path(directory) if directory else Path.cwd()
-    base_ws = engine.open_ref(root, base)
-    head_ws = engine.open_ref(root, head) if head else engine.open_workspace(cwd=root)
+    tools = _tools(helm)
+    base_ws = engine.open_ref(root, base, tools=tools)
+    head_ws = engine.open_ref(root, head, tools=tools) if head else engine.open_workspace(cwd=root, tools=tools)
     result = engine.diff(base_ws, head_ws, apps, base_label=base, head_label=head or "working tree")
     if html_file:
         Path(html_file).write_text(view.html_page(result), "utf-8")
@@ -529,10 +551,11 @@ def rollback(app: str, directory: str | None, repo: str | None, ref: str | None,
               show_default=True, help="Where the leader lease lives (auto: a Kubernetes app's cluster if any, "
               "else the swarm); off: a single daemon that acts at once.")
 @_verify_options
+@_helm_option
 def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str, workers: int,
            webhook_secret_file: str | None, env_allow: tuple[str, ...], log_format: str | None,
            log_level: str, notify_secrets: str | None, shard: str, leader_ttl: int, leader_election: str,
-           verify_ssh: Path | None, verify_gpg: tuple[Path, ...]) -> None:
+           verify_ssh: Path | None, verify_gpg: tuple[Path, ...], helm: str | None) -> None:
     """Run until SIGTERM: keep every app of the repository's gitops.yaml equal to git.
 
     Polls the repository (`sync.interval`, one `ls-remote` per tick for all apps, a fetch only
@@ -571,7 +594,7 @@ def daemon(repo: str | None, ref: str | None, directory: str | None, listen: str
         env=daemon_module.interpolation_env(os.environ, env_allow),
         shard=int(index_text), shards=int(count_text), leader_ttl=leader_ttl, leader_election=leader_election,
         notify_env=notify.environment(os.environ), notify_secrets=Path(notify_secrets) if notify_secrets else None,
-        signers=_signers(verify_ssh, verify_gpg),
+        signers=_signers(verify_ssh, verify_gpg), tools=_tools(helm),
     )
     listener = daemon_module.Listener(host.strip("[]"), int(port_text), secret,
                                       os.environ.get("GITOPS_API_TOKEN", ""))

@@ -234,6 +234,8 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     report: rollout.RolloutReport | None = None
     started = options.clock.monotonic()
     stages = _stages(app_plan)
+    # Hooks deleted after they succeeded are not in the plan (they ran): nothing of them to watch.
+    planned = [c.key for c in app_plan.changes if c.action is not Action.DELETE]
     for number_in_order, (wave, stage) in enumerate(stages):
         last = number_in_order == len(stages) - 1
         if len(stages) > 1:
@@ -249,7 +251,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
             break
         # Each user wave is healthy before the next one starts; the last waits as a single-wave
         # apply does (the whole app when rolling back or completing an interrupted release).
-        watched = desired_keys if whole_app and last else step.changed
+        watched = planned if whole_app and last else step.changed
         on_event({"event": "rollout", "app": backend.app, "objects": len(watched)})
         remaining = max(0.0, options.timeout - (options.clock.monotonic() - started))
         report = rollout.wait(
@@ -260,6 +262,7 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
                 "pending": sorted(str(k) for k, h in health.items() if h.status is not HealthStatus.HEALTHY),
             }),
         )
+        _delete_hooks(backend, step.changed, prepared, report.ok, lease, options, on_event)
         if not report.ok:
             break
     rollout_ok = changeset.ok and report is not None and report.ok
@@ -291,6 +294,33 @@ def _converge(backend: Backend, lease: Lease, app_plan: AppPlan, prepared: list[
     if result.rollback.outcome == "rolled-back":
         result.outcome = "rolled-back"
     return result
+
+
+def _delete_hooks(backend: Backend, changed: list[ResourceKey], prepared: list[Resource], ok: bool, lease: Lease,
+                  options: Options, on_event: Event) -> None:
+    """After a wave's rollout: delete the objects of it that run once and ask to be deleted after
+    they succeeded (``ok``) or failed (a Helm hook's hook-succeeded / hook-failed). They stay in the
+    release's manifests and inventory; a delete that fails is reported, and the object stays."""
+    bodies = {r.key: r.body for r in prepared}
+    doomed = []
+    for key in changed:
+        once = backend.run_once(bodies.get(key) or {})
+        if once is not None and (once.delete_on_success if ok else once.delete_on_failure):
+            doomed.append(key)
+    if not doomed:
+        return
+    guard = _guard(lease, options)
+    for key, live in backend.observe(doomed).items():
+        if live is None:
+            continue
+        guard()
+        try:
+            backend.delete(key, live)
+        except GitopsError as err:
+            on_event({"event": "hook-delete-failed", "app": backend.app, "object": str(key), "why": str(err)})
+            continue
+        on_event({"event": "hook-deleted", "app": backend.app, "object": str(key),
+                  "policy": "succeeded" if ok else "failed"})
 
 
 def _stages(app_plan: AppPlan) -> list[tuple[int, AppPlan]]:

@@ -47,14 +47,65 @@ def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([str(p) for p in parents]))
 
 
-def helm_binary(env: Mapping[str, str]) -> str | None:
-    """The helm binary: ``GITOPS_HELM`` when set, else ``helm`` on the PATH of ``env``."""
-    return env.get("GITOPS_HELM") or shutil.which("helm", path=env.get("PATH"))
+def helm_binary(env: Mapping[str, str], given: str | None = None) -> str | None:
+    """The helm binary, the one lookup: ``given`` (``--helm``) when set, else ``GITOPS_HELM``, else
+    ``helm`` on the PATH of ``env``; None when there is none (an app that needs it says how to get it)."""
+    named = given or env.get("GITOPS_HELM")
+    if named and os.sep not in named:  # a command name, looked up on the PATH
+        return shutil.which(named, path=env.get("PATH")) or named
+    return named or shutil.which("helm", path=env.get("PATH"))
 
 
-def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None) -> None:
+@dataclass(frozen=True)
+class Tools:
+    """What rendering uses from the machine, found once at the edge (the CLI, the daemon) and
+    carried by the workspace: the helm binary (None: looked up in the render's environment by
+    :func:`helm_binary`), and the directory of the chart cache (None: repository charts are
+    downloaded by every render)."""
+
+    helm: str | None = None
+    charts: Path | None = None
+
+    @classmethod
+    def find(cls, env: Mapping[str, str], helm: str | None = None) -> Tools:
+        """The tools of a run: ``helm`` as the user named it (or found), and the chart cache under
+        the user's cache directory (``$GITOPS_CACHE_DIR``, ``$XDG_CACHE_HOME/gitops``, ``~/.cache/gitops``)."""
+        return cls(helm_binary(env, helm), source.default_cache_dir(env) / "charts")
+
+    def renderer(self, root: Path, limits: Limits | None, env: Mapping[str, str], *, stack: str | None = None,
+                 helm_env: Mapping[str, str] | None = None) -> render_stage.Renderer:
+        """A Renderer of ``root`` with these tools (helm looked up in ``helm_env``, default ``env``,
+        when none was found at the edge)."""
+        charts = render_stage.ChartCache(self.charts) if self.charts is not None else None
+        return render_stage.Renderer(root, limits, env, stack=stack,
+                                     helm=self.helm or helm_binary(env if helm_env is None else helm_env),
+                                     charts=charts)
+
+
+def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None,
+              api_versions: Collection[str] = ()) -> None:
     if app.helm is not None:
-        renderer.add_helm(app.helm, app.target.namespace, kube_version, f"{config.CONFIG_FILE} (app {app.name})")
+        renderer.add_helm(app.helm, app.target.namespace, kube_version, f"{config.CONFIG_FILE} (app {app.name})",
+                          api_versions)
+
+
+def api_versions_for(app: config.App, backend: Backend) -> frozenset[str]:
+    """What the app's target serves, for ``helm template --api-versions``: asked of the backend only
+    for a Helm app (empty otherwise, and for a target without API versions)."""
+    return backend.api_versions() if app.helm is not None else frozenset()
+
+
+def _render_for_target(ws: Workspace, app: config.App, env: Mapping[str, str] | None,
+                       session: Session | None) -> tuple[list[Resource], list[Diagnostic], Backend]:
+    """The app rendered for its target, and the target's backend. An app without a chart is
+    validated before its target is reached (a bad revision never needs a cluster to be refused);
+    a Helm chart is rendered with the API versions its target serves, so its target comes first."""
+    if app.helm is None:
+        resources, found = render_app(ws, app, env)
+        return resources, found, backend_for(ws, app, session)
+    backend = backend_for(ws, app, session)
+    resources, found = render_app(ws, app, env, api_versions=api_versions_for(app, backend))
+    return resources, found, backend
 
 
 def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
@@ -73,17 +124,20 @@ def validate(
     limits: Limits | None = None,
     cache_dir: Path | None = None,
     policy: bool = True,
+    tools: Tools | None = None,
 ) -> ValidationReport:
     """Validate paths (files or directories), or every app of ``gitops.yaml`` when none is given.
 
     With ``repo``, the repository is fetched at ``ref`` into the cache and ``paths`` are relative
     to its root. ``policy``: run the policy rules too (with each app's ``policy:`` settings; the
     defaults for paths). Content problems are diagnostics in the report; a refused URL, a failed fetch or
-    an unknown Kubernetes version raise :class:`GitopsError`.
+    an unknown Kubernetes version raise :class:`GitopsError`. No target is asked: a Helm chart is
+    rendered with helm's default API versions.
     """
     started = time.perf_counter()
     cwd = cwd or Path.cwd()
     environment: Mapping[str, str] = env if env is not None else dict(os.environ)
+    run_tools = tools or Tools()
     report = ValidationReport(strict=strict, paths=list(paths), schema_source=validate_stage.SCHEMA_SOURCE)
     diagnostics: list[Diagnostic] = []
 
@@ -129,7 +183,7 @@ def validate(
         report.services += counts.services
 
     if settings is None:
-        renderer = render_stage.Renderer(root, limits, environment, helm=helm_binary(environment))
+        renderer = run_tools.renderer(root, limits, environment)
         for target in targets:
             renderer.add_path(target)
         run(renderer, validate_stage.Options(strict=strict, policy=PolicySettings() if policy else None))
@@ -143,8 +197,7 @@ def validate(
                 except (source.SourceError, OSError, UnicodeError) as exc:
                     diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
                                                   file=config.CONFIG_FILE, code="config"))  # fmt: skip
-            renderer = render_stage.Renderer(root, limits, app_env, stack=app.target.stack,
-                                             helm=helm_binary(environment))
+            renderer = run_tools.renderer(root, limits, app_env, stack=app.target.stack, helm_env=environment)
             _add_helm(renderer, app, store.version)
             for path in app.paths:
                 try:
@@ -193,6 +246,7 @@ class Workspace:
     #: Where it was fetched from (URL and cache), so that another revision opens the same way.
     origin: tuple[str, Path | None] | None = field(default=None, compare=False)
     signature: signatures.Signature | None = None  # the revision's commit, verified (allowed signers given)
+    tools: Tools = field(default_factory=Tools, compare=False)  # helm and the chart cache, for rendering
 
 
 # -- signed commits (the allowed signers come from the caller, never from the revision) -----------
@@ -238,7 +292,8 @@ def _signed_work_tree(cwd: Path, signers: Signers, cache_dir: Path | None) -> Wo
 
 
 def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path | None = None,
-                   cache_dir: Path | None = None, signers: Signers | None = None) -> Workspace:
+                   cache_dir: Path | None = None, signers: Signers | None = None,
+                   tools: Tools | None = None) -> Workspace:
     """The repository (``repo`` at ``ref``, else the work tree at ``cwd``) and its gitops.yaml.
     ``signers`` (plan, apply): the revision's commit must be signed by one of them, checked before
     gitops.yaml is read (SignatureError); empty signers still honour ``verify.required``. None:
@@ -248,7 +303,7 @@ def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path
         root, revision, local = checkout.root, checkout.revision, False
         signature = _verify(root, revision, signers)
     elif signers is not None and signers.configured:
-        return _signed_work_tree(cwd or Path.cwd(), signers, cache_dir)
+        return replace(_signed_work_tree(cwd or Path.cwd(), signers, cache_dir), tools=tools or Tools())
     else:
         root = (cwd or Path.cwd()).resolve()
         revision = source.local(root).revision
@@ -256,7 +311,7 @@ def open_workspace(*, repo: str | None = None, ref: str | None = None, cwd: Path
     settings = config.load(root)
     _require_signers(settings, revision, signers)
     return Workspace(root, revision, settings, local, (repo, cache_dir) if repo is not None else None,
-                     signature=signature)
+                     signature=signature, tools=tools or Tools())
 
 
 def remote_revision(url: str, ref: str | None) -> str:
@@ -270,14 +325,15 @@ def repository_identity(url: str) -> str:
 
 
 def open_revision(url: str, revision: str, cache_dir: Path | None = None,
-                  signers: Signers | None = None) -> Workspace:
+                  signers: Signers | None = None, tools: Tools | None = None) -> Workspace:
     """A workspace of exactly ``revision``, in a work tree of its own that no later fetch moves;
     with ``signers``, its commit verified first (SignatureError), as in :func:`open_workspace`."""
     checkout = source.snapshot(url, revision, cache_dir)
     signature = _verify(checkout.root, revision, signers)
     settings = config.load(checkout.root)
     _require_signers(settings, revision, signers)
-    return Workspace(checkout.root, revision, settings, False, (url, cache_dir), signature=signature)
+    return Workspace(checkout.root, revision, settings, False, (url, cache_dir), signature=signature,
+                     tools=tools or Tools())
 
 
 def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
@@ -287,9 +343,11 @@ def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
 
 
 def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None,
-               limits: Limits | None = None) -> tuple[list[Resource], list[Diagnostic]]:
+               limits: Limits | None = None, *,
+               api_versions: Collection[str] = ()) -> tuple[list[Resource], list[Diagnostic]]:
     """The app's desired objects, validated (the policy rules included, with the app's settings);
-    raises ValidationFailed when any error is found, before anything is written."""
+    raises ValidationFailed when any error is found, before anything is written. ``api_versions``:
+    what the target serves (:func:`api_versions_for`), when it is known."""
     environment = dict(env if env is not None else os.environ)
     diagnostics: list[Diagnostic] = []
     for env_file in app.env_files:
@@ -302,9 +360,8 @@ def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = N
         store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
     except validate_stage.UnsupportedVersion as exc:
         raise GitopsError(str(exc)) from None
-    renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True,
-                                     helm=helm_binary(environment))
-    _add_helm(renderer, app, store.version)
+    renderer = ws.tools.renderer(ws.root, limits, environment, stack=app.target.stack)
+    _add_helm(renderer, app, store.version, api_versions)
     for path in app.paths:
         try:
             renderer.add_path(source.resolve_inside(ws.root, path))
@@ -454,9 +511,8 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
             warnings.append(Diagnostic(Severity.WARNING, f"app {app.name}: {promoted.waiting}: nothing of it is "
                                        "planned or applied until then", file=config.CONFIG_FILE, code="promote-from"))
             continue
-        resources, found = render_app(app_ws, app, env)
+        resources, found, backend = _render_for_target(app_ws, app, env, session)
         warnings.extend(found)
-        backend = backend_for(app_ws, app, session)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(app_ws, app, resources), exact=exact,
                                       prune=app.sync.prune, policy=policy_for(app, allow))
         warnings.extend(backend.warnings)
@@ -597,8 +653,8 @@ def at_revision(ws: Workspace, revision: str) -> Workspace:
     """A workspace of another commit of the same repository, opened the way ``ws`` was (the
     daemon's URL and cache; a local clone through a snapshot of its own)."""
     if ws.origin is not None:
-        return open_revision(ws.origin[0], revision, ws.origin[1])
-    return open_ref(ws.root, revision)
+        return open_revision(ws.origin[0], revision, ws.origin[1], tools=ws.tools)
+    return open_ref(ws.root, revision, tools=ws.tools)
 
 
 def promoted_workspace(ws: Workspace, app: config.App, *, session: Session | None = None,
@@ -616,8 +672,7 @@ def promoted_workspace(ws: Workspace, app: config.App, *, session: Session | Non
 def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,
                on_event: deploy.Event | None, env: Mapping[str, str] | None, allow: Collection[Guard],
                session: Session | None) -> deploy.Result:
-    resources, _ = render_app(ws, app, env)
-    backend = backend_for(ws, app, session)
+    resources, _, backend = _render_for_target(ws, app, env, session)
     app_options = replace(
         options or deploy.Options(),
         timeout=(options.timeout if options and options.timeout else app.rollout.timeout_seconds),
@@ -718,7 +773,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
         try:
             if waits and not waiting and selected.depends_on:
                 waiting = dependency_wait(ws, selected, env=env, session=session)
-            resources, _ = render_app(app_ws, app, env)
+            resources, _ = render_app(app_ws, app, env, api_versions=api_versions_for(app, backend))
             revision = revision_of(app_ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
                                           policy=policy_for(app))
@@ -732,7 +787,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
 # -- diff of two revisions (no target) ------------------------------------------------------------
 
 
-def open_ref(root: Path, ref: str, cache_dir: Path | None = None) -> Workspace:
+def open_ref(root: Path, ref: str, cache_dir: Path | None = None, tools: Tools | None = None) -> Workspace:
     """A workspace of the commit ``ref`` names in the local repository at ``root`` (a work tree of
     its own, from the source cache: the user's work tree is not touched)."""
     revision = source.resolve(root, ref)
@@ -740,7 +795,7 @@ def open_ref(root: Path, ref: str, cache_dir: Path | None = None) -> Workspace:
     inside = root.resolve().relative_to(top)  # gitops.yaml may sit below the repository's root
     tree = source.snapshot(str(top), revision, cache_dir).root / inside
     try:
-        return Workspace(tree, revision, config.load(tree), False)
+        return Workspace(tree, revision, config.load(tree), False, tools=tools or Tools())
     except config.ConfigError as exc:
         raise GitopsError(f"{ref} ({revision[:12]}): {exc}") from None
 

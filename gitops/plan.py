@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 
 from gitops import prune as prune_stage
-from gitops.backends.base import Backend
+from gitops.backends.base import Backend, Comparison
 from gitops.model import Resource, ResourceKey
 from gitops.model.plans import Action, AppPlan, BlockReason, Change
 from gitops.model.releases import AppState
@@ -22,6 +22,12 @@ def digest(resources: Iterable[Resource]) -> str:
     return h.hexdigest()
 
 
+def _ran(state: AppState) -> dict[ResourceKey, dict[str, object]]:
+    """The objects of the last good release, as applied (what a deleted hook ran as)."""
+    good = state.last_good
+    return {r.key: r.body for r in good.resources()} if good is not None else {}
+
+
 def build(backend: Backend, resources: list[Resource], state: AppState, *, revision: str,
           exact: bool = False, prune: bool = True, policy: prune_stage.Policy | None = None,
           protected: Iterable[ResourceKey] = ()) -> tuple[AppPlan, dict[ResourceKey, dict[str, object] | None]]:
@@ -33,17 +39,30 @@ def build(backend: Backend, resources: list[Resource], state: AppState, *, revis
     objects that opt out, and refuse cascading and mass deletes: the plan says so in ``kept`` and
     ``blocked``. ``protected`` adds keys known to opt out of pruning (a rollback passes those of
     the release it returns to).
+
+    An object that runs once (``Backend.run_once``, a Helm hook) is re-created rather than updated
+    when it changed (replace), and one deleted after it succeeded is left out of the plan while the
+    last good release holds it unchanged (it ran; it is still in the manifests and the inventory).
     """
     policy = policy or prune_stage.Policy()
     desired = {r.key: r for r in resources}
     inventory = state.inventory()
     live = backend.observe([*desired, *(k for k in sorted(inventory) if k not in desired)])
+    ran: dict[ResourceKey, dict[str, object]] | None = None  # read only when a hook needs it
     changes: list[Change] = []
     for key, resource in desired.items():
         current = live.get(key)
+        once = backend.run_once(resource.body)
+        if once is not None and once.delete_on_success and current is None:
+            ran = _ran(state) if ran is None else ran
+            if ran.get(key) == resource.body:
+                continue  # a hook deleted after it succeeded: it runs again when it changes
         result = backend.compare(resource, current)
         if exact and result.action in (Action.UPDATE, Action.REPLACE):
             result = backend.exact(resource, current)
+        if once is not None and once.recreate and result.action is Action.UPDATE:
+            result = Comparison(Action.REPLACE, "a hook is created anew when it changes (before-hook-creation)",
+                                result.fields)
         changes.append(Change(key, result.action, result.reason, result.fields, backend.wave(key, resource.body),
                               str(resource.origin)))
     opted_out = {k for k, r in desired.items() if backend.prune_disabled(r)}

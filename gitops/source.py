@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
@@ -165,11 +165,14 @@ def uncommitted(root: Path) -> list[str]:
     return sorted({line[3:].split(" -> ")[-1] for line in out.splitlines() if len(line) > 3})
 
 
-def default_cache_dir() -> Path:
-    configured = os.environ.get("GITOPS_CACHE_DIR")
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The user's cache directory of gitops: ``$GITOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/gitops``,
+    else ``~/.cache/gitops`` (of ``env``, the process environment by default)."""
+    environ = os.environ if env is None else env
+    configured = environ.get("GITOPS_CACHE_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "gitops"
 
 

@@ -49,3 +49,28 @@ class LongLived:
     started: float  # time.monotonic() when it was created
     started_at: datetime
     kcm_log_offset: int  # size of the controller manager's log then
+
+
+#: examples/repo's gitops.yaml: the apps of each section run from its mark to the next mark.
+PROMOTION_MARK = "  # Promotion:"  # shop-staging, shop-production (and the files under shop/)
+EXTRAS_MARK = "  # Helm and compose overrides:"  # catalog (a Helm chart) and api (a base + override stack)
+_SECTION_FILES = {PROMOTION_MARK: ("shop",), EXTRAS_MARK: ("charts", "catalog", "api")}
+
+
+def trim_example(root: Path, *, promotion: bool = False, extras: bool = False) -> None:
+    """A copy of examples/repo at ``root`` without the sections of gitops.yaml (and their files)
+    that are not wanted: the promotion apps unless ``promotion``, the Helm app and the override
+    stack unless ``extras``."""
+    import shutil
+
+    config = root / "gitops.yaml"
+    text = config.read_text()
+    for mark, keep in ((PROMOTION_MARK, promotion), (EXTRAS_MARK, extras)):
+        if keep or mark not in text:
+            continue
+        start = text.index(mark)
+        later = [text.index(m, start + 1) for m in _SECTION_FILES if m != mark and m in text[start + 1:]]
+        text = text[:start] + (text[min(later):] if later else "")
+        for name in _SECTION_FILES[mark]:
+            shutil.rmtree(root / name, ignore_errors=True)
+    config.write_text(text)

@@ -81,6 +81,24 @@ class PruneFacts:
     leaves: tuple[ResourceKey, ...] = ()
 
 
+@dataclass(frozen=True)
+class RunOnce:
+    """How a target treats an object that runs rather than stays (a Helm hook, by its
+    ``helm.sh/hook-delete-policy``): ``recreate``, a change deletes it and creates it anew instead
+    of updating it in place (before-hook-creation, the default); ``delete_on_success`` /
+    ``delete_on_failure``, it is deleted once its wave is healthy (hook-succeeded) / once its wave
+    failed (hook-failed). An object deleted after it succeeded is not planned again until it
+    changes: the last good release holding it as it is says it ran."""
+
+    recreate: bool = True
+    delete_on_success: bool = False
+    delete_on_failure: bool = False
+
+
+#: At most this many API versions are handed to a renderer (a cluster serves a few hundred).
+MAX_API_VERSIONS = 10_000
+
+
 class Backend(Protocol):
     name: str  # "kubernetes", "swarm", ...
     app: str
@@ -90,6 +108,17 @@ class Backend(Protocol):
 
     def target_id(self) -> str:
         """A stable name of the target (server URL, engine), for plans and messages."""
+        ...
+
+    def api_versions(self) -> frozenset[str]:
+        """What the target serves, as Helm's ``.Capabilities.APIVersions`` names it: every
+        ``group/version`` (``v1`` for the core group) and ``group/version/Kind``; read once per
+        backend and bounded (``MAX_API_VERSIONS``). Empty for a target with no such notion (Swarm)."""
+        ...
+
+    def run_once(self, body: Mapping[str, Any]) -> RunOnce | None:
+        """How a desired object that runs once per change is treated (a Helm hook); None for an
+        ordinary object."""
         ...
 
     def prepare(self, resources: list[Resource]) -> list[Resource]:

@@ -67,6 +67,7 @@ class Options:
     # Who may sign the revisions applied (--verify-ssh, --verify-gpg); empty: not verified, unless
     # gitops.yaml says verify.required (then every revision is refused).
     signers: engine.Signers = field(default_factory=engine.Signers)
+    tools: engine.Tools = field(default_factory=engine.Tools)  # helm (--helm) and the chart cache
 
 
 @dataclass
@@ -254,7 +255,7 @@ class Daemon:
                 started = time.perf_counter()
                 try:
                     ws = engine.open_revision(self.options.repo, revision, self.options.cache_dir,
-                                              signers=self.options.signers)
+                                              signers=self.options.signers, tools=self.options.tools)
                 except SignatureError as exc:
                     # Not fetched or verified again: every app stays at its last verified revision
                     # (drift still healed there) and says why, until a newer commit.
@@ -376,10 +377,16 @@ class Daemon:
             return
         self.log("reconcile", app=name, revision=revision)
         try:
-            resources, _ = engine.render_app(ws, app, self.options.env)
+            api_versions = (engine.api_versions_for(app, engine.backend_for(ws, app, self.session))
+                            if app.helm is not None else frozenset[str]())
+            resources, _ = engine.render_app(ws, app, self.options.env, api_versions=api_versions)
         except engine.ValidationFailed as exc:
             self._hold(name, revision, f"revision {revision[:12]} does not validate; waiting for a newer commit: "
                        f"{exc}")
+            return
+        except GitopsError as exc:  # the target cannot say which API versions it serves
+            self.metrics.reconciles.labels(name, "failed").inc()
+            self._finish(name, revision, "failed", str(exc), retry=True, started=started)
             return
         try:
             backend = engine.backend_for(ws, app, self.session)

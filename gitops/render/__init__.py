@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,12 @@ from gitops.model import Diagnostic, Severity
 from gitops.render import compose as compose_render
 from gitops.render import helm as helm_render
 from gitops.render import kubernetes as k8s
+from gitops.render.charts import ChartCache
 from gitops.render.compose import ComposeFile
 from gitops.render.kubernetes import Manifest
 from gitops.render.yaml import Dialect, Limits, Lines, load
 
-__all__ = ["ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
+__all__ = ["ChartCache", "ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -56,6 +57,7 @@ class Renderer:
         stack: str | None = None,
         keep_sources: bool = True,
         helm: str | None = None,
+        charts: ChartCache | None = None,
     ) -> None:
         self.root = root.resolve()
         self.limits = limits or Limits()
@@ -63,6 +65,7 @@ class Renderer:
         self.stack = stack
         self.keep_sources = keep_sources
         self.helm = helm  # the helm binary (None: not found); kustomize gets it for helmCharts:
+        self.charts = charts  # the cache of repository charts (None: downloaded every time)
         self.result = Rendered()
         self._over_budget = False
 
@@ -205,9 +208,11 @@ class Renderer:
         self.result.compose.append(ComposeFile(display, directory, data_out, stack, unset))
 
     def add_helm(self, source: helm_render.HelmSource, namespace: str, kube_version: str | None,
-                 display: str) -> None:
-        """``helm template`` of a chart; each object's origin names its chart template."""
-        output, problem = helm_render.template(source, self.root, self.helm, namespace, kube_version, display)
+                 display: str, api_versions: Collection[str] = ()) -> None:
+        """``helm template`` of a chart (with the target's ``api_versions`` when it is known); each
+        object's origin names its chart template."""
+        output, problem = helm_render.template(source, self.root, self.helm, namespace, kube_version, display,
+                                               api_versions=api_versions, charts=self.charts)
         if problem is not None:
             self.result.diagnostics.append(problem)
             return

@@ -4,7 +4,8 @@ The output is a stream of manifests like any other: each object's origin names t
 it came from (helm's ``# Source: CHART/templates/x.yaml`` comment). Hooks that install and upgrade
 do not run (``test``, ``pre-delete``, ``*-rollback``) are dropped; the Kubernetes backend puts
 pre-install/pre-upgrade hooks in a wave before every other object and post- ones after them.
-The helm binary is passed in by the caller (the engine reads where it is at the edge).
+The helm binary, the target's API versions and the chart cache (:mod:`.charts`) are passed in by
+the caller (the engine; where helm is and where the cache lives are found at the edge).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,16 @@ from typing import Any
 import yaml
 
 from gitops.model import Diagnostic, Severity
+from gitops.render.charts import ChartCache, ChartError
 
-__all__ = ["APPLIED_HOOKS", "HELM_MISSING", "HelmSource", "skipped_hook", "split_sources", "template"]
+__all__ = ["APPLIED_HOOKS", "HELM_INSTALL", "HELM_MISSING", "HelmSource", "skipped_hook", "split_sources", "template"]
 
 HELM_TIMEOUT_SECONDS = 120
-HELM_MISSING = (
-    "this app is a Helm chart, but no helm binary was found: install helm 3 "
-    "(https://helm.sh/docs/intro/install/) and put it on PATH, or set GITOPS_HELM=/path/to/helm"
-)
+#: How to get helm: the project's installer script (https://helm.sh/docs/intro/install/).
+HELM_INSTALL = ("install helm 3 with `curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 "
+                "| bash` (or see https://helm.sh/docs/intro/install/), or name the binary with --helm PATH "
+                "(or GITOPS_HELM=PATH)")
+HELM_MISSING = f"this app is a Helm chart, but no helm binary was found on PATH: {HELM_INSTALL}"
 _SOURCE = re.compile(rb"^# Source: (.+)$", re.MULTILINE)
 
 
@@ -158,10 +162,18 @@ def template(
     kube_version: str | None,
     display: str,
     home: Path | None = None,
+    api_versions: Collection[str] = (),
+    charts: ChartCache | None = None,
 ) -> tuple[bytes | None, Diagnostic | None]:
-    """``helm template`` of ``source`` (paths relative to ``root``); never through a shell."""
+    """``helm template`` of ``source`` (paths relative to ``root``); never through a shell.
+    ``api_versions``: what the target cluster serves (``--api-versions``, for
+    ``.Capabilities.APIVersions``); ``charts``: the cache of repository charts (a pinned chart of
+    an HTTP(S) repository is rendered from its cached archive, with no network)."""
     if helm is None:
         return None, _error(HELM_MISSING, display, "helm-missing")
+    if not (os.path.isfile(helm) and os.access(helm, os.X_OK)):
+        return None, _error(f"the helm binary {helm} does not exist or cannot be run: {HELM_INSTALL}", display,
+                            "helm-missing")
     with tempfile.TemporaryDirectory(prefix="gitops-helm-") as scratch:
         base = home or Path(scratch)
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "TMPDIR")}
@@ -177,6 +189,12 @@ def template(
             if problem is not None:
                 return None, problem
             args.append(str(chart_dir))
+        elif charts is not None and source.repo is not None and charts.cacheable(source.repo, source.version):
+            assert source.version is not None
+            try:
+                args.append(str(charts.archive(source.repo, source.chart, source.version)))
+            except ChartError as exc:
+                return None, _error(f"cannot fetch the chart: {exc}", display, "helm-chart")
         else:
             assert source.repo is not None
             if source.repo.startswith("oci://"):
@@ -188,6 +206,8 @@ def template(
         args += ["--namespace", namespace, "--include-crds"]
         if kube_version:
             args += ["--kube-version", kube_version]
+        for api_version in sorted(api_versions):
+            args += ["--api-versions", api_version]
         for values_file in source.values_files:
             args += ["--values", str(root / values_file)]
         if source.values:

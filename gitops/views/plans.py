@@ -107,6 +107,10 @@ def event_text(event: dict[str, Any]) -> str | None:
     if kind == "progress":
         pending = event.get("pending") or []
         return f"{app}:   waiting for {', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''}" if pending else None
+    if kind == "hook-deleted":
+        return f"{app}:   deleted {event.get('object')} (hook-{event.get('policy')})"
+    if kind == "hook-delete-failed":
+        return f"{app}:   could not delete {event.get('object')}: {event.get('why')}"
     if kind == "failed":
         return f"{app}: FAILED at revision {str(event.get('revision', ''))[:12]}: {event.get('why')}"
     if kind == "rollback":

@@ -208,3 +208,16 @@ def test_watch_reports_a_change_made_by_another_hand_and_stops_when_asked(subjec
     stop.set()
     watcher.join(30)
     assert not watcher.is_alive()
+
+
+def test_api_versions_name_what_the_target_serves_in_both_of_helms_forms(subject: Subject) -> None:
+    """What ``helm template --api-versions`` gets: every group/version and group/version/Kind of the
+    app's objects on a target that has API versions; nothing on one that has none (Swarm)."""
+    served = subject.backend.api_versions()
+    assert isinstance(served, frozenset) and all(isinstance(v, str) for v in served)
+    assert subject.backend.api_versions() == served  # read once per backend
+    if subject.kind == "swarm":
+        assert served == frozenset()
+        return
+    for resource in subject.app():
+        assert resource.api_version in served and f"{resource.api_version}/{resource.key.kind}" in served

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from testsupport import trim_example
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "repo"
 HELM_EXAMPLE = REPO / "examples" / "helm"
@@ -66,22 +68,17 @@ def both_apps(namespace: str, stack: str, web: str, demo: str, web_settings: str
     ]
 
 
-PROMOTION_MARK = "  # Promotion:"  # examples/repo's gitops.yaml: the shop-staging/shop-production apps from here on
-
-
 def make_repo(tmp_path: Path, replacements: list[tuple[str, str, str]], env: dict[str, str],
-              example: Path = EXAMPLE, *, promotion: bool = False) -> Repo:
+              example: Path = EXAMPLE, *, promotion: bool = False, extras: bool = False) -> Repo:
     """A git repository of ``example`` with the replacements made. The example's promotion apps
-    (fixed namespaces shop-staging and shop-production) are left out unless ``promotion``: the
-    tests that apply the whole example must not meet on them."""
+    (fixed namespaces shop-staging and shop-production) are left out unless ``promotion``, and
+    its Helm app and override stack (catalog, api) unless ``extras``: the tests that apply the
+    whole example must not meet on them (and a Helm app needs helm)."""
     root = tmp_path / "repo"
     shutil.copytree(example, root)
     repo = Repo(root, env)
-    config = root / "gitops.yaml"
-    if not promotion and example == EXAMPLE:
-        text = config.read_text()
-        config.write_text(text[:text.index(PROMOTION_MARK)] if PROMOTION_MARK in text else text)
-        shutil.rmtree(root / "shop", ignore_errors=True)
+    if example == EXAMPLE:
+        trim_example(root, promotion=promotion, extras=extras)
     for path, pattern, new in replacements:
         file = root / path
         file.write_text(re.sub(pattern, new, file.read_text(), flags=re.MULTILINE))

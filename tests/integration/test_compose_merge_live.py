@@ -146,3 +146,26 @@ apps:
                                                 capture_output=True, text=True, check=True).stdout
     again = repo.gitops("plan", app, "--detailed-exitcode")
     assert again.returncode == 0, again.stdout  # no noise on a second plan
+
+
+def test_the_example_repositorys_override_stack_deploys(swarm_cluster: Any, stack: str, tmp_path: Path) -> None:
+    """examples/repo's `api` app: api/compose.yaml with api/production.yaml over it, as one stack."""
+    app = f"api-{stack[-6:]}"
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: api$", f"  - name: {app}"),
+        ("gitops.yaml", r"stack: api$", f"stack: {stack}"),
+        ("api/compose.yaml", r'"8081:8080"', f'"{free_port()}:8080"'),
+        ("api/compose.yaml", r"delay: 2s", "delay: 1s"),
+        ("api/compose.yaml", r"monitor: 10s", "monitor: 3s"),
+    ], dict(os.environ), extras=True)
+    applied = repo.gitops("apply", app, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    spec = json.loads(subprocess.run(["docker", "service", "inspect", f"{stack}_api"], capture_output=True,
+                                     text=True, check=True).stdout)[0]["Spec"]
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    assert "TIER=production" in container["Env"] and "LOG_LEVEL=info" in container["Env"]  # merged by name
+    assert spec["Mode"]["Replicated"]["Replicas"] == 2  # production's
+    limits = spec["TaskTemplate"]["Resources"]["Limits"]
+    assert limits["MemoryBytes"] == 64 * 1024 * 1024 and limits["NanoCPUs"] == 250_000_000  # merged key by key
+    again = repo.gitops("plan", app, "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout

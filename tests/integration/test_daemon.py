@@ -844,3 +844,37 @@ def test_the_daemon_promotes_to_production_only_what_succeeded_in_staging(
             assert daemon.stop() == 0
     finally:
         subprocess.run(["docker", "stack", "rm", f"{stack}p"], capture_output=True)
+
+
+@pytest.mark.kube
+def test_the_daemon_renders_helm_charts_with_the_helm_it_was_given(
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """`gitops daemon --helm PATH`: a helm that is not there holds the app with how to install it;
+    the one given renders the chart (helm is not on the daemon's PATH)."""
+    from harness import build
+
+    app = f"chart-{namespace[-6:]}"
+    root = tmp_path / "repo"
+    (root / "charts" / "app" / "templates").mkdir(parents=True)
+    (root / "charts" / "app" / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 1.0.0\n")
+    (root / "charts" / "app" / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {release: {{ .Release.Name | quote }}}\n")
+    (root / "gitops.yaml").write_text(
+        "version: 1\nkubernetes_version: \"1.35\"\napps:\n"
+        f"  - name: {app}\n    backend: kubernetes\n    helm: {{chart: charts/app, release: app}}\n"
+        f"    target: {{namespace: {namespace}}}\n    sync: {{interval: 1s}}\n    rollout: {{timeout: 1m}}\n")
+    git(root, "init", "-q", "-b", "main")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if not (Path(p) / "helm").exists())
+    env = {k: v for k, v in os.environ.items() if k != "GITOPS_HELM"}
+    repo = Repo(root, {**env, "KUBECONFIG": str(kube_cluster.kubeconfig), "PATH": path})
+    repo.commit("a chart")
+    with DaemonProcess(repo, "--helm", str(tmp_path / "no-helm"), "--leader-election", "off") as daemon:
+        wait_for("the app held", lambda: daemon.app(app).get("result") == "held", timeout=60)
+        message = daemon.app(app)["message"]
+        assert f"the helm binary {tmp_path / 'no-helm'} does not exist" in message and "get-helm-3" in message
+        assert daemon.stop() == 0
+    with DaemonProcess(repo, "--helm", str(build.helm()), "--leader-election", "off") as daemon:
+        daemon.first_sync(app, timeout=120)
+        assert daemon.stop() == 0

@@ -23,7 +23,7 @@ from typing import Any
 
 from gitops import diff
 from gitops.backends import locking
-from gitops.backends.base import Comparison, Lease, Live, PruneFacts
+from gitops.backends.base import Comparison, Lease, Live, PruneFacts, RunOnce
 from gitops.clock import SYSTEM, Clock, Stopping
 from gitops.errors import BackendError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Failure, Health, HealthStatus, Origin, Resource, ResourceKey
@@ -33,6 +33,8 @@ from gitops.model.releases import AppState
 LABEL = "fake/app"
 PRUNE = "gitops.dev/prune"
 DATA_KINDS = ("PersistentVolumeClaim", "Volume")
+#: An object that runs once (a hook): ``fake/run-once: recreate,succeeded,failed`` (any of them).
+RUN_ONCE = "fake/run-once"
 
 
 def _frozen_paths(live: dict[str, Any]) -> tuple[str, ...]:
@@ -83,6 +85,16 @@ class FakeBackend:
         if self.on_write is not None:
             self.on_write()
         self.writes += 1
+
+    def api_versions(self) -> frozenset[str]:
+        return frozenset({"v1", *(f"v1/{kind}" for kind in ("ConfigMap", "Secret", "Namespace", "Deployment", "Job"))})
+
+    def run_once(self, body: Mapping[str, Any]) -> RunOnce | None:
+        text = ((body.get("metadata") or {}).get("annotations") or {}).get(RUN_ONCE)
+        if not isinstance(text, str):
+            return None
+        policies = {p.strip() for p in text.split(",")}
+        return RunOnce("recreate" in policies, "succeeded" in policies, "failed" in policies)
 
     def prepare(self, resources: list[Resource]) -> list[Resource]:
         out = []

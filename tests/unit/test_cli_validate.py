@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from testsupport import trim_example
 
 from gitops.cli import cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """examples/repo without its Helm app and override stack (they need helm: the integration
+    tests validate and apply them)."""
+    root = tmp_path / "example"
+    shutil.copytree(EXAMPLE, root)
+    trim_example(root, promotion=True)
+    return root
 
 
 def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
@@ -20,14 +32,14 @@ def invoke(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return result.exit_code, result.output
 
 
-def test_example_repo_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    code, output = invoke([], EXAMPLE, monkeypatch)
+def test_example_repo_is_valid(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, output = invoke([], example, monkeypatch)
     assert code == 0, output
     assert output.strip().splitlines()[-1].startswith("valid: 10 files, 15 Kubernetes objects, 2 Swarm services")
 
 
-def test_example_repo_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    code, output = invoke(["--output", "json", "--strict"], EXAMPLE, monkeypatch)
+def test_example_repo_json(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, output = invoke(["--output", "json", "--strict"], example, monkeypatch)
     report = json.loads(output)
     assert code == 0 and report["valid"] is True
     assert report["apps"] == ["web", "demo", "shop-staging", "shop-production"]

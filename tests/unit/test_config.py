@@ -13,7 +13,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
 
 def test_example_repo_config_loads() -> None:
     settings = config.load(EXAMPLE)
-    web, demo, staging, production = settings.apps
+    web, demo, staging, production, catalog, api = settings.apps
+    assert catalog.helm is not None and (catalog.helm.chart, catalog.helm.values_files) == (
+        "charts/catalog", ("catalog/values.yaml",))
+    assert catalog.paths == ("catalog/namespace.yaml",) and catalog.target.namespace == "catalog"
+    assert (api.backend, api.paths, api.target.stack) == ("swarm", ("api/compose.yaml", "api/production.yaml"), "api")
     assert (production.promote_from, production.promote_after, staging.promote_from) == ("shop-staging", 600.0, None)
     assert staging.paths == ("shop/base", "shop/staging") and production.target.namespace == "shop-production"
     assert (web.name, web.backend, web.paths, web.target.namespace) == ("web", "kubernetes", ("k8s",), "web")

@@ -88,18 +88,40 @@ def test_output_objects_name_their_chart_template_and_hooks_that_never_run_are_d
 
 
 def test_hooks_are_the_user_waves_around_the_app() -> None:
-    from gitops.backends.kubernetes.backend import KubernetesBackend
-    from gitops.model import ResourceKey
-    from gitops.model.plans import user_wave
+    from gitops.backends.kubernetes import kinds
 
     def wave(annotations: dict[str, str]) -> int:
-        body = {"metadata": {"annotations": annotations}}
-        return user_wave(KubernetesBackend.wave(None, ResourceKey("batch", "Job", "ns", "j"), body))  # type: ignore[arg-type]
+        return kinds.hook_waves([("hook", annotations), ("app", {})]).get("hook", 0)
 
     assert wave({"helm.sh/hook": "pre-install, pre-upgrade"}) == -1
     assert wave({"helm.sh/hook": "post-upgrade"}) == 1
     assert wave({}) == 0
-    assert wave({"helm.sh/hook": "pre-install", "gitops.dev/wave": "3"}) == 3  # the object's own wave wins
+    assert wave({"helm.sh/hook": "pre-install", "gitops.dev/wave": "3"}) == 0  # its own wave: not a hook wave
+    assert kinds.hook_wave("pre-upgrade") == -1 and kinds.hook_wave("post-install") == 1  # alone (a prune)
+
+
+def test_hook_weights_are_waves_of_their_own_in_weight_order_around_every_other_wave() -> None:
+    from gitops.backends.kubernetes import kinds
+
+    objects = [
+        ("seed", {"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "5"}),
+        ("migrate", {"helm.sh/hook": "pre-upgrade,pre-install", "helm.sh/hook-weight": "-3"}),
+        ("check", {"helm.sh/hook": "pre-upgrade", "helm.sh/hook-weight": "-3"}),  # same weight: same wave
+        ("crds", {"gitops.dev/wave": "-1"}),  # the app's own lowest wave: pre hooks go below it
+        ("app", {}),
+        ("notify", {"helm.sh/hook": "post-install", "helm.sh/hook-weight": "1"}),
+        ("smoke", {"helm.sh/hook": "post-upgrade", "helm.sh/hook-weight": "junk"}),  # helm reads it as 0
+        ("late", {"gitops.dev/wave": "4"}),
+    ]
+    assert kinds.hook_waves(objects) == {"migrate": -3, "check": -3, "seed": -2, "smoke": 5, "notify": 6}
+
+
+def test_the_delete_policy_defaults_to_before_hook_creation() -> None:
+    from gitops.backends.kubernetes import kinds
+
+    assert kinds.hook_delete_policies({}) == {"before-hook-creation"}
+    assert kinds.hook_delete_policies({"helm.sh/hook-delete-policy": "hook-succeeded, hook-failed"}) == {
+        "hook-succeeded", "hook-failed"}
 
 
 def test_no_binary_is_an_error_that_says_how_to_install_it(tmp_path: Path) -> None:

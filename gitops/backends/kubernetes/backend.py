@@ -12,7 +12,7 @@ from typing import Any
 
 from gitops import diff
 from gitops.backends import base
-from gitops.backends.base import Comparison, Live, PruneFacts
+from gitops.backends.base import MAX_API_VERSIONS, Comparison, Live, PruneFacts, RunOnce
 from gitops.backends.kubernetes import health, kinds, normalize
 from gitops.backends.kubernetes.client import ApiError, KubeClient, ResourceType
 from gitops.backends.kubernetes.store import ClusterStore
@@ -49,6 +49,8 @@ class KubernetesBackend(StoreBacked):
         self._types: dict[ResourceKey, ResourceType] = {}
         self._versions: dict[ResourceKey, str] = {}  # resourceVersion last observed, to see a no-op apply
         self._crd_scopes: dict[tuple[str, str], bool] = {}
+        self._hook_waves: dict[ResourceKey, int] = {}  # the user waves of the Helm hooks last prepared
+        self._api_versions: frozenset[str] | None = None
 
     def target_id(self) -> str:
         return f"kubernetes:{self.client.server}"
@@ -65,6 +67,20 @@ class KubernetesBackend(StoreBacked):
 
     def _type(self, api_version: str, kind: str) -> ResourceType | None:
         return self.client.resource_type(api_version, kind)
+
+    def api_versions(self) -> frozenset[str]:
+        if self._api_versions is None:
+            self._api_versions = self.client.api_versions(MAX_API_VERSIONS)
+        return self._api_versions
+
+    def run_once(self, body: Mapping[str, Any]) -> RunOnce | None:
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        if not kinds.hook_wave(annotations.get(kinds.HOOK_KEY)):
+            return None
+        policies = kinds.hook_delete_policies(annotations)
+        return RunOnce(recreate=kinds.BEFORE_HOOK_CREATION in policies,
+                       delete_on_success=kinds.HOOK_SUCCEEDED in policies,
+                       delete_on_failure=kinds.HOOK_FAILED in policies)
 
     def prepare(self, resources: list[Resource]) -> list[Resource]:
         self._learn_crds(resources)
@@ -95,6 +111,8 @@ class KubernetesBackend(StoreBacked):
             body["metadata"] = metadata
             key = ResourceKey(group, kind, metadata.get("namespace", ""), metadata.get("name", ""))
             prepared.append(Resource(key, resource.api_version, body, resource.origin))
+        self._hook_waves = kinds.hook_waves((r.key, (r.body.get("metadata") or {}).get("annotations") or {})
+                                            for r in prepared)
         return prepared
 
     # -- live -------------------------------------------------------------------------------
@@ -145,8 +163,8 @@ class KubernetesBackend(StoreBacked):
     def wave(self, key: ResourceKey, body: Mapping[str, Any] | None = None) -> int:
         annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
         user = parse_wave(annotations.get(WAVE_KEY))
-        if user is None:
-            user = kinds.hook_wave(annotations.get(kinds.HOOK_KEY))  # a Helm hook: the wave before or after
+        if user is None:  # a Helm hook: its wave among the hooks last prepared, else just before or after
+            user = self._hook_waves.get(key, kinds.hook_wave(annotations.get(kinds.HOOK_KEY)))
         return WAVE_SPAN * user + kinds.wave(key.group, key.kind)
 
     # -- compare ----------------------------------------------------------------------------

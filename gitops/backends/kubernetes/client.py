@@ -283,6 +283,17 @@ class KubeClient:
             self._by_kind = {}
             return True
 
+    def api_versions(self, limit: int) -> frozenset[str]:
+        """Every group/version discovery offers (``v1`` for the core group) and each of its kinds as
+        ``group/version/Kind``: what Helm's ``.Capabilities.APIVersions.Has`` asks. At most ``limit``
+        entries (group/versions first); from the discovery this client holds, read again when it is
+        older than DISCOVERY_TTL (a long-running daemon sees CRDs installed since)."""
+        self._stale_miss()  # drops a discovery older than DISCOVERY_TTL, nothing else
+        found = sorted(self._discover().values(), key=lambda t: (t.group, t.version, t.kind))
+        versions = sorted({t.api_version for t in found})
+        kinds = [f"{t.api_version}/{t.kind}" for t in found]
+        return frozenset([*versions, *kinds][:limit])
+
     def listable_types(self) -> list[ResourceType]:
         """The preferred version of every kind that can be listed (for reading a namespace whole)."""
         self._discover()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from gitops.model.plans import WAVE_KEY, parse_wave
 
 #: Apply waves (lower first; prune runs in reverse). Kinds not listed go last: custom resources
 #: need their CRDs, and webhooks should not intercept the objects they are applied with.
@@ -70,12 +73,57 @@ IMMUTABLE: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 #: Helm hooks (``helm.sh/hook``) are user waves (``gitops.dev/wave``, each healthy before the next)
-#: when the object names none: pre-install/pre-upgrade the wave before the app's (0), so a migration
-#: Job completes first; post-install/post-upgrade the wave after it. ``test`` and the delete and
-#: rollback hooks are never applied (the Helm renderer drops them).
+#: when the object names none: pre-install/pre-upgrade hooks come before every other object of the
+#: app, so a migration Job completes first; post-install/post-upgrade hooks after them. Within a
+#: phase, each ``helm.sh/hook-weight`` is a wave of its own, lowest first (:func:`hook_waves`).
+#: ``test`` and the delete and rollback hooks are never applied (the Helm renderer drops them).
 HOOK_KEY = "helm.sh/hook"
+HOOK_WEIGHT_KEY = "helm.sh/hook-weight"
+HOOK_DELETE_KEY = "helm.sh/hook-delete-policy"
 PRE_HOOK_WAVE = -1
 POST_HOOK_WAVE = 1
+#: helm's delete policies; with none given, helm (and so we) use before-hook-creation
+BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "before-hook-creation", "hook-succeeded", "hook-failed"
+
+
+def hook_weight(annotations: Mapping[str, Any]) -> int:
+    """``helm.sh/hook-weight`` as helm reads it (an integer in a string; anything else is 0)."""
+    text = str(annotations.get(HOOK_WEIGHT_KEY, "0")).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def hook_delete_policies(annotations: Mapping[str, Any]) -> frozenset[str]:
+    """``helm.sh/hook-delete-policy`` of a hook (before-hook-creation when it names none)."""
+    text = annotations.get(HOOK_DELETE_KEY)
+    names = {p.strip() for p in text.split(",") if p.strip()} if isinstance(text, str) else set()
+    return frozenset(names or {BEFORE_HOOK_CREATION})
+
+
+def hook_waves(objects: Iterable[tuple[Any, Mapping[str, Any]]]) -> dict[Any, int]:
+    """The user wave of each Helm hook among ``objects`` ((key, annotations) pairs) that names no
+    ``gitops.dev/wave`` of its own: pre- hooks take the waves just below the lowest wave of the other
+    objects (0 when none is lower), one wave per distinct weight, lowest weight first; post- hooks
+    the waves just above the highest."""
+    others: list[int] = []
+    pre: dict[Any, int] = {}
+    post: dict[Any, int] = {}
+    for key, marks in objects:
+        phase = hook_wave(marks.get(HOOK_KEY))
+        explicit = parse_wave(marks.get(WAVE_KEY))
+        if phase == 0 or explicit is not None:
+            others.append(explicit or 0)
+        elif phase < 0:
+            pre[key] = hook_weight(marks)
+        else:
+            post[key] = hook_weight(marks)
+    low, high = min([0, *others]), max([0, *others])
+    pre_weights, post_weights = sorted(set(pre.values())), sorted(set(post.values()))
+    waves = {key: low - len(pre_weights) + pre_weights.index(w) for key, w in pre.items()}
+    waves.update({key: high + 1 + post_weights.index(w) for key, w in post.items()})
+    return waves
 
 
 def hook_wave(hooks: object) -> int:

@@ -44,7 +44,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from gitops.backends import base
-from gitops.backends.base import Comparison, Live, PruneFacts
+from gitops.backends.base import Comparison, Live, PruneFacts, RunOnce
 from gitops.backends.locking import StoreBacked
 from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
@@ -215,6 +215,12 @@ class SwarmBackend(StoreBacked):
             self._secret_data[resource.key.name] = SecretData(base64.b64decode(body.pop("Data")))
             return Resource(resource.key, resource.api_version, body, resource.origin)
         return resource
+
+    def api_versions(self) -> frozenset[str]:
+        return frozenset()  # a swarm has no API versions to render against
+
+    def run_once(self, body: Mapping[str, Any]) -> RunOnce | None:
+        return None  # compose has no hooks
 
     def prepare(self, resources: list[Resource]) -> list[Resource]:
         """Swarm objects as they will be applied (see the module doc). Secret bodies carry no data."""
