@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from harness import swarm as harness
+from repos import free_port, make_repo, swarm_example
 from swarm_app import COMPOSE_PATH, app_doc, backend, remove_state, resources, write_files
 
 from gitops import deploy
@@ -178,3 +179,48 @@ def test_two_apps_with_the_same_secret_get_different_names(
     finally:
         harness.remove_stack(other_stack)
         remove_state(client, other_stack)
+
+
+def test_the_key_is_never_in_the_cli_output_and_the_first_saved_plan_is_refused(
+        swarm_cluster: Any, stack: str, tmp_path: Path, client: SwarmClient) -> None:
+    app = f"demo-{stack[-6:]}"
+    repo = make_repo(tmp_path, [
+        ("gitops.yaml", r"^  - name: demo$", f"  - name: {app}"),
+        ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
+        *swarm_example(free_port()),
+    ], dict(os.environ))
+    try:
+        first = repo.gitops("plan", app, "--out", "first.json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "provisional" in first.stderr, first.stderr
+        stale = repo.gitops("apply", "first.json")
+        assert stale.returncode == 1 and "stale" in stale.stderr, stale.stdout + stale.stderr
+        assert not client.configs(f"gitops.dev/state={app}"), "a refused plan wrote the state"
+        applied = repo.gitops("apply", app, "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        key = stored_key(client, app)
+        assert key is not None
+
+        # With the key stored, a saved plan keeps its names until it is applied.
+        repo.edit("swarm/api-token.txt", (repo.root / "swarm/api-token.txt").read_text(), "rotated-token\n")
+        repo.commit("rotate the token")
+        saved = repo.gitops("plan", app, "--out", "plan.json")
+        assert "provisional" not in saved.stderr and f"{stack}_api_token-" in saved.stdout, saved.stdout
+        done = repo.gitops("apply", "plan.json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        [name] = names(client, stack, "Secret", "api_token")
+        assert name == f"{stack}_api_token-{keyed_hash(b'rotated-token' + bytes([10]), key)}" and name in saved.stdout
+        assert stored_key(client, app) == key
+
+        shown = [first.stdout, first.stderr, applied.stdout, applied.stderr, saved.stdout, saved.stderr,
+                 done.stdout, done.stderr, (repo.root / "first.json").read_text(), (repo.root / "plan.json").read_text()]
+        for command in (["status", app], ["status", app, "--output", "json"], ["history", app],
+                        ["history", app, "--output", "json"], ["plan", app, "--output", "json"]):
+            run = repo.gitops(*command)
+            assert run.returncode == 0, (command, run.stdout + run.stderr)
+            shown += [run.stdout, run.stderr]
+        for text in shown:
+            assert key.hex() not in text and base64.b64encode(key).decode() not in text
+            assert "secret_naming_key" not in text and "rotated-token" not in text
+    finally:
+        remove_state(client, app)
