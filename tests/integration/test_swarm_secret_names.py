@@ -213,7 +213,7 @@ def test_the_key_is_never_in_the_cli_output_and_the_first_saved_plan_is_refused(
         assert stored_key(client, app) == key
 
         shown = [first.stdout, first.stderr, applied.stdout, applied.stderr, saved.stdout, saved.stderr,
-                 done.stdout, done.stderr, (repo.root / "first.json").read_text(), (repo.root / "plan.json").read_text()]
+                 done.stdout, done.stderr, *((repo.root / f).read_text() for f in ("first.json", "plan.json"))]
         for command in (["status", app], ["status", app, "--output", "json"], ["history", app],
                         ["history", app, "--output", "json"], ["plan", app, "--output", "json"]):
             run = repo.gitops(*command)
