@@ -45,8 +45,7 @@ def deployed(doc: dict[str, Any], root: Path) -> tuple[dict[str, Any], list[str]
     def read(path: str) -> bytes:
         return (Path(path) if Path(path).is_absolute() else root / path).read_bytes()
 
-    result = translate(doc, "s", secret_key=None, read_file=read, project_dir=str(root), hash_names=False,
-                       home_dir="/root")
+    result = translate(doc, "s", read_file=read, project_dir=str(root), hash_names=False, home_dir="/root")
     if not result.ok:
         return None
     others = sorted([*result.networks, *result.volumes, *result.configs, *result.secrets])

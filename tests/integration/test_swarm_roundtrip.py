@@ -33,7 +33,6 @@ from gitops.views.plans import field_line
 pytestmark = pytest.mark.swarm
 
 IMAGE = "gitops-test/app"
-KEY = bytes(32)  # the secret naming key of these translations (the app state is not involved here)
 
 
 def _ports() -> tuple[int, int, int]:
@@ -137,7 +136,7 @@ def do_translate(doc: dict[str, Any], stack: str, directory: Path, **kwargs: Any
     def read(path: str) -> bytes:
         return (directory / path).read_bytes()
 
-    result = translate(doc, stack, read_file=read, **{"secret_key": KEY, **kwargs})
+    result = translate(doc, stack, read_file=read, **kwargs)
     assert not result.diagnostics.has_errors, [str(d) for d in result.diagnostics]
     return result
 
@@ -362,8 +361,7 @@ def test_awesome_compose_matches_docker_stack_deploy(client: SwarmClient, stack:
     def read(path: str) -> bytes:
         return (folder / path).read_bytes()
 
-    result = translate(doc, stack, secret_key=KEY, read_file=read, project_dir=str(folder),
-                       home_dir=os.path.expanduser("~"),
+    result = translate(doc, stack, read_file=read, project_dir=str(folder), home_dir=os.path.expanduser("~"),
                        hash_names=False)
     assert not result.diagnostics.has_errors, [str(d) for d in result.diagnostics.errors]
     assert service_diffs(client, result) == {name: [] for name in result.services}

@@ -64,11 +64,11 @@ def web_secrets(client: SwarmClient, stack: str) -> list[str]:
 
 def legacy_objects(stack: str, doc: dict[str, Any], root: Path) -> list[Resource]:
     """What the code before keyed names deployed for ``doc``: the same translation with the plain
-    SHA-256 secret names (``secret_key=None``), handed to the deploy flow as ``swarm/v1`` objects
+    SHA-256 secret names (``secret_key="plain"``), handed to the deploy flow as ``swarm/v1`` objects
     (the form of release manifests; the secret's bytes in ``Data``, as the backend takes them).
     Applying these writes what that code wrote: those objects, and a state with no naming key."""
     folder = root / Path(COMPOSE_PATH).parent
-    result = translate(doc, stack, secret_key=None, read_file=lambda path: (folder / path).read_bytes())
+    result = translate(doc, stack, secret_key="plain", read_file=lambda path: (folder / path).read_bytes())
     assert not result.diagnostics.has_errors, [str(d) for d in result.diagnostics]
     origin = Origin(COMPOSE_PATH)
 

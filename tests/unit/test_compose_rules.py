@@ -42,7 +42,7 @@ def both(compose: ComposeFile, root: Path) -> tuple[list[Diagnostic], list[Diagn
     """What validate finds in a compose file, and what the translator (as the backend calls it) finds."""
     validated: list[Diagnostic] = []
     compose_checks.check(compose, root, validated)
-    translation = translate(compose.data, compose.stack or "corpus", secret_key=b"k" * 32,
+    translation = translate(compose.data, compose.stack or "corpus",
                             read_file=lambda path: (compose.directory / path).read_bytes(), file=compose.file)
     return validated, list(translation.diagnostics)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from gitops.model import Diagnostic, Diagnostics, Severity
 from gitops.validate.compose_rules import PRUNE_KEY
@@ -56,12 +57,25 @@ def keyed_hash(data: bytes, key: bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()[:HASH_LENGTH]
 
 
-def object_suffix(section: str, data: bytes, secret_key: bytes | None) -> str:
-    """The content suffix of a config or secret (``section``: "configs" or "secrets").
-    ``secret_key`` None: secrets get the plain hash too, the names before keyed names (kept only
-    to reproduce records and stacks of that time; the backend always passes a key)."""
-    if section == "secrets" and secret_key is not None:
-        return keyed_hash(data, secret_key)
+SecretKey = bytes | Literal["plain"] | None
+"""How secrets are named (``translate(secret_key=...)``): an HMAC key (the app's naming key);
+None, a random key for one translation (names stable within it, telling nothing: for callers
+with no app state); ``"plain"``, the plain SHA-256 of the time before keyed names (kept only to
+reproduce records and stacks of that time)."""
+
+
+def naming_key(secret_key: SecretKey) -> bytes | None:
+    """The HMAC key a :data:`SecretKey` stands for (None: the plain hash)."""
+    if isinstance(secret_key, bytes):
+        return secret_key
+    return secrets.token_bytes(32) if secret_key is None else None  # None: "plain"
+
+
+def object_suffix(section: str, data: bytes, key: bytes | None) -> str:
+    """The content suffix of a config or secret (``section``: "configs" or "secrets"); ``key``
+    None gives secrets the plain hash too (see :data:`SecretKey`)."""
+    if section == "secrets" and key is not None:
+        return keyed_hash(data, key)
     return content_hash(data)
 
 

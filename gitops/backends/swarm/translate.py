@@ -24,7 +24,8 @@ hex digits derived from their content appended to their name (``<stack>_<key>-<h
 A config's suffix is the SHA-256 of its content (which plans show anyway); a secret's is the
 HMAC-SHA256 of its content under ``secret_key``, the app's naming key (:func:`compose.keyed_hash`),
 so that a plan posted in public does not let anyone test guesses of the secret offline.
-``secret_key=None`` gives secrets the plain SHA-256 too: the names of stacks deployed before keyed
+Without ``secret_key`` a translation names secrets with a random key of its own;
+``secret_key="plain"`` gives them the plain SHA-256 too: the names of stacks deployed before keyed
 names (recorded fixtures, the migration test). ``hash_names=False`` gives exactly the CLI's names
 (used to compare with ``docker stack deploy``).
 """
@@ -48,8 +49,10 @@ from .compose import (
     STACK_LABEL,
     Context,
     ReadFile,
+    SecretKey,
     content_hash,
     is_user_defined_network,
+    naming_key,
     object_suffix,
     pointer,
     read_bool,
@@ -239,20 +242,20 @@ def _volume_objects(ctx: Context, volumes: Mapping[str, Any], used: set[str]) ->
 # -- entry point -----------------------------------------------------------------------------------
 
 
-def translate(compose: Mapping[str, Any], stack: str, *, secret_key: bytes | None,
-              read_file: ReadFile | None = None, project_dir: str | None = None, hash_names: bool = True,
-              file: str | None = None, home_dir: str | None = None) -> Translation:
+def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | None = None,
+              project_dir: str | None = None, hash_names: bool = True,
+              file: str | None = None, home_dir: str | None = None, secret_key: SecretKey = None) -> Translation:
     """Translate one loaded compose document into the Swarm objects of stack ``stack``.
 
-    ``secret_key`` is the HMAC key of secret names (see the module doc; None: the plain hash of
-    the time before keyed names; every caller says which). ``read_file`` reads ``configs.*.file``
+    ``secret_key`` says how secrets are named (:data:`compose.SecretKey`: the app's key, a random
+    key of this call by default, or ``"plain"``). ``read_file`` reads ``configs.*.file``
     / ``secrets.*.file`` (paths as written in the compose file). ``project_dir`` resolves relative
     bind sources the way ``docker stack deploy`` does (by default they are an error: they would
     name a path on the deploying machine). ``file`` is used in diagnostics. ``home_dir`` expands
     ``~`` in bind sources (an error by default, for the same reason). Content problems become
     diagnostics; the translation goes on as far as it can.
     """
-    ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir, secret_key)
+    ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir, naming_key(secret_key))
     # What Swarm ignores or refuses, key by key, as validate reports it.
     ctx.diagnostics.extend(compose_rules.check(compose, file=file, relative_binds=project_dir is not None,
                                                home_binds=home_dir is not None))
