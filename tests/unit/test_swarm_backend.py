@@ -19,13 +19,12 @@ import pytest
 from gitops.backends.swarm import health as h
 from gitops.backends.swarm.backend import (
     API_VERSION,
-    OFFLINE_NAMING_KEY,
     SwarmBackend,
     compose_resource,
     offline_objects,
 )
 from gitops.backends.swarm.client import SwarmAPIError, SwarmConflict, SwarmNotFound
-from gitops.backends.swarm.compose import keyed_hash
+from gitops.backends.swarm.compose import PROCESS_KEY, keyed_hash
 from gitops.backends.swarm.store import (
     LockEntry,
     SwarmStore,
@@ -514,7 +513,7 @@ def test_views_without_a_target_use_one_random_key_per_run() -> None:
     base, head = (offline_objects(resources, "demo", "demo", read_file) for _ in range(2))
     (name,) = {r.key.name for r in base if r.key.kind == "Secret"}
     assert name in {r.key.name for r in head}  # equal content, equal names (base and head of a diff)
-    assert name == f"demo_token-{keyed_hash(FILES['deploy/token.txt'], OFFLINE_NAMING_KEY)}"
+    assert name == f"demo_token-{keyed_hash(FILES['deploy/token.txt'], PROCESS_KEY)}"
     assert not name.endswith(hashlib.sha256(FILES["deploy/token.txt"]).hexdigest()[:10])
 
 

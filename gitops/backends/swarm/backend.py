@@ -14,7 +14,7 @@ Identity: ``ResourceKey("swarm", kind, <stack>, <full object name>)`` for kind `
   app's state (:meth:`SwarmStore.naming_key`); a plan before the first apply of an app (or of a
   stack deployed before keyed names) uses a key the apply has not stored yet, says so in a
   warning, and a plan saved then is refused as stale. ``gitops diff`` (no target) names secrets
-  with :data:`OFFLINE_NAMING_KEY`, random per process: equal content, equal names, within a run.
+  with :data:`compose.PROCESS_KEY`, random per process: equal content, equal names, within a run.
   Release manifests, stored in plain configs on the swarm, therefore hold no secret data.
   Re-creating a secret whose bytes this process never read (a rollback to a release whose secret
   object was pruned since) fails with "secret X was pruned; re-apply that revision from git".
@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import copy
 import posixpath
-import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -61,6 +60,7 @@ from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
+from .compose import PROCESS_KEY
 from .health import exists_health, service_health, template_key
 from .objects import SecretData, SecretObject, Translation
 from .store import SwarmStore
@@ -82,8 +82,6 @@ IMMUTABLE = {
 ReadFile = Callable[[str], bytes]
 #: Label by which a live object opts out of pruning (as the Kubernetes annotation does).
 PRUNE_LABEL = "gitops.dev/prune"
-#: The secret naming key of views without a target (``gitops diff``): random, never stored.
-OFFLINE_NAMING_KEY = secrets.token_bytes(32)
 
 
 def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Origin | None = None) -> Resource:
@@ -97,7 +95,7 @@ def offline_objects(resources: list[Resource], app: str, stack: str,
     """The Swarm objects compose files translate to, without an engine to talk to (``gitops
     diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
     return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file,
-                        naming_key=OFFLINE_NAMING_KEY).prepare(resources)
+                        naming_key=PROCESS_KEY).prepare(resources)
 
 
 PROVISIONAL_NAMES = ("app {app}: the secret names planned here are provisional: their suffix is keyed with the "

@@ -57,18 +57,22 @@ def keyed_hash(data: bytes, key: bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()[:HASH_LENGTH]
 
 
+#: The secret naming key of translations without an app state (``gitops diff``, tests): random
+#: per process and never stored, so equal content gives equal names within one run, and the names
+#: say nothing about the content.
+PROCESS_KEY = secrets.token_bytes(32)
+
 SecretKey = bytes | Literal["plain"] | None
 """How secrets are named (``translate(secret_key=...)``): an HMAC key (the app's naming key);
-None, a random key for one translation (names stable within it, telling nothing: for callers
-with no app state); ``"plain"``, the plain SHA-256 of the time before keyed names (kept only to
-reproduce records and stacks of that time)."""
+None, :data:`PROCESS_KEY`; ``"plain"``, the plain SHA-256 of the time before keyed names (kept
+only to reproduce records and stacks of that time)."""
 
 
 def naming_key(secret_key: SecretKey) -> bytes | None:
     """The HMAC key a :data:`SecretKey` stands for (None: the plain hash)."""
     if isinstance(secret_key, bytes):
         return secret_key
-    return secrets.token_bytes(32) if secret_key is None else None  # None: "plain"
+    return PROCESS_KEY if secret_key is None else None  # None: "plain"
 
 
 def object_suffix(section: str, data: bytes, key: bytes | None) -> str:

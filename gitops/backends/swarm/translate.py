@@ -24,7 +24,7 @@ hex digits derived from their content appended to their name (``<stack>_<key>-<h
 A config's suffix is the SHA-256 of its content (which plans show anyway); a secret's is the
 HMAC-SHA256 of its content under ``secret_key``, the app's naming key (:func:`compose.keyed_hash`),
 so that a plan posted in public does not let anyone test guesses of the secret offline.
-Without ``secret_key`` a translation names secrets with a random key of its own;
+Without ``secret_key`` secrets are named with :data:`compose.PROCESS_KEY`, random per process;
 ``secret_key="plain"`` gives them the plain SHA-256 too: the names of stacks deployed before keyed
 names (recorded fixtures, the migration test). ``hash_names=False`` gives exactly the CLI's names
 (used to compare with ``docker stack deploy``).
@@ -247,8 +247,8 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
               file: str | None = None, home_dir: str | None = None, secret_key: SecretKey = None) -> Translation:
     """Translate one loaded compose document into the Swarm objects of stack ``stack``.
 
-    ``secret_key`` says how secrets are named (:data:`compose.SecretKey`: the app's key, a random
-    key of this call by default, or ``"plain"``). ``read_file`` reads ``configs.*.file``
+    ``secret_key`` says how secrets are named (:data:`compose.SecretKey`: the app's key, by default
+    a random key of this process, or ``"plain"``). ``read_file`` reads ``configs.*.file``
     / ``secrets.*.file`` (paths as written in the compose file). ``project_dir`` resolves relative
     bind sources the way ``docker stack deploy`` does (by default they are an error: they would
     name a path on the deploying machine). ``file`` is used in diagnostics. ``home_dir`` expands
