@@ -114,9 +114,11 @@ class Result:
 
 def plan_app(backend: Backend, resources: list[Resource], revision: str, *, exact: bool = False,
              prune: bool = True, policy: prune_stage.Policy | None = None) -> tuple[AppPlan, list[Resource]]:
-    """The plan of one app (a value: a blocked plan says why in ``blocked``; it raises nothing)."""
-    prepared = backend.prepare(resources)
+    """The plan of one app (a value: a blocked plan says why in ``blocked``; it raises nothing).
+    The state is read before the objects are prepared: preparing may use what it holds (Swarm's
+    secret naming key)."""
     state = backend.load_state()
+    prepared = backend.prepare(resources)
     app_plan, _ = plan.build(backend, prepared, state, revision=revision, exact=exact, prune=prune, policy=policy)
     return app_plan, prepared
 
@@ -138,9 +140,9 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
               *, saved: AppPlan | None = None, on_event: Event = _quiet) -> Result:
     options = options or Options()
     policy = options.policy.allowing(saved.overrides) if saved is not None else options.policy
-    prepared = backend.prepare(resources)
 
-    def fresh_plan(state: AppState) -> tuple[AppPlan, dict[ResourceKey, dict[str, Any] | None], Result | None]:
+    def fresh_plan(state: AppState, prepared: list[Resource]) \
+            -> tuple[AppPlan, dict[ResourceKey, dict[str, Any] | None], Result | None]:
         """The plan against ``state``, and the no-op result when that revision is applied already."""
         fresh, live = plan.build(backend, prepared, state, revision=revision, exact=options.exact,
                                  prune=options.prune, policy=policy)
@@ -153,7 +155,7 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
         return fresh, live, Result(backend.app, "no-op", fresh, release=state.current)
 
     state = backend.load_state()
-    _, _, done = fresh_plan(state)
+    _, _, done = fresh_plan(state, backend.prepare(resources))
     if done is not None:
         return done
     if revision in state.bad_revisions and not options.allow_bad_revision:
@@ -164,7 +166,11 @@ def apply_app(backend: Backend, resources: list[Resource], revision: str, option
     with backend.lock(options.holder, options.lock_ttl, options.lock_wait, stopping=options.stopping,
                       clock=options.clock) as lease:
         state = backend.load_state()
-        fresh, live, done = fresh_plan(state)
+        # Prepared again from the state read under the lock: what preparing takes from the state
+        # (Swarm's secret naming key, stored by the first apply, maybe another runner's) is then
+        # what this run's writes go with.
+        prepared = backend.prepare(resources)
+        fresh, live, done = fresh_plan(state, prepared)
         if done is not None:  # another runner applied this revision while we waited for the lock
             return done
         return _converge(backend, lease, fresh, prepared, live, state, options, on_event, Outcome.SUCCEEDED)

@@ -406,7 +406,8 @@ def test_external_secret_is_referenced_but_never_created_or_pruned(sb: SwarmBack
 
 def test_an_apply_killed_midway_is_completed_by_the_next_run(sb: SwarmBackend, stack: str, tmp_path: Path) -> None:
     """SIGKILL an apply of 30 services half-way; its lock expires and a re-run completes the stack."""
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    # The child imports gitops from this checkout (not an installed copy), as the test itself does.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1])])}
     args = [sys.executable, str(HERE / "swarm_apply_many.py"), harness.docker_host(), stack, str(tmp_path), "30"]
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
+import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,8 +17,14 @@ from typing import Any
 import pytest
 
 from gitops.backends.swarm import health as h
-from gitops.backends.swarm.backend import API_VERSION, SwarmBackend, compose_resource
+from gitops.backends.swarm.backend import (
+    API_VERSION,
+    SwarmBackend,
+    compose_resource,
+    offline_objects,
+)
 from gitops.backends.swarm.client import SwarmAPIError, SwarmConflict, SwarmNotFound
+from gitops.backends.swarm.compose import PROCESS_KEY, keyed_hash
 from gitops.backends.swarm.store import (
     LockEntry,
     SwarmStore,
@@ -409,6 +417,104 @@ def test_a_secret_whose_bytes_are_unknown_cannot_be_recreated() -> None:
     with pytest.raises(GitopsError, match="re-apply that revision from git"):
         other.apply(again)
     assert runner.compare(secret, None).reason == "does not exist"
+
+
+# -- the secret naming key ---------------------------------------------------------------------------
+
+
+def secret_name(sb: SwarmBackend) -> str:
+    prepared = sb.prepare([compose_resource("demo", "deploy/compose.yaml", compose_doc())])
+    (name,) = [r.key.name for r in prepared if r.key.kind == "Secret"]
+    return name
+
+
+def payload(api: FakeConfigs) -> dict[str, Any]:
+    """The newest state config's payload, as stored."""
+    newest = max(api.configs("gitops.dev/state=demo"), key=lambda c: int(c["Spec"]["Labels"]["gitops.dev/seq"]))
+    return dict(json.loads(gzip.decompress(base64.b64decode(newest["Spec"]["Data"]))))
+
+
+def test_the_naming_key_is_made_by_a_read_and_stored_by_the_first_save() -> None:
+    api = FakeConfigs()
+    runner = make_backend(api)
+    state = runner.load_state()
+    name = secret_name(runner)  # a plan: reading the state and preparing write nothing
+    assert api.writes == 0 and api.items == {}
+    key = runner.store.naming_key()
+    assert len(key) == 32 and not runner.store.naming_key_stored
+    assert name == f"demo_token-{keyed_hash(FILES['deploy/token.txt'], key)}"
+    assert name != f"demo_token-{hashlib.sha256(FILES['deploy/token.txt']).hexdigest()[:10]}"
+    assert any("provisional" in d.message for d in runner.warnings)
+    assert secret_name(runner) == name  # the same run: the same (provisional) key
+
+    saved = runner.save_state(state.with_release(release(1)))  # an apply's first write
+    assert runner.store.naming_key_stored and base64.b64decode(payload(api)["secret_naming_key"]) == key
+    # The key is not part of the state value: no view of it (status, history, JSON) can show it.
+    for shown in (json.dumps(saved.to_json()), repr(saved), str(runner.load_state())):
+        assert key.hex() not in shown and base64.b64encode(key).decode() not in shown
+    assert "secret_naming_key" not in saved.to_json()
+
+    # Another runner (another process) reads the key: the same names, no warning; its saves keep it.
+    other = make_backend(api)
+    assert secret_name(other) == name and other.store.naming_key_stored
+    assert not any("provisional" in d.message for d in other.warnings)
+    other.save_state(other.load_state().with_release(release(2)))
+    third = make_backend(api)
+    assert secret_name(third) == name
+    assert base64.b64decode(payload(api)["secret_naming_key"]) == key
+
+
+def test_a_save_without_a_read_keeps_the_stored_key() -> None:
+    api = FakeConfigs()
+    first = make_backend(api)
+    name = secret_name(first)
+    first.save_state(first.load_state().with_release(release(1)))
+    blind = make_backend(api)  # never read the state (nor prepared anything) before its save
+    blind.save_state(replace(AppState(app="demo"), version="1").with_release(release(2)))
+    assert secret_name(make_backend(api)) == name
+
+
+def test_the_key_a_runner_stored_first_wins_over_one_made_for_a_save_that_did_not_happen() -> None:
+    api = FakeConfigs()
+    a, b = make_backend(api), make_backend(api)
+    a_name, b_name = secret_name(a), secret_name(b)  # both plan the app's first apply
+    assert a_name != b_name, "two new random keys"
+    a.save_state(a.load_state().with_release(release(1)))  # a gets the lock first
+    b.load_state()  # b, once it holds the lock, reads the state again and prepares again
+    assert secret_name(b) == a_name and b.store.naming_key_stored
+
+
+def test_a_state_written_before_keyed_names_gets_a_key_on_its_next_save() -> None:
+    api = FakeConfigs()
+    legacy = SwarmStore(api, "demo")  # type: ignore[arg-type]
+    legacy.save(AppState(app="demo").with_release(release(1)))  # no key was ever made: none is stored
+    assert "secret_naming_key" not in payload(api)
+    sb = make_backend(api)
+    name = secret_name(sb)
+    assert not sb.store.naming_key_stored
+    sb.save_state(sb.load_state().with_release(release(2)))
+    assert "secret_naming_key" in payload(api) and secret_name(make_backend(api)) == name
+
+
+def test_two_apps_with_the_same_secret_get_different_names() -> None:
+    api = FakeConfigs()
+    names = []
+    for app in ("one", "two"):
+        sb = SwarmBackend(api, app, stack="demo", read_file=read_file)  # type: ignore[arg-type]
+        names.append(secret_name(sb))
+        sb.save_state(sb.load_state().with_release(release(1)))
+    assert names[0] != names[1]
+    plain = hashlib.sha256(FILES["deploy/token.txt"]).hexdigest()[:10]
+    assert all(not n.endswith(plain) for n in names)
+
+
+def test_views_without_a_target_use_one_random_key_per_run() -> None:
+    resources = [compose_resource("demo", "deploy/compose.yaml", compose_doc())]
+    base, head = (offline_objects(resources, "demo", "demo", read_file) for _ in range(2))
+    (name,) = {r.key.name for r in base if r.key.kind == "Secret"}
+    assert name in {r.key.name for r in head}  # equal content, equal names (base and head of a diff)
+    assert name == f"demo_token-{keyed_hash(FILES['deploy/token.txt'], PROCESS_KEY)}"
+    assert not name.endswith(hashlib.sha256(FILES["deploy/token.txt"]).hexdigest()[:10])
 
 
 def test_compare_services_and_immutable_objects() -> None:

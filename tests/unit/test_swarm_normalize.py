@@ -55,7 +55,7 @@ def test_recorded_translation_is_reproduced(fixture: str) -> None:
     """The recorded desired specs are what translate() gives today (the fixtures do not rot)."""
     record = load(fixture)
     files = {"./index.html": b"<h1>v1</h1>\n", "./token.txt": b"s3cret-token\n"}
-    result = translate(record["compose"], record["stack"], read_file=files.__getitem__,
+    result = translate(record["compose"], record["stack"], secret_key="plain", read_file=files.__getitem__,
                        hash_names=fixture.endswith("-api.json"))
     assert {k: v.spec for k, v in result.services.items()} == {
         k: v["desired"] for k, v in record["services"].items()}

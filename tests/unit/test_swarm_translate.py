@@ -15,6 +15,7 @@ from gitops.model import Severity
 from gitops.validate.units import duration_ns, nano_cpus, size_bytes
 
 STACK = "st"
+NAMING_KEY = bytes(range(32))
 
 
 def run(doc: dict[str, Any], files: dict[str, bytes] | None = None, **kwargs: Any) -> tr.Translation:
@@ -25,7 +26,7 @@ def run(doc: dict[str, Any], files: dict[str, bytes] | None = None, **kwargs: An
             raise FileNotFoundError(2, "No such file or directory", path)
         return store[path]
 
-    return tr.translate(doc, STACK, read_file=read, **kwargs)
+    return tr.translate(doc, STACK, read_file=read, **{"secret_key": NAMING_KEY, **kwargs})
 
 
 def service(fragment: dict[str, Any], **top: Any) -> tuple[dict[str, Any], tr.Translation]:
@@ -270,9 +271,10 @@ def test_configs_and_secrets_are_content_hashed_and_referenced() -> None:
     result = run(_objects_doc(), FILES)
     assert not result.diagnostics.has_errors, messages(result)
     import hashlib
+    import hmac
 
     site_hash = hashlib.sha256(FILES["./site.conf"]).hexdigest()[:10]
-    pw_hash = hashlib.sha256(FILES["./pw.txt"]).hexdigest()[:10]
+    pw_hash = hmac.new(NAMING_KEY, FILES["./pw.txt"], hashlib.sha256).hexdigest()[:10]
     assert set(result.configs) == {f"st_site-{site_hash}", "ext_conf"}
     assert set(result.secrets) == {f"st_pw-{pw_hash}", "prod_api_key"}
     site = result.configs[f"st_site-{site_hash}"]
@@ -300,6 +302,45 @@ def test_changed_content_gives_a_new_name_and_the_same_labels() -> None:
     (a,), (b,) = ([n for n in r.configs if n != "ext_conf"] for r in (first, second))
     assert a != b and a.startswith("st_site-") and b.startswith("st_site-")
     assert first.configs[a].spec["Labels"] == second.configs[b].spec["Labels"]  # type: ignore[index]
+
+
+def test_a_secret_name_is_keyed_and_a_config_name_is_the_plain_content_hash() -> None:
+    import hashlib
+
+    plain = hashlib.sha256(FILES["./pw.txt"]).hexdigest()[:10]
+    keyed = {key: run(_objects_doc(), FILES, secret_key=key) for key in (NAMING_KEY, b"\x01" * 32)}
+    names = {key: {n for n in r.secrets if n.startswith("st_pw-")} for key, r in keyed.items()}
+    (ours,), (theirs,) = names.values()
+    assert ours != theirs, "another key (another app) must give another name for the same content"
+    assert plain not in ours and plain not in theirs
+    assert re.fullmatch(r"st_pw-[0-9a-f]{10}", ours)
+    # The same key and content: the same name (plan, apply and later runs agree).
+    assert {n for n in run(_objects_doc(), FILES).secrets if n.startswith("st_pw-")} == {ours}
+    # A config's content is shown by plans anyway: its suffix stays the plain hash, whatever the key.
+    site = hashlib.sha256(FILES["./site.conf"]).hexdigest()[:10]
+    assert all(f"st_site-{site}" in r.configs for r in keyed.values())
+    # "plain" is the naming of stacks deployed before keyed names; no key: the process's random key.
+    assert f"st_pw-{plain}" in run(_objects_doc(), FILES, secret_key="plain").secrets
+    unkeyed = [{n for n in tr.translate(_objects_doc(), STACK, read_file=FILES.__getitem__).secrets
+                if n.startswith("st_pw-")} for _ in range(2)]
+    assert unkeyed[0] == unkeyed[1] and f"st_pw-{plain}" not in unkeyed[0]
+
+
+def test_the_naming_functions() -> None:
+    import hashlib
+    import hmac
+
+    from gitops.backends.swarm.compose import PROCESS_KEY, content_hash, keyed_hash, naming_key, object_suffix
+
+    data, key = b"hunter2\n", bytes(range(32))
+    assert keyed_hash(data, key) == hmac.new(key, data, hashlib.sha256).hexdigest()[:10]
+    assert keyed_hash(data, key) != content_hash(data) == hashlib.sha256(data).hexdigest()[:10]
+    assert keyed_hash(data, key) != keyed_hash(data, bytes(32)) and keyed_hash(data, key) != keyed_hash(b"x", key)
+    assert object_suffix("secrets", data, key) == keyed_hash(data, key)
+    assert object_suffix("configs", data, key) == content_hash(data)
+    assert object_suffix("secrets", data, None) == content_hash(data)
+    assert naming_key(key) == key and naming_key("plain") is None
+    assert naming_key(None) == PROCESS_KEY and len(PROCESS_KEY) == 32
 
 
 def test_without_hashing_names_are_the_clis() -> None:
@@ -465,7 +506,8 @@ def test_awesome_compose_translates(relative: str) -> None:
     def read(path: str) -> bytes:
         return (folder / path).read_bytes()
 
-    result = tr.translate(doc, "corpus", read_file=read, project_dir=str(folder), home_dir="/home/deploy",
+    result = tr.translate(doc, "corpus", secret_key=NAMING_KEY, read_file=read, project_dir=str(folder),
+                          home_dir="/home/deploy",
                           file=relative)
     errors = [(d.pointer, d.message) for d in result.diagnostics.errors]
     assert errors == [(f"/services/{name}", "a Swarm service needs image: (Swarm does not build images)")
@@ -489,7 +531,7 @@ def test_awesome_compose_translates(relative: str) -> None:
 
 def test_corpus_warnings_name_the_keys_swarm_ignores() -> None:
     doc, folder = load_corpus_file("elasticsearch-logstash-kibana/compose.yaml")
-    result = tr.translate(doc, "corpus", project_dir=str(folder))
+    result = tr.translate(doc, "corpus", secret_key=NAMING_KEY, project_dir=str(folder))
     pointers = {d.pointer for d in result.diagnostics.warnings}
     assert {"/services/elasticsearch/container_name", "/services/logstash/depends_on",
             "/networks/elastic/driver"} <= pointers

@@ -9,8 +9,13 @@ Identity: ``ResourceKey("swarm", kind, <stack>, <full object name>)`` for kind `
   manifests) pass through. External objects are referenced, never created or pruned. Warnings are
   collected in :attr:`SwarmBackend.warnings`; errors raise naming the file and field.
 * **Secret values** never leave the process: a Secret body holds the spec without ``Data``; the
-  bytes stay in a side table keyed by the (content-hashed) name and are sent only by the create
-  call. Release manifests, stored in plain configs on the swarm, therefore hold no secret data.
+  bytes stay in a side table keyed by the (content-named) name and are sent only by the create
+  call. A secret's name suffix is an HMAC of its content under the app's naming key, kept in the
+  app's state (:meth:`SwarmStore.naming_key`); a plan before the first apply of an app (or of a
+  stack deployed before keyed names) uses a key the apply has not stored yet, says so in a
+  warning, and a plan saved then is refused as stale. ``gitops diff`` (no target) names secrets
+  with :data:`compose.PROCESS_KEY`, random per process: equal content, equal names, within a run.
+  Release manifests, stored in plain configs on the swarm, therefore hold no secret data.
   Re-creating a secret whose bytes this process never read (a rollback to a release whose secret
   object was pruned since) fails with "secret X was pruned; re-apply that revision from git".
 * **compare** diffs daemon-default-normalized specs (:mod:`normalize`); services update in place,
@@ -55,6 +60,7 @@ from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
+from .compose import PROCESS_KEY
 from .health import exists_health, service_health, template_key
 from .objects import SecretData, SecretObject, Translation
 from .store import SwarmStore
@@ -88,7 +94,13 @@ def offline_objects(resources: list[Resource], app: str, stack: str,
                     read_file: ReadFile | None) -> list[Resource]:
     """The Swarm objects compose files translate to, without an engine to talk to (``gitops
     diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
-    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file).prepare(resources)
+    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file,
+                        naming_key=PROCESS_KEY).prepare(resources)
+
+
+PROVISIONAL_NAMES = ("app {app}: the secret names planned here are provisional: their suffix is keyed with the "
+                     "app's secret naming key, which the next apply creates and keeps in the app's state (the "
+                     "objects are new either way); a plan saved now will be refused as stale by that apply")
 
 
 def pruned_secret_message(name: str) -> str:
@@ -121,11 +133,15 @@ def _references(spec: Mapping[str, Any]) -> dict[str, set[str]]:
 
 class SwarmBackend(StoreBacked):
     name = "swarm"
+    store: SwarmStore
 
     def __init__(self, client: SwarmClient, app: str, *, stack: str | None = None,
-                 read_file: ReadFile | None = None, delete_wait: float = 60.0) -> None:
+                 read_file: ReadFile | None = None, delete_wait: float = 60.0,
+                 naming_key: bytes | None = None) -> None:
         """``read_file(path)`` reads a file named by a compose file, ``path`` already joined to
-        the compose file's directory (keeping it inside the repository is the caller's job)."""
+        the compose file's directory (keeping it inside the repository is the caller's job).
+        ``naming_key``: the secret naming key to use instead of the one in the app's state (a
+        view without a target)."""
         self.client = client
         self.app = app
         self.stack = stack or app
@@ -141,6 +157,7 @@ class SwarmBackend(StoreBacked):
         self._written: dict[ResourceKey, str] = {}
         self._network_ids: dict[str, str] = {}
         self._target: str | None = None
+        self._naming_key = naming_key
 
     def target_id(self) -> str:
         if self._target is None:
@@ -170,8 +187,14 @@ class SwarmBackend(StoreBacked):
             raise GitopsError(f"{resource.origin.file}: compose file is for stack {stack}, "
                               f"but this backend deploys stack {self.stack}")
         path = resource.key.name or resource.origin.file
-        result = translate(resource.body, self.stack, read_file=self._reader(path), file=resource.origin.file)
+        key = self._naming_key or self.store.naming_key()
+        result = translate(resource.body, self.stack, secret_key=key, read_file=self._reader(path),
+                           file=resource.origin.file)
         self.warnings.extend(d for d in result.diagnostics if d.severity is Severity.WARNING)
+        provisional = Diagnostic(Severity.WARNING, PROVISIONAL_NAMES.format(app=self.app), file=resource.origin.file)
+        if self._naming_key is None and not self.store.naming_key_stored and provisional not in self.warnings \
+                and any(not s.external and not (s.spec or {}).get("Driver") for s in result.secrets.values()):
+            self.warnings.append(provisional)
         errors = result.diagnostics.errors
         if errors:
             problems = "; ".join(f"field {d.pointer}: {d.message}" if d.pointer else d.message for d in errors)

@@ -9,9 +9,11 @@ problem at once.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from gitops.model import Diagnostic, Diagnostics, Severity
 from gitops.validate.compose_rules import PRUNE_KEY
@@ -43,7 +45,42 @@ def scope(stack: str, name: str) -> str:
 
 
 def content_hash(data: bytes) -> str:
+    """The name suffix of a config: the first :data:`HASH_LENGTH` hex digits of the SHA-256 of its
+    content (a config's content is no secret: plans show it)."""
     return hashlib.sha256(data).hexdigest()[:HASH_LENGTH]
+
+
+def keyed_hash(data: bytes, key: bytes) -> str:
+    """The name suffix of a secret: HMAC-SHA256 of its content under the app's naming key. A plain
+    hash of a low-entropy secret, shown in a plan posted to a public pull request, could be
+    guessed offline; without the key, the suffix says nothing about the content."""
+    return hmac.new(key, data, hashlib.sha256).hexdigest()[:HASH_LENGTH]
+
+
+#: The secret naming key of translations without an app state (``gitops diff``, tests): random
+#: per process and never stored, so equal content gives equal names within one run, and the names
+#: say nothing about the content.
+PROCESS_KEY = secrets.token_bytes(32)
+
+SecretKey = bytes | Literal["plain"] | None
+"""How secrets are named (``translate(secret_key=...)``): an HMAC key (the app's naming key);
+None, :data:`PROCESS_KEY`; ``"plain"``, the plain SHA-256 of the time before keyed names (kept
+only to reproduce records and stacks of that time)."""
+
+
+def naming_key(secret_key: SecretKey) -> bytes | None:
+    """The HMAC key a :data:`SecretKey` stands for (None: the plain hash)."""
+    if isinstance(secret_key, bytes):
+        return secret_key
+    return PROCESS_KEY if secret_key is None else None  # None: "plain"
+
+
+def object_suffix(section: str, data: bytes, key: bytes | None) -> str:
+    """The content suffix of a config or secret (``section``: "configs" or "secrets"); ``key``
+    None gives secrets the plain hash too (see :data:`SecretKey`)."""
+    if section == "secrets" and key is not None:
+        return keyed_hash(data, key)
+    return content_hash(data)
 
 
 def stringify(value: object) -> str:
@@ -59,13 +96,14 @@ def is_user_defined_network(target: str) -> bool:
 class Context:
     def __init__(self, stack: str, doc: Mapping[str, Any], read_file: ReadFile | None,
                  project_dir: str | None, hash_names: bool, file: str | None,
-                 home_dir: str | None = None) -> None:
+                 home_dir: str | None = None, secret_key: bytes | None = None) -> None:
         self.stack = stack
         self.doc = doc
         self.read_file = read_file
         self.project_dir = project_dir
         self.home_dir = home_dir
         self.hash_names = hash_names
+        self.secret_key = secret_key
         self.file = file
         self.diagnostics = Diagnostics()
         self.config_names: dict[str, str] = {}

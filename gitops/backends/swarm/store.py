@@ -13,6 +13,14 @@ like a compare-and-swap on a version.
   kept, older ones deleted. Release manifests never hold secret data (the backend strips it
   before they are packed), so plain configs are fine. A config holds at most 500 KiB: manifests
   of old releases are trimmed to :data:`STATE_BUDGET`.
+* **Secret naming key** (:meth:`SwarmStore.naming_key`): 32 random bytes per app, the HMAC key of
+  the content suffix of its secrets' names (:func:`gitops.backends.swarm.compose.keyed_hash`). It
+  rides in the same state payload (field ``secret_naming_key``), not in :class:`AppState`, so no
+  view of the state (status, history, JSON) can show it. Reading never writes: an app whose state
+  has no key yet (a new app, or one deployed before keyed names) gets a fresh key in memory, which
+  the next :meth:`SwarmStore.save` (the first write of an apply, before any object is written)
+  stores; every later save carries the stored key on. The state is a plain config, readable by
+  whoever may use the engine's API, who could as well run a container that mounts the secret.
 * **Lock** (``gitops-lock-<app>-<epoch>``, label ``gitops.dev/lock=<app>``): the entry with the
   highest epoch says who holds the lock (labels ``gitops.dev/holder`` and ``gitops.dev/ttl``; an
   empty holder means free). Every transition creates ``epoch + 1``: acquiring a free or expired
@@ -33,6 +41,7 @@ import gzip
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +71,8 @@ KEEP_STATES = 2
 MAX_NAME = 64  # Swarm refuses longer config names
 STATE_BUDGET = 300_000  # bytes of packed manifests kept; a config holds at most 500 KiB
 MAX_CONFIG_BYTES = 500 * 1024
+KEY_FIELD = "secret_naming_key"  # in the state payload, beside AppState's fields
+KEY_BYTES = 32
 
 
 
@@ -69,12 +80,22 @@ MAX_CONFIG_BYTES = 500 * 1024
 # -- pure parts ------------------------------------------------------------------------------------
 
 
-def encode_state(state: AppState) -> bytes:
-    return gzip.compress(json.dumps(state.to_json(), separators=(",", ":")).encode(), 6)
+def encode_state(state: AppState, naming_key: bytes | None = None) -> bytes:
+    payload = state.to_json()
+    if naming_key is not None:
+        payload[KEY_FIELD] = base64.b64encode(naming_key).decode("ascii")
+    return gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
 
 
 def decode_state(data: bytes, version: str) -> AppState:
-    return AppState.from_json(json.loads(gzip.decompress(data)), version=version)
+    return decode(data, version)[0]
+
+
+def decode(data: bytes, version: str) -> tuple[AppState, bytes | None]:
+    """The state and the secret naming key it holds (None: written before keyed names)."""
+    payload = json.loads(gzip.decompress(data))
+    key = payload.pop(KEY_FIELD, None)
+    return AppState.from_json(payload, version=version), (base64.b64decode(key) if key else None)
 
 
 def engine_time(text: str | None) -> float | None:
@@ -139,6 +160,26 @@ class SwarmStore:
     def __init__(self, client: SwarmClient, app: str) -> None:
         self.client = client
         self.app = app
+        self._key: bytes | None = None  # the naming key: read from the state, or made for its next save
+        self._key_stored = False  # whether the state last read holds _key
+        self._read = False  # whether the state was read at all
+
+    # -- secret naming key ------------------------------------------------------------------------
+
+    def naming_key(self) -> bytes:
+        """The app's secret naming key: the one in the state (read now if the state was not read
+        yet), else a new random one that the next :meth:`save` stores. Never written here."""
+        if not self._read:
+            self.load()
+        if self._key is None:
+            self._key = secrets.token_bytes(KEY_BYTES)
+        return self._key
+
+    @property
+    def naming_key_stored(self) -> bool:
+        """Whether :meth:`naming_key` is the key the target holds (False: a new one, provisional
+        until the next save)."""
+        return self._key_stored
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -157,15 +198,21 @@ class SwarmStore:
 
     def load(self) -> AppState:
         states = self._states()
-        if not states:
-            return AppState(app=self.app)
-        seq, config = states[-1]
-        data = base64.b64decode((config.get("Spec") or {}).get("Data") or "")
-        return decode_state(data, str(seq))
+        state, key = AppState(app=self.app), None
+        if states:
+            seq, config = states[-1]
+            state, key = decode(base64.b64decode((config.get("Spec") or {}).get("Data") or ""), str(seq))
+        self._read = True
+        if key is not None:
+            self._key = key  # the target's key wins over one made for a save that did not happen
+        self._key_stored = key is not None
+        return state
 
     def save(self, state: AppState) -> AppState:
         state = state.trimmed(STATE_BUDGET)
-        data = encode_state(state)
+        if not self._read:
+            self.load()  # never drop a stored key: learn it before writing
+        data = encode_state(state, self._key)
         if len(data) > MAX_CONFIG_BYTES:
             raise GitopsError(f"app {self.app}: the release history is {len(data)} bytes compressed, more than "
                               f"a Swarm config holds ({MAX_CONFIG_BYTES})")
@@ -183,6 +230,7 @@ class SwarmStore:
             self.client.remove("Config", created)
             raise StateConflictError(f"app {self.app}: state changed since it was read (a newer state "
                                 f"{states[-1][0]} exists); run again")
+        self._key_stored = self._key is not None
         for old_seq, config in states[:-KEEP_STATES]:
             if old_seq < seq:
                 self.client.remove("Config", str(config["ID"]))

@@ -18,10 +18,16 @@ Naming and labels follow ``docker/cli`` ``cli/compose/convert``:
 * environment is sorted ``KEY=value``; configs and secrets references are sorted by name and
   default to uid/gid ``0`` and mode ``0444``.
 
-One deliberate difference: configs and secrets are immutable in Swarm, so file-based ones get the
-first 10 hex digits of the SHA-256 of their content appended to their name (``<stack>_<key>-<hash>``
-or ``<name>-<hash>``); changed content gives a new object and a service update that points at it.
-``hash_names=False`` gives exactly the CLI's names (used to compare with ``docker stack deploy``).
+One deliberate difference: configs and secrets are immutable in Swarm, so file-based ones get 10
+hex digits derived from their content appended to their name (``<stack>_<key>-<hash>`` or
+``<name>-<hash>``); changed content gives a new object and a service update that points at it.
+A config's suffix is the SHA-256 of its content (which plans show anyway); a secret's is the
+HMAC-SHA256 of its content under ``secret_key``, the app's naming key (:func:`compose.keyed_hash`),
+so that a plan posted in public does not let anyone test guesses of the secret offline.
+Without ``secret_key`` secrets are named with :data:`compose.PROCESS_KEY`, random per process;
+``secret_key="plain"`` gives them the plain SHA-256 too: the names of stacks deployed before keyed
+names (recorded fixtures, the migration test). ``hash_names=False`` gives exactly the CLI's names
+(used to compare with ``docker stack deploy``).
 """
 
 from __future__ import annotations
@@ -43,8 +49,11 @@ from .compose import (
     STACK_LABEL,
     Context,
     ReadFile,
+    SecretKey,
     content_hash,
     is_user_defined_network,
+    naming_key,
+    object_suffix,
     pointer,
     read_bool,
     read_external,
@@ -132,8 +141,8 @@ def _read(ctx: Context, path: str, *where: object) -> bytes | None:
         return None
 
 
-def _object_name(ctx: Context, base: str, data: bytes | None, *where: object) -> str:
-    name = f"{base}-{content_hash(data)}" if ctx.hash_names and data is not None else base
+def _object_name(ctx: Context, section: str, base: str, data: bytes | None, *where: object) -> str:
+    name = f"{base}-{object_suffix(section, data, ctx.secret_key)}" if ctx.hash_names and data is not None else base
     if len(name) > MAX_OBJECT_NAME:
         ctx.error(f"name {name!r} is longer than {MAX_OBJECT_NAME} characters", *where)
     return name
@@ -157,7 +166,7 @@ def _file_objects(ctx: Context, section: str) -> list[tuple[str, dict[str, Any],
             data = None
         elif "content" not in config and "environment" not in config:  # those: refused by the table
             ctx.error(f"{section[:-1]} needs file: or external: true", *where)
-        result.append((key, config, False, _object_name(ctx, base, data, *where), data))
+        result.append((key, config, False, _object_name(ctx, section, base, data, *where), data))
     return result
 
 
@@ -236,16 +245,18 @@ def _volume_objects(ctx: Context, volumes: Mapping[str, Any], used: set[str]) ->
 
 def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | None = None,
               project_dir: str | None = None, hash_names: bool = True,
-              file: str | None = None, home_dir: str | None = None) -> Translation:
+              file: str | None = None, home_dir: str | None = None, secret_key: SecretKey = None) -> Translation:
     """Translate one loaded compose document into the Swarm objects of stack ``stack``.
 
-    ``read_file`` reads ``configs.*.file`` / ``secrets.*.file`` (paths as written in the compose
-    file). ``project_dir`` resolves relative bind sources the way ``docker stack deploy`` does (by
-    default they are an error: they would name a path on the deploying machine). ``file`` is used in
-    diagnostics. ``home_dir`` expands ``~`` in bind sources (an error by default, for the same
-    reason). Content problems become diagnostics; the translation goes on as far as it can.
+    ``secret_key`` says how secrets are named (:data:`compose.SecretKey`: the app's key, by default
+    a random key of this process, or ``"plain"``). ``read_file`` reads ``configs.*.file``
+    / ``secrets.*.file`` (paths as written in the compose file). ``project_dir`` resolves relative
+    bind sources the way ``docker stack deploy`` does (by default they are an error: they would
+    name a path on the deploying machine). ``file`` is used in diagnostics. ``home_dir`` expands
+    ``~`` in bind sources (an error by default, for the same reason). Content problems become
+    diagnostics; the translation goes on as far as it can.
     """
-    ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir)
+    ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir, naming_key(secret_key))
     # What Swarm ignores or refuses, key by key, as validate reports it.
     ctx.diagnostics.extend(compose_rules.check(compose, file=file, relative_binds=project_dir is not None,
                                                home_binds=home_dir is not None))
