@@ -4,6 +4,7 @@ prepared resources and so in the plan (text and JSON)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from gitops import config, engine
 from gitops.backends.swarm.backend import SwarmBackend
@@ -44,6 +45,13 @@ apps:
 """
 
 
+class _NoState:
+    """A swarm with no state yet: prepare only looks for the app's secret-naming key."""
+
+    def configs(self, label: str) -> list[dict[str, Any]]:
+        return []
+
+
 def test_compose_objects_carry_the_line_of_their_entry(tmp_path: Path) -> None:
     (tmp_path / "deploy").mkdir()
     (tmp_path / "deploy/compose.yaml").write_text(COMPOSE)
@@ -52,7 +60,7 @@ def test_compose_objects_carry_the_line_of_their_entry(tmp_path: Path) -> None:
     (tmp_path / "gitops.yaml").write_text(GITOPS)
     ws = engine.Workspace(tmp_path, None, config.load(tmp_path))
     resources, _ = engine.render_app(ws, ws.settings.app("demo"), env={})
-    backend = SwarmBackend(object(), "demo", stack="demo",  # type: ignore[arg-type]  # prepare makes no call
+    backend = SwarmBackend(_NoState(), "demo", stack="demo",  # type: ignore[arg-type]  # reads the state only
                            read_file=lambda p: (tmp_path / p).read_bytes())
     origins = {f"{r.key.kind}/{r.key.name.split('-')[0]}": str(r.origin) for r in backend.prepare(resources)}
     assert origins == {
