@@ -53,17 +53,25 @@ def swarm_example(port: int) -> list[tuple[str, str, str]]:
     ]
 
 
+def kube_example(namespace: str, app: str, settings: str = "") -> list[tuple[str, str, str]]:
+    """Replacements for :func:`make_repo`: the example's Kubernetes app as ``app`` in
+    ``namespace`` (with ``settings``, lines of its gitops.yaml entry)."""
+    return [
+        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}" + (f"\n{settings}" if settings else "")),
+        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
+        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
+    ]
+
+
 def both_apps(namespace: str, stack: str, web: str, demo: str, web_settings: str) -> list[tuple[str, str, str]]:
     """Replacements for :func:`make_repo`: the example's Kubernetes app as ``web`` in ``namespace``
     (with ``web_settings``, lines of its gitops.yaml entry) and its Swarm app as ``demo`` in
     ``stack``, published on a free port."""
     return [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {web}\n{web_settings}"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
+        *kube_example(namespace, web, web_settings),
         ("gitops.yaml", r"^  - name: demo$", f"  - name: {demo}"),
         ("gitops.yaml", r"stack: demo$", f"stack: {stack}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
         *swarm_example(free_port()),
     ]
 

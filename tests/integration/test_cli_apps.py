@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, both_apps, free_port, make_repo, swarm_example
+from repos import Repo, both_apps, free_port, kube_example, make_repo, swarm_example
 
 
 def _head(repo: Repo) -> str:
@@ -30,12 +30,7 @@ def _head(repo: Repo) -> str:
 def test_kubernetes_app_through_the_cli(kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
     app = f"web-{namespace[-6:]}"
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
+    repo = make_repo(tmp_path, kube_example(namespace, app), env)
 
     first = repo.gitops("plan", app, "--detailed-exitcode")
     assert first.returncode == 2, first.stderr
@@ -154,12 +149,7 @@ def test_fields_git_declares_are_taken_over_from_another_manager_or_refused_with
 
 def kube_repo(tmp_path: Path, namespace: str, env: dict[str, str]) -> tuple[Repo, str]:
     app = f"web-{namespace[-6:]}"
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
+    repo = make_repo(tmp_path, kube_example(namespace, app), env)
     return repo, app
 
 

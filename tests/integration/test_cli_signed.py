@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, free_port, make_repo, swarm_example
+from repos import Repo, free_port, kube_example, make_repo, swarm_example
 from signing import Keys
 
 
@@ -114,12 +114,7 @@ def test_kubernetes_applies_a_gpg_signed_commit_and_refuses_a_foreign_one(
 
     app = f"web-{namespace[-6:]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_VERIFY_")}
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], {**env, "KUBECONFIG": str(kube_cluster.kubeconfig)})
+    repo = make_repo(tmp_path, kube_example(namespace, app), {**env, "KUBECONFIG": str(kube_cluster.kubeconfig)})
     gpg = ["--verify-gpg", str(keys.key_file("bob"))]
     by_bob = keys.commit(repo.root, "signed by bob", "bob")
     applied = repo.gitops("apply", app, "--auto-approve", *gpg)

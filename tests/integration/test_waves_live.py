@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repos import EXAMPLE, Repo, make_repo, swarm_example
+from repos import Repo, kube_example, make_repo, swarm_example
 
 
 def events(output: str) -> list[dict[str, Any]]:
@@ -50,12 +50,7 @@ def test_kubernetes_waves_are_applied_in_order_each_healthy_first_and_a_failed_w
 ) -> None:
     app = f"web-{namespace[-6:]}"
     env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)}
-    repo = make_repo(tmp_path, [
-        ("gitops.yaml", r"^  - name: web$", f"  - name: {app}"),
-        ("gitops.yaml", r"namespace: web$", f"namespace: {namespace}"),
-        *((f"k8s/{f.name}", r"namespace: web$", f"namespace: {namespace}") for f in (EXAMPLE / "k8s").iterdir()),
-        ("k8s/00-namespace.yaml", r"name: web$", f"name: {namespace}"),
-    ], env)
+    repo = make_repo(tmp_path, kube_example(namespace, app), env)
     (repo.root / "k8s" / "50-late.yaml").write_text(_late_configmap(namespace, "late"))
     repo.commit("a ConfigMap in wave 1")
 
