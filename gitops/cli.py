@@ -268,12 +268,19 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     (exit 4 otherwise); a local work tree is read at its signed HEAD commit.
     """
     from gitops import engine, source
+    from gitops.model.plans import PROVISIONAL_SECRET_NAMES
     from gitops.views import plans as view
 
     ws = _workspace(directory, repo, ref, _signers(verify_ssh, verify_gpg), helm)
     result, warnings = engine.plan(ws, apps, exact=exact,
                                    allow=_allowed(allow_cascade, prune_data, allow_mass_delete))
     _warn(warnings)
+    pinned = ws.revision if repo is not None and source.has_credentials(repo) else None
+    if out and any(w.code == PROVISIONAL_SECRET_NAMES for w in warnings):
+        click.echo(f"error: the plan was not saved to {out}: its secret names are provisional until the app's first "
+                   f"apply creates its secret naming key; apply without a saved plan: "
+                   f"{_apply_hint(list(apps), directory, repo, ref, pinned)}", err=True)
+        _exit(EXIT_ERROR)
     if out and result.ok:
         Path(out).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if output == "json":
@@ -285,8 +292,7 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     else:
         click.echo(view.plan_text(result, _style(), verbose=verbose))
         if out and result.ok:
-            pinned = ws.revision if repo is not None and source.has_credentials(repo) else None
-            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint(out, directory, repo, ref, pinned)}")
+            click.echo(f"\nSaved the plan to {out}; apply it with: {_apply_hint([out], directory, repo, ref, pinned)}")
     if not result.ok:
         click.echo("error: " + "; ".join(f"app {a.app}: refused ({', '.join(b.reason.value for b in a.blocked)})"
                                          for a in result.apps if not a.ok)
@@ -295,9 +301,10 @@ def plan(apps: tuple[str, ...], directory: str | None, repo: str | None, ref: st
     _exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)
 
 
-def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | None,
+def _apply_hint(targets: list[str], directory: str | None, repo: str | None, ref: str | None,
                 revision: str | None = None) -> str:
-    """The command that applies a plan saved to ``out``, with the source options it was made with.
+    """The command that applies ``targets`` (a plan saved to a file, or apps; none: every app),
+    with the source options the plan was made with.
     A repository URL's credentials are never printed: the hint names the URL without them and the
     planned commit, which the fetch cache already holds (so it works pasted on this machine)."""
     import shlex
@@ -310,7 +317,7 @@ def _apply_hint(out: str, directory: str | None, repo: str | None, ref: str | No
     words += ["-C", directory] if directory else []
     words += ["--repo", repo] if repo else []
     words += ["--ref", ref] if ref else []
-    return shlex.join([*words, out if not out.startswith("-") else f"./{out}"])
+    return shlex.join([*words, *(t if not t.startswith("-") else f"./{t}" for t in targets)])
 
 
 def _saved_plan(target: str) -> Any:

@@ -145,6 +145,9 @@ class FieldChange:
         )
 
 
+#: The code of the warning a Swarm plan gives while the app has no secret naming key yet (its first
+#: apply creates it): the plan's secret names are provisional, so the plan cannot be saved.
+PROVISIONAL_SECRET_NAMES = "provisional-secret-names"  # noqa: S105 (a warning code, no password)
 #: Environment variables whose values are masked like a Secret's: an annotation (Kubernetes) or a
 #: service label (Swarm, from compose's ``x-gitops-sensitive``), names separated by commas.
 SENSITIVE_KEY = "gitops.dev/sensitive-env"

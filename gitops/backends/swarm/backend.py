@@ -54,7 +54,7 @@ from gitops.backends.locking import StoreBacked
 from gitops.errors import AlreadyExistsError, BackendError, GitopsError, ImmutableFieldError, StateConflictError
 from gitops.model import Diagnostic, Origin, Resource, ResourceKey, Severity
 from gitops.model.health import Health
-from gitops.model.plans import WAVE_KEY, WAVE_SPAN, Action, Applied, parse_wave
+from gitops.model.plans import PROVISIONAL_SECRET_NAMES, WAVE_KEY, WAVE_SPAN, Action, Applied, parse_wave
 from gitops.render.compose import SECTION_KINDS
 from gitops.render.yaml import escape_pointer
 
@@ -100,7 +100,7 @@ def offline_objects(resources: list[Resource], app: str, stack: str,
 
 PROVISIONAL_NAMES = ("app {app}: the secret names planned here are provisional: their suffix is keyed with the "
                      "app's secret naming key, which the next apply creates and keeps in the app's state (the "
-                     "objects are new either way); a plan saved now will be refused as stale by that apply")
+                     "objects are new either way); a plan of this app cannot be saved (--out) before that apply")
 
 
 def pruned_secret_message(name: str) -> str:
@@ -191,7 +191,8 @@ class SwarmBackend(StoreBacked):
         result = translate(resource.body, self.stack, secret_key=key, read_file=self._reader(path),
                            file=resource.origin.file)
         self.warnings.extend(d for d in result.diagnostics if d.severity is Severity.WARNING)
-        provisional = Diagnostic(Severity.WARNING, PROVISIONAL_NAMES.format(app=self.app), file=resource.origin.file)
+        provisional = Diagnostic(Severity.WARNING, PROVISIONAL_NAMES.format(app=self.app), file=resource.origin.file,
+                                 code=PROVISIONAL_SECRET_NAMES)
         if self._naming_key is None and not self.store.naming_key_stored and provisional not in self.warnings \
                 and any(not s.external and not (s.spec or {}).get("Driver") for s in result.secrets.values()):
             self.warnings.append(provisional)
