@@ -335,7 +335,7 @@ def _compose_origin(rendered: render_stage.Rendered, compose: render_stage.Compo
                 if isinstance(entries := compose.data.get(section), dict) for name in entries]
     source_text = rendered.sources.get(compose.file)
     lines = locate(source_text[0], 1, pointers, Dialect.COMPOSE) if source_text is not None else {}
-    return Origin(compose.file, None, 1, "", tuple(sorted(lines.items())))
+    return Origin(compose.file, None, 1, "", tuple(sorted((pointer, at[0]) for pointer, at in lines.items())))
 
 
 class Session:
