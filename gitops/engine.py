@@ -949,7 +949,8 @@ def _app_diff(name: str, backend: str, before: list[Resource], after: list[Resou
             changes.append(Change(key, Action.DELETE, "removed", origin=str(was.origin)))
             bodies[str(key)] = Bodies(diff_stage.masked(was.body, sensitive), None)
         elif was is not None and now is not None:
-            fields = _desired_changes(backend, key.kind, was.body, now.body)
+            # equal bodies normalize alike: no need to normalize them (most objects of a change)
+            fields = [] if was.body == now.body else _desired_changes(backend, key.kind, was.body, now.body)
             if not fields:
                 unchanged += 1
                 continue
