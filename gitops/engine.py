@@ -61,8 +61,8 @@ def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: st
         renderer.add_helm(app.helm, app.target.namespace, kube_version, f"{config.CONFIG_FILE} (app {app.name})")
 
 
-def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
-    return (diagnostic.file or "", diagnostic.document or 0, diagnostic.line or 0)
+def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, int]:
+    return (diagnostic.file or "", diagnostic.document or 0, diagnostic.line or 0, diagnostic.column or 0)
 
 
 def validate(
@@ -828,7 +828,8 @@ def _render_sides(base: Workspace, head: Workspace, apps: Sequence[tuple[str, co
     jobs = [(name, "base", base, at_base) for name, at_base, _ in apps]
     jobs += [(name, "head", head, at_head) for name, _, at_head in apps if name not in same]
     done: dict[tuple[str, str], _Side] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), RENDER_THREADS)), thread_name_prefix="render") as pool:
+    workers = max(1, min(len(jobs), RENDER_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
         futures = {(name, label): pool.submit(_render_side, ws, app, env) for name, label, ws, app in jobs}
         done = {job: future.result() for job, future in futures.items()}
         again = {(name, "head"): pool.submit(_render_side, head, at_head, env) for name, _, at_head in apps
@@ -837,7 +838,7 @@ def _render_sides(base: Workspace, head: Workspace, apps: Sequence[tuple[str, co
     return {name: (done[(name, "base")], done.get((name, "head"), done[(name, "base")])) for name, _, _ in apps}
 
 
-RENDER_THREADS = 8  # renders (apps x revisions) at once in `gitops diff`
+RENDER_THREADS = 8  # renders (apps x revisions) at once in `gitops diff`, at most one a CPU
 
 
 def _inputs(ws: Workspace, app: config.App) -> str | None:
