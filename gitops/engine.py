@@ -821,15 +821,16 @@ def _render_sides(base: Workspace, head: Workspace, apps: Sequence[tuple[str, co
     revisions whose inputs are the same at both (:func:`_inputs`) is rendered once, at the base,
     and the head is given the very same objects (the caller sees it is unchanged without comparing);
     when it does not render, the head is rendered too (its problems name its own files)."""
-    same = {name for name, at_base, at_head in apps
-            if at_base is not None and at_base == at_head
-            and base.settings.kubernetes_version == head.settings.kubernetes_version
-            and (fingerprint := _inputs(base, at_base)) is not None and fingerprint == _inputs(head, at_head)}
+    alike = [(name, at_base) for name, at_base, at_head in apps if at_base is not None and at_base == at_head
+             and base.settings.kubernetes_version == head.settings.kubernetes_version]
     jobs = [(name, "base", base, at_base) for name, at_base, _ in apps]
-    jobs += [(name, "head", head, at_head) for name, _, at_head in apps if name not in same]
-    done: dict[tuple[str, str], _Side] = {}
-    workers = max(1, min(len(jobs), RENDER_THREADS, os.cpu_count() or 1))
+    workers = max(1, min(len(jobs) * 2, RENDER_THREADS, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+        prints = {(name, label): pool.submit(_inputs, ws, app) for name, app in alike
+                  for label, ws in (("base", base), ("head", head))}
+        same = {name for name, _ in alike
+                if (found := prints[(name, "base")].result()) is not None and found == prints[(name, "head")].result()}
+        jobs += [(name, "head", head, at_head) for name, _, at_head in apps if name not in same]
         futures = {(name, label): pool.submit(_render_side, ws, app, env) for name, label, ws, app in jobs}
         done = {job: future.result() for job, future in futures.items()}
         again = {(name, "head"): pool.submit(_render_side, head, at_head, env) for name, _, at_head in apps
