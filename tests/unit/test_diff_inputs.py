@@ -1,7 +1,7 @@
 """`gitops diff` renders an app once when its inputs are the same at both commits: the
 fingerprint of what the app reads (its paths, and what its kustomizations and compose files name
 elsewhere in the repository) changes exactly when one of those changes, and the diff is the same
-as when every app is rendered at both revisions."""
+as when every app is rendered at both revisions, and as when the renders run one after the other."""
 
 from __future__ import annotations
 
@@ -134,6 +134,8 @@ def test_the_diff_is_the_same_with_and_without_the_fingerprint(repo: Path, monke
     twice = engine.diff(base, head, env={})
     assert len(rendered) == 6
     assert once.to_json() == twice.to_json()
+    monkeypatch.setattr(engine, "RENDER_THREADS", 1)  # one render after the other: the same again
+    assert engine.diff(base, head, env={}).to_json() == once.to_json()
     statuses = {a.app: (a.status.value, a.unchanged) for a in once.apps}
     assert statuses == {"web": ("unchanged", 2), "api": ("changed", 0), "stack": ("changed", statuses["stack"][1])}
 
