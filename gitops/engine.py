@@ -844,8 +844,9 @@ RENDER_THREADS = 8  # renders (apps x revisions) at once in `gitops diff`, at mo
 
 def _inputs(ws: Workspace, app: config.App) -> str | None:
     """A fingerprint of everything the app reads at this workspace's commit: the git objects of
-    its paths, env files and chart, and of every file or directory its kustomizations, compose
-    files or chart definitions may name inside the repository (followed until no new one appears).
+    its paths, env files and chart, of the ``.gitattributes`` on the way to them, and of every file
+    or directory its kustomizations, compose files or chart definitions may name inside the
+    repository (followed until no new one appears).
     Equal fingerprints at two commits: the same rendered objects. None when the commit cannot tell:
     a local work tree, a symlink, a path that leaves the repository, a remote kustomize resource
     or chart dependency."""
@@ -855,6 +856,12 @@ def _inputs(ws: Workspace, app: config.App) -> str | None:
     if any(root is None for root in roots):
         return None
     covered = sorted({root for root in roots if root is not None})
+    # .gitattributes on the way to them may change what a checkout writes (eol, filters)
+    attributes = {".gitattributes"}
+    for root in covered:
+        while (root := posixpath.dirname(root)) not in ("", "."):
+            attributes.add(f"{root}/.gitattributes")
+    covered += sorted(attributes - set(covered))
     wanted, listing = list(covered), []
     while wanted:
         try:

@@ -151,3 +151,12 @@ def test_an_app_that_does_not_render_is_rendered_at_both_sides(repo: Path) -> No
     assert web.status.value == "invalid"
     assert [e.split(":")[0] for e in web.errors] == ["base", "head"]
 
+
+
+def test_git_attributes_on_the_way_count(repo: Path) -> None:
+    """A .gitattributes above an app's path may change what the checkout writes (eol, filters)."""
+    first = fingerprints(repo)
+    (repo / "k8s/.gitattributes").write_text("*.yaml text eol=lf\n")
+    commit(repo, "attributes")
+    second = fingerprints(repo)
+    assert second["web"] != first["web"] and (second["api"], second["stack"]) == (first["api"], first["stack"])
