@@ -86,7 +86,7 @@ def _tools(helm: str | None) -> Any:
 @click.option("--list-rules", is_flag=True, help="List the policy rules (id, default severity, rationale, fix).")
 @click.option("--output", "output", type=click.Choice(["text", "json", "markdown", "github", "sarif"]), default="text",
               show_default=True, help="markdown: for a pull-request comment; github: workflow commands that annotate "
-              "the lines (::error file=...,line=...::...); sarif: SARIF 2.1.0 for code scanning.")
+              "the lines (::error file=...,line=...,col=...::...); sarif: SARIF 2.1.0 for code scanning.")
 @click.option("--path-prefix", metavar="DIR", default="",
               help="With github or sarif: prefix file paths with DIR (where gitops.yaml sits in the repository).")
 @_helm_option

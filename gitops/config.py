@@ -291,9 +291,10 @@ def parse(data: bytes | str, file: str = CONFIG_FILE) -> Settings:
         diagnostics = []
         for error in errors:
             pointer = _pointer(error.absolute_path)
+            line, column = lines.get(pointer, (None, None))
             diagnostics.append(
                 Diagnostic(Severity.ERROR, f"{_field_path(error.absolute_path)}: {_message(error)}", file=file,
-                           line=lines.get(pointer), pointer=pointer, code="config")
+                           line=line, pointer=pointer, code="config", column=column)
             )  # fmt: skip
         raise ConfigError(diagnostics)
     return _build(raw, file, data, documents[0].index)
@@ -455,7 +456,8 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
     if problems:
         lines = yaml_loader.locate(data, document, [p for p, _ in problems])
         raise ConfigError(
-            [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p), pointer=p, code="config") for p, m in problems]
+            [Diagnostic(Severity.ERROR, m, file=file, line=lines.get(p, (None, None))[0], pointer=p, code="config",
+                        column=lines.get(p, (None, None))[1]) for p, m in problems]
         )
     return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy,
                     verify_required=bool(verify.get("required", False)))

@@ -3,11 +3,15 @@ plan, apply, rollout, rollback, state). The CLI and the daemon call only this mo
 
 from __future__ import annotations
 
+import hashlib
 import os
+import posixpath
+import re
 import shutil
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +37,7 @@ from gitops.model.reports import ValidationReport
 from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
 from gitops.render.compose import SECTION_KINDS, parse_env_file
-from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
+from gitops.render.yaml import Dialect, Limits, escape_pointer, load, locate
 from gitops.validate import policy as policy_stage
 from gitops.validate.compose_merge import merge_rendered
 
@@ -108,8 +112,8 @@ def _render_for_target(ws: Workspace, app: config.App, env: Mapping[str, str] | 
     return resources, found, backend
 
 
-def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
-    return (diagnostic.file or "", diagnostic.document or 0, diagnostic.line or 0)
+def _sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, int]:
+    return (diagnostic.file or "", diagnostic.document or 0, diagnostic.line or 0, diagnostic.column or 0)
 
 
 def validate(
@@ -392,7 +396,7 @@ def _compose_origin(rendered: render_stage.Rendered, compose: render_stage.Compo
                 if isinstance(entries := compose.data.get(section), dict) for name in entries]
     source_text = rendered.sources.get(compose.file)
     lines = locate(source_text[0], 1, pointers, Dialect.COMPOSE) if source_text is not None else {}
-    return Origin(compose.file, None, 1, "", tuple(sorted(lines.items())))
+    return Origin(compose.file, None, 1, "", tuple(sorted((pointer, at[0]) for pointer, at in lines.items())))
 
 
 class Session:
@@ -826,29 +830,20 @@ def diff(base: Workspace, head: Workspace, names: Sequence[str] = (), *, base_la
     if unknown:
         raise GitopsError(f"no app named {', '.join(unknown)} at either revision "
                           f"(apps: {', '.join(sorted(set(base_apps) | set(head_apps))) or 'none'})")
+    sides = _render_sides(base, head, [(name, base_apps.get(name), head_apps.get(name)) for name in wanted], env)
     results: list[AppDiff] = []
     rendered: dict[tuple[str, str], list[Resource]] = {}
     for name in wanted:
-        errors: list[str] = []
-        sides: list[list[Resource] | None] = []
-        for label, ws, apps in (("base", base, base_apps), ("head", head, head_apps)):
-            app = apps.get(name)
-            if app is None:
-                sides.append(None)
-                continue
-            try:
-                sides.append(offline_objects(ws, app, env))
-            except ValidationFailed as exc:
-                sides.append(None)
-                errors.extend(f"{label}: {d}" for d in exc.diagnostics if d.severity is Severity.ERROR)
-            except GitopsError as exc:
-                sides.append(None)
-                errors.append(f"{label}: {exc}")
+        (before, base_errors), (after, head_errors) = sides[name]
+        errors = [f"base: {e}" for e in base_errors] + [f"head: {e}" for e in head_errors]
         app_config = head_apps.get(name) or base_apps[name]
         if errors:
             results.append(AppDiff(name, app_config.backend, DiffStatus.INVALID, errors=tuple(errors)))
             continue
-        before, after = sides
+        if before is not None and before is after:  # the same inputs at both revisions: rendered once
+            results.append(AppDiff(name, app_config.backend, DiffStatus.UNCHANGED,
+                                   unchanged=len({r.key for r in before})))
+            continue
         status = (DiffStatus.ADDED if before is None else DiffStatus.REMOVED if after is None else DiffStatus.CHANGED)
         results.append(_app_diff(name, app_config.backend, before or [], after or [], status))
         if before is None or after is None:
@@ -856,6 +851,149 @@ def diff(base: Workspace, head: Workspace, names: Sequence[str] = (), *, base_la
     return RevisionDiff(base_label or (base.revision or ""), head_label or (head.revision or "working tree"),
                         base.revision or "", "" if head.local else head.revision or "",
                         tuple(_renames(results, rendered)))
+
+
+#: What one side of an app renders to: its objects (None: the app is not defined there, or does
+#: not render), and the problems that stopped it, as shown.
+_Side = tuple[list[Resource] | None, list[str]]
+
+
+def _render_side(ws: Workspace, app: config.App | None, env: Mapping[str, str] | None) -> _Side:
+    if app is None:
+        return None, []
+    try:
+        return offline_objects(ws, app, env), []
+    except ValidationFailed as exc:
+        return None, [str(d) for d in exc.diagnostics if d.severity is Severity.ERROR]
+    except GitopsError as exc:
+        return None, [str(exc)]
+
+
+def _render_sides(base: Workspace, head: Workspace, apps: Sequence[tuple[str, config.App | None, config.App | None]],
+                  env: Mapping[str, str] | None) -> dict[str, tuple[_Side, _Side]]:
+    """Every app rendered at both revisions, in parallel threads (the time goes mostly to
+    kustomize and helm subprocesses, which then run at once). An app defined alike at both
+    revisions whose inputs are the same at both (:func:`_inputs`) is rendered once, at the base,
+    and the head is given the very same objects (the caller sees it is unchanged without comparing);
+    when it does not render, the head is rendered too (its problems name its own files)."""
+    alike = [(name, at_base) for name, at_base, at_head in apps if at_base is not None and at_base == at_head
+             and base.settings.kubernetes_version == head.settings.kubernetes_version]
+    jobs = [(name, "base", base, at_base) for name, at_base, _ in apps]
+    workers = max(1, min(len(jobs) * 2, RENDER_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+        prints = {(name, label): pool.submit(_inputs, ws, app) for name, app in alike
+                  for label, ws in (("base", base), ("head", head))}
+        same = {name for name, _ in alike
+                if (found := prints[(name, "base")].result()) is not None and found == prints[(name, "head")].result()}
+        jobs += [(name, "head", head, at_head) for name, _, at_head in apps if name not in same]
+        futures = {(name, label): pool.submit(_render_side, ws, app, env) for name, label, ws, app in jobs}
+        done = {job: future.result() for job, future in futures.items()}
+        again = {(name, "head"): pool.submit(_render_side, head, at_head, env) for name, _, at_head in apps
+                 if name in same and done[(name, "base")][0] is None}
+        done.update((job, future.result()) for job, future in again.items())
+    return {name: (done[(name, "base")], done.get((name, "head"), done[(name, "base")])) for name, _, _ in apps}
+
+
+RENDER_THREADS = 8  # renders (apps x revisions) at once in `gitops diff`, at most one a CPU
+
+
+def _inputs(ws: Workspace, app: config.App) -> str | None:
+    """A fingerprint of everything the app reads at this workspace's commit: the git objects of
+    its paths, env files and chart, of the ``.gitattributes`` on the way to them, and of every file
+    or directory its kustomizations, compose files or chart definitions may name inside the
+    repository (followed until no new one appears).
+    Equal fingerprints at two commits: the same rendered objects. None when the commit cannot tell:
+    a local work tree, a symlink, a path that leaves the repository, a remote kustomize resource
+    or chart dependency."""
+    if ws.local or ws.revision is None:
+        return None
+    roots = [_normal(p.removeprefix("./")) for p in _files_of(app)]
+    if any(root is None for root in roots):
+        return None
+    covered = sorted({root for root in roots if root is not None})
+    # .gitattributes on the way to them may change what a checkout writes (eol, filters)
+    attributes = {".gitattributes"}
+    for root in covered:
+        while (root := posixpath.dirname(root)) not in ("", "."):
+            attributes.add(f"{root}/.gitattributes")
+    covered += sorted(attributes - set(covered))
+    wanted, listing = list(covered), []
+    while wanted:
+        try:
+            entries = source.tree_entries(ws.root, ws.revision, wanted)
+        except source.SourceError:
+            return None
+        wanted = []
+        for mode, oid, path in entries:
+            if mode == "120000":  # a symlink: what it points at is not in this listing
+                return None
+            listing.append(f"{mode} {oid} {path}")
+            name = path.rpartition("/")[2]
+            if name in k8s_render.KUSTOMIZATION_FILES or name in _CHART_FILES or (
+                    app.backend == "swarm" and name.endswith(render_stage.MANIFEST_SUFFIXES)):
+                named = _named_paths(ws.root / path, path.rpartition("/")[0], covered)
+                if named is None:
+                    return None
+                new = sorted(p for p in named if not _inside(p, covered))
+                covered.extend(new)
+                wanted.extend(new)
+    return hashlib.sha256("\n".join(["\0".join(sorted(covered)), *sorted(listing)]).encode()).hexdigest()
+
+
+_CHART_FILES = ("Chart.yaml", "requirements.yaml")
+#: what a kustomization's resources may name outside the commit (kustomize's remote targets)
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|(?:github|gitlab)\.com/|bitbucket\.org/)|//|\?ref=",
+                     re.IGNORECASE)
+
+
+def _normal(path: str, directory: str = ".") -> str | None:
+    """``path`` (relative to ``directory``) relative to the workspace root, or None when it leaves it."""
+    if path.startswith("/") or "\0" in path:
+        return None
+    joined = posixpath.normpath(posixpath.join(directory, path))
+    return None if joined == ".." or joined.startswith("../") else joined
+
+
+def _named_paths(file: Path, directory: str, roots: Sequence[str]) -> set[str] | None:
+    """Every string of a YAML file (a kustomization, a chart's ``Chart.yaml``, a compose file)
+    taken as a path relative to its directory (a compose file's also relative to the app's paths:
+    compose resolves from the first file's directory), where it stays inside the repository: a
+    superset of the files it names (of a chart's, only its ``file://`` dependencies: the others are
+    pinned by the chart's lock). None when a kustomization or chart may name something outside the
+    commit: a remote resource or base, a path that leaves the repository."""
+    try:
+        loaded = load(file.read_bytes(), str(file))
+    except OSError:
+        return None
+    chart = file.name in _CHART_FILES
+    compose = file.name not in k8s_render.KUSTOMIZATION_FILES and not chart
+    bases = {directory or "."}
+    if compose:
+        bases.update(posixpath.dirname(r) or "." if r.endswith(render_stage.MANIFEST_SUFFIXES) else r for r in roots)
+    found: set[str] = set()
+    stack: list[Any] = [d.data for d in loaded.documents]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and node and "\n" not in node and len(node) < 1024:
+            text = node.removeprefix("file://")
+            if chart and text is node:
+                continue
+            if _REMOTE.search(text):
+                if compose:
+                    continue  # a URL in a command or a label: compose reads no file from it
+                return None
+            for base in bases:
+                normal = _normal(text, base)
+                if normal is not None:
+                    found.add(normal)
+                elif not compose:
+                    return None
+    return found
 
 
 def _app_diff(name: str, backend: str, before: list[Resource], after: list[Resource],
@@ -875,7 +1013,8 @@ def _app_diff(name: str, backend: str, before: list[Resource], after: list[Resou
             changes.append(Change(key, Action.DELETE, "removed", origin=str(was.origin)))
             bodies[str(key)] = Bodies(diff_stage.masked(was.body, sensitive), None)
         elif was is not None and now is not None:
-            fields = _desired_changes(backend, key.kind, was.body, now.body)
+            # equal bodies normalize alike: no need to normalize them (most objects of a change)
+            fields = [] if was.body == now.body else _desired_changes(backend, key.kind, was.body, now.body)
             if not fields:
                 unchanged += 1
                 continue

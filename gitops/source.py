@@ -359,6 +359,20 @@ def changed_files(path: Path, older: str, newer: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def tree_entries(path: Path, revision: str, paths: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Every file at ``paths`` (files or directories, relative to ``path``; missing ones give
+    nothing) in commit ``revision``: (mode, object id, path relative to ``path``), recursively."""
+    _full_commit(revision)
+    out = _git(["--literal-pathspecs", "-C", str(path), "ls-tree", "-r", "-z", revision, "--", *paths])
+    entries = []
+    for record in out.split("\0"):
+        if record:
+            meta, _, name = record.partition("\t")
+            mode, _, rest = meta.partition(" ")
+            entries.append((mode, rest.partition(" ")[2], name))
+    return entries
+
+
 def show(path: Path, revision: str, file: str) -> str:
     """The text of ``file`` (relative to ``path``) at commit ``revision``."""
     _full_commit(revision)

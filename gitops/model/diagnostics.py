@@ -14,7 +14,9 @@ class Severity(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem: where (file, document index, line, JSON pointer of the field) and why."""
+    """One problem: where (file, document index, line and column, JSON pointer of the field) and
+    why. ``line`` and ``column`` are 1-based, of the offending key (or value, or item) as the YAML
+    loader sees it; ``column`` counts characters (Unicode code points) and is None when unknown."""
 
     severity: Severity
     message: str
@@ -24,17 +26,26 @@ class Diagnostic:
     pointer: str = ""
     code: str = ""
     resource: str = ""  # the object the problem is about, e.g. "Deployment/web/api", when known
+    column: int | None = None
 
-    def at_line(self, line: int | None) -> Diagnostic:
-        """The same diagnostic at ``line`` (``dataclasses.replace`` without its cost per call:
-        validation gives thousands of diagnostics their lines)."""
+    def at_line(self, line: int | None, column: int | None = None) -> Diagnostic:
+        """The same diagnostic at ``line`` and ``column`` (``dataclasses.replace`` without its cost
+        per call: validation gives thousands of diagnostics their lines)."""
         return Diagnostic(self.severity, self.message, self.file, self.document, line, self.pointer, self.code,
-                          self.resource)
+                          self.resource, column)
+
+    def position(self) -> str:
+        """``file:line:col`` (as far as known; "" without a file)."""
+        if not self.file:
+            return ""
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}" + (f":{self.column}" if self.column is not None else "")
 
     def location(self) -> str:
         parts: list[str] = []
         if self.file:
-            parts.append(self.file + (f":{self.line}" if self.line is not None else ""))
+            parts.append(self.position())
         if self.document is not None:
             parts.append(f"document {self.document}")
         if self.resource:

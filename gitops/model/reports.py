@@ -59,6 +59,7 @@ class ValidationReport:
                     "file": d.file,
                     "document": d.document,
                     "line": d.line,
+                    "column": d.column,
                     "pointer": d.pointer,
                     "resource": d.resource or None,
                     "code": d.code,

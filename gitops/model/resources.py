@@ -27,7 +27,8 @@ class ResourceKey:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a resource was declared: file (relative to the repo root), document index, line."""
+    """Where a resource was declared: file (relative to the repo root), document index, line (and
+    column, of the document's first node)."""
 
     file: str
     document: int | None = None
@@ -36,10 +37,13 @@ class Origin:
     #: For a file that declares several objects (a compose file): the line of each entry, by its
     #: pointer (``/services/web``), so each object made from it can say where it was declared.
     entries: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    column: int | None = field(default=None, compare=False)
 
     def entry(self, pointer: str) -> Origin:
         """The origin of the object declared at ``pointer`` inside this file."""
-        return Origin(self.file, self.document, dict(self.entries).get(pointer, self.line), pointer)
+        line = dict(self.entries).get(pointer)
+        return Origin(self.file, self.document, line or self.line, pointer,
+                      column=None if line is not None else self.column)
 
     def __str__(self) -> str:
         where = self.file

@@ -40,8 +40,9 @@ class Rendered:
     compose: list[ComposeFile] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, tuple[bytes, Dialect]] = field(default_factory=dict)
-    # (file, document) -> (the document's data, Document.lines, first line): lines without a re-read
-    lines: dict[tuple[str, int], tuple[Any, dict[int, Lines], int]] = field(default_factory=dict)
+    # (file, document) -> (the document's data, Document.lines, first line, its column): positions
+    # without a re-read
+    lines: dict[tuple[str, int], tuple[Any, dict[int, Lines], int, int]] = field(default_factory=dict)
     files: int = 0
     bytes_read: int = 0
 
@@ -185,7 +186,8 @@ class Renderer:
             self.result.sources[display] = (data, Dialect.KUBERNETES)
             for document in documents:
                 if document.lines is not None:
-                    self.result.lines[(display, document.index)] = (document.data, document.lines, document.line)
+                    self.result.lines[(display, document.index)] = (document.data, document.lines, document.line,
+                                                                        document.column)
         self.result.diagnostics.extend(loaded.diagnostics)
         self.result.manifests.extend(k8s.manifests_from_documents(display, loaded.documents, self.result.diagnostics))
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,15 @@ def manifests_from_documents(file: str, documents: Iterable[Document], diagnosti
         data = document.data
         if data is None:
             continue
-        origin = Origin(file, document.index, document.line)
+        origin = Origin(file, document.index, document.line, column=document.column)
+        at: dict[str, Any] = {"file": file, "document": document.index, "line": document.line,
+                              "column": document.column}
         if not isinstance(data, dict):
             diagnostics.append(
                 Diagnostic(
                     Severity.ERROR,
                     f"document is {_type_name(data)}, expected a mapping (a Kubernetes object)",
-                    file=file, document=document.index, line=document.line, code="not-an-object",
+                    **at, code="not-an-object",
                 )
             )  # fmt: skip
             continue
@@ -82,7 +84,7 @@ def manifests_from_documents(file: str, documents: Iterable[Document], diagnosti
             if not isinstance(items, list):
                 diagnostics.append(
                     Diagnostic(Severity.ERROR, f"{kind} items must be a list, got {_type_name(items)}",
-                               file=file, document=document.index, line=document.line, pointer="/items",
+                               **at, pointer="/items",
                                code="schema")
                 )  # fmt: skip
                 continue
@@ -91,11 +93,11 @@ def manifests_from_documents(file: str, documents: Iterable[Document], diagnosti
                 if not isinstance(item, dict):
                     diagnostics.append(
                         Diagnostic(Severity.ERROR, f"List item is {_type_name(item)}, expected a mapping",
-                                   file=file, document=document.index, line=document.line, pointer=pointer,
+                                   **at, pointer=pointer,
                                    code="not-an-object")
                     )  # fmt: skip
                     continue
-                found.append(Manifest(item, Origin(file, document.index, document.line, pointer)))
+                found.append(Manifest(item, replace(origin, pointer=pointer)))
             continue
         found.append(Manifest(data, origin))
     return found

@@ -2,7 +2,7 @@
 
 ``validate.run(rendered, options)`` checks Kubernetes manifests (``validate.kubernetes``) and
 compose files for Swarm (``validate.compose``), and the policy rules (``validate.policy``) when
-``options.policy`` is given, then gives each diagnostic the line of the
+``options.policy`` is given, then gives each diagnostic the line and column of the
 field it points at.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from gitops.model import Diagnostic, Severity
 from gitops.model.policies import PolicySettings
 from gitops.render import Rendered
-from gitops.render.yaml import gc_paused, locate_documents, locate_in_data
+from gitops.render.yaml import Position, gc_paused, locate_documents, locate_in_data
 from gitops.validate import compose as compose_checks
 from gitops.validate import kubernetes as kubernetes_checks
 from gitops.validate import policy as policy_checks
@@ -79,7 +79,8 @@ def run(rendered: Rendered, store: SchemaStore, root: Path, options: Options) ->
 
 
 def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diagnostic]:
-    """Give diagnostics that point at a field the line of that field (kept by the loader, or one re-read per file)."""
+    """Give diagnostics that point at a field the line and column of that field (kept by the
+    loader, or one re-read per file)."""
     wanted: dict[tuple[str, int], set[str]] = defaultdict(set)
     for diagnostic in diagnostics:
         if diagnostic.file in rendered.sources and diagnostic.document is not None and diagnostic.pointer:
@@ -87,11 +88,11 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
     if not wanted:
         return diagnostics
     by_file: dict[str, dict[int, set[str]]] = defaultdict(dict)
-    lines: dict[tuple[str, int], dict[str, int]] = {}
+    lines: dict[tuple[str, int], dict[str, Position]] = {}
     for (file, document), pointers in wanted.items():
         tracked = rendered.lines.get((file, document))
         if tracked is not None:  # lines kept by the loader: no re-read
-            lines[(file, document)] = locate_in_data(tracked[0], tracked[1], tracked[2], pointers)
+            lines[(file, document)] = locate_in_data(tracked[0], tracked[1], tracked[2], pointers, tracked[3])
         else:
             by_file[file][document] = pointers
     for file, documents in by_file.items():  # one pass over each file, however many documents
@@ -104,5 +105,5 @@ def attach_lines(diagnostics: list[Diagnostic], rendered: Rendered) -> list[Diag
             found = None
             if diagnostic.file is not None and diagnostic.document is not None and diagnostic.pointer:
                 found = lines.get((diagnostic.file, diagnostic.document), {}).get(diagnostic.pointer)
-            out.append(diagnostic.at_line(found) if found is not None else diagnostic)
+            out.append(diagnostic.at_line(*found) if found is not None else diagnostic)
     return out

@@ -121,7 +121,8 @@ def check(
     for manifest in manifests:
         body = manifest.body
         origin = manifest.origin
-        where: dict[str, Any] = {"file": origin.file, "document": origin.document, "line": origin.line}
+        where: dict[str, Any] = {"file": origin.file, "document": origin.document, "line": origin.line,
+                                 "column": origin.column}
         missing = _missing(body)
         if missing:
             keys = " and ".join(f"'{m}'" for m in missing)

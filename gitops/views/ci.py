@@ -36,6 +36,13 @@ def _what(d: Diagnostic) -> str:
     return f"{about}: {d.message}" if about else d.message
 
 
+def _line_col(d: Diagnostic) -> str:
+    """``line:col`` (or the line alone, or nothing) for a table cell."""
+    if d.line is None:
+        return ""
+    return f"{d.line}:{d.column}" if d.column is not None else str(d.line)
+
+
 def _path(file: str, prefix: str) -> str:
     return f"{prefix.rstrip('/')}/{file}" if prefix and prefix not in (".", "./") else file
 
@@ -49,6 +56,8 @@ def github(report: ValidationReport, *, prefix: str = "") -> str:
             props.append(f"file={escape_property(_path(d.file, prefix))}")
             if d.line is not None:
                 props.append(f"line={d.line}")
+                if d.column is not None:
+                    props.append(f"col={d.column}")
         props.append(f"title={escape_property('gitops validate' + (f' ({d.code})' if d.code else ''))}")
         lines.append(f"::{d.severity.value} {','.join(props)}::{escape_data(_what(d))}")
     lines.append(validation.text(report).splitlines()[-1])  # the verdict, as `--output text` ends
@@ -72,6 +81,8 @@ def sarif(report: ValidationReport, *, prefix: str = "") -> dict[str, Any]:
             location: dict[str, Any] = {"artifactLocation": {"uri": _path(d.file, prefix), "uriBaseId": "%SRCROOT%"}}
             if d.line is not None and d.line >= 1:
                 location["region"] = {"startLine": d.line}
+                if d.column is not None and d.column >= 1:
+                    location["region"]["startColumn"] = d.column
             result["locations"] = [{"physicalLocation": location}]
         results.append(result)
     return {
@@ -96,8 +107,7 @@ def validation_markdown(report: ValidationReport, *, limit: int = md.LIMIT) -> s
         errors = sum(1 for d in found if d.severity is Severity.ERROR)
         icon = "❌" if errors else "⚠️"
         rows = ["| | line | problem |", "|---|---|---|"]
-        rows += [f"| {d.severity.value} | {d.line if d.line is not None else ''} | {md.escape(_what(d))} |"
-                 for d in found]
+        rows += [f"| {d.severity.value} | {_line_col(d)} | {md.escape(_what(d))} |" for d in found]
         sections.append(md.Section(f"{icon} `{md.escape(file)}`: {errors} error(s), {len(found) - errors} warning(s)",
                                    md.cut("\n".join(rows)), md.escape(file)))
     icon = "✅" if report.ok else "❌"

@@ -229,7 +229,7 @@ def test_the_action_keeps_one_sticky_comment_with_the_diff_and_no_secret(
     repo.edit("k8s/20-deployment.yaml", "replicas: 4", "replicas: four")
     code, outputs, summary, log = runner.run({**with_, "command": "validate", "comment": "false"})
     assert code == 1 and outputs["exitcode"] == "1" and outputs["has-changes"] == "false"
-    assert re.search(r"^::error file=repo/k8s/20-deployment.yaml,line=9,title=gitops validate \(schema\)::", log,
+    assert re.search(r"^::error file=repo/k8s/20-deployment.yaml,line=9,col=3,title=gitops validate \(schema\)::", log,
                      re.MULTILINE), log
     assert "❌ gitops validate: invalid" in summary
 

@@ -20,7 +20,7 @@ from gitops.views import markdown as md
 
 REPORT = ValidationReport(diagnostics=[
     Diagnostic(Severity.ERROR, 'expected integer, got string "two"', file="k8s/deploy.yaml", document=1, line=9,
-               pointer="/spec/replicas", code="schema", resource="Deployment/web/web"),
+               pointer="/spec/replicas", code="schema", resource="Deployment/web/web", column=3),
     Diagnostic(Severity.WARNING, "50%: odd, isn't it\nsecond line\r", file="a,b:c.yaml", line=3, code="odd"),
     Diagnostic(Severity.ERROR, "gitops.yaml is missing", code=""),
 ], files=2, objects=1, apps=["web"], kubernetes_version="1.35")
@@ -31,7 +31,7 @@ COMMAND = re.compile(r"^::(error|warning|notice)(?: ((?:\w+=[^,:]*)(?:,\w+=[^,:]
 
 def test_github_annotations_follow_the_documented_format_and_escaping() -> None:
     lines = ci.github(REPORT, prefix="deploy").splitlines()
-    assert lines[0] == ("::error file=deploy/k8s/deploy.yaml,line=9,title=gitops validate (schema)::"
+    assert lines[0] == ("::error file=deploy/k8s/deploy.yaml,line=9,col=3,title=gitops validate (schema)::"
                         'Deployment/web/web, field /spec/replicas: expected integer, got string "two"')
     assert lines[1] == ("::warning file=deploy/a%2Cb%3Ac.yaml,line=3,title=gitops validate (odd)::"
                         "50%25: odd, isn't it%0Asecond line%0D")
@@ -52,7 +52,9 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema() -> None:
     first = run["results"][0]
     assert (first["ruleId"], first["level"]) == ("schema", "error")
     assert first["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "k8s/deploy.yaml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 9}}
+        "artifactLocation": {"uri": "k8s/deploy.yaml", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 9, "startColumn": 3}}
+    assert run["results"][1]["locations"][0]["physicalLocation"]["region"] == {"startLine": 3}  # no column known
     assert run["results"][1]["level"] == "warning" and "locations" not in run["results"][2]
     broken = json.loads(json.dumps(log))
     broken["runs"][0]["results"][0]["level"] = "fatal"
@@ -87,7 +89,8 @@ def test_markdown_has_a_summary_line_per_app_and_stays_under_the_comment_limit()
 def test_validation_markdown() -> None:
     text = ci.validation_markdown(REPORT)
     assert text.startswith("### ❌ gitops validate: invalid")
-    assert "| error | 9 | Deployment/web/web, field /spec/replicas: expected integer" in text
+    assert "| error | 9:3 | Deployment/web/web, field /spec/replicas: expected integer" in text
+    assert "| warning | 3 | odd" in text.replace("50%: ", "")
 
 
 def test_a_masked_document_keeps_the_keys_and_the_fact_of_a_change() -> None:

@@ -52,13 +52,13 @@ def test_invalid_file_exits_1_with_located_problem(tmp_path: Path, monkeypatch: 
     )
     code, output = invoke(["bad.yaml"], tmp_path, monkeypatch)
     assert code == 1
-    assert "error: bad.yaml:5, document 1, Deployment/default/x, field /spec/replicas: expected integer" in output
+    assert "error: bad.yaml:5:3, document 1, Deployment/default/x, field /spec/replicas: expected integer" in output
     code, output = invoke(["bad.yaml", "--output", "json"], tmp_path, monkeypatch)
     diagnostics = json.loads(output)["diagnostics"]
     assert {d["message"] for d in diagnostics} >= {"missing required field 'selector'"}
     [diagnostic] = [d for d in diagnostics if d["pointer"] == "/spec/replicas"]
     assert diagnostic == {
-        "severity": "error", "file": "bad.yaml", "document": 1, "line": 5, "pointer": "/spec/replicas",
+        "severity": "error", "file": "bad.yaml", "document": 1, "line": 5, "column": 3, "pointer": "/spec/replicas",
         "resource": "Deployment/default/x", "code": "schema", "message": 'expected integer (or null), got string "asd"',
     }  # fmt: skip
 

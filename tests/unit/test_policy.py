@@ -406,9 +406,9 @@ def test_config_policy_top_level_and_per_app() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("  image-tag: error", "  image-tags: error", 'gitops.yaml:2, field /policy: policy: unknown rule "image-tags"'),
-    ('cpu-limit: "off"', "cpu-limit: loud", "gitops.yaml:13, field /apps/0/policy/cpu-limit: apps[0].policy.cpu-limit: "
-     'must be one of "off", "warning", "error", false, got "loud"'),
+    ("  image-tag: error", "  image-tags: error", 'gitops.yaml:2:1, field /policy: policy: unknown rule "image-tags"'),
+    ('cpu-limit: "off"', "cpu-limit: loud", "gitops.yaml:13:7, field /apps/0/policy/cpu-limit: "
+     'apps[0].policy.cpu-limit: must be one of "off", "warning", "error", false, got "loud"'),
     ("{namespace: kube-system}", "{names: x}", "apps[0].policy.exclude[0]: unknown field 'names'"),
 ])
 def test_config_policy_errors_name_file_and_field(old: str, new: str, message: str) -> None:
@@ -487,5 +487,6 @@ def test_at_line_is_replace_of_the_line() -> None:
 
     diagnostic = Diagnostic(Severity.WARNING, "m", file="f", document=2, line=1, pointer="/p", code="c", resource="r")
     assert diagnostic.at_line(7) == dataclasses.replace(diagnostic, line=7)
+    assert diagnostic.at_line(7, 3) == dataclasses.replace(diagnostic, line=7, column=3)
     assert [f.name for f in dataclasses.fields(Diagnostic)] == ["severity", "message", "file", "document", "line",
-                                                                 "pointer", "code", "resource"]
+                                                                 "pointer", "code", "resource", "column"]

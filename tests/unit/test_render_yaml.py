@@ -166,10 +166,13 @@ def test_json_is_read_too() -> None:
     assert doc == {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}
 
 
-def test_locate_lines_of_pointers() -> None:
-    text = b"a: 1\n---\nspec:\n  ports:\n    - port: 80\n    - port: x\n  data:\n    5: z\n"
-    lines = locate(text, 2, ["/spec/ports/1/port", "/spec/data/5", "/spec/missing/deep", "/spec"])
-    assert lines == {"/spec/ports/1/port": 6, "/spec/data/5": 8, "/spec/missing/deep": 3, "/spec": 3}
+def test_locate_lines_and_columns_of_pointers() -> None:
+    text = b"a: 1\n---\nspec:\n  ports:\n    - port: 80\n    - port: x\n  data:\n    5: z\n  list: [a, {b: 1}]\n"
+    lines = locate(text, 2, ["/spec/ports/1/port", "/spec/data/5", "/spec/missing/deep", "/spec", "/spec/ports/1",
+                             "/spec/list/1/b"])
+    # a key's line and column; a list item's first character; a missing field: its nearest parent's
+    assert lines == {"/spec/ports/1/port": (6, 7), "/spec/data/5": (8, 5), "/spec/missing/deep": (3, 1),
+                     "/spec": (3, 1), "/spec/ports/1": (6, 7), "/spec/list/1/b": (9, 14)}
 
 
 def test_locate_documents_is_locate_of_each_document_in_one_pass() -> None:
@@ -179,7 +182,7 @@ def test_locate_documents_is_locate_of_each_document_in_one_pass() -> None:
     wanted = {1: {"/a"}, 2: {"/b/c/1", "/b/missing"}, 4: {"/d/e"}, 9: {"/x"}}
     found = locate_documents(text, wanted)
     assert found == {d: locate(text, d, p) for d, p in wanted.items() if d != 9}
-    assert found[2] == {"/b/c/1": 4, "/b/missing": 3} and found[4] == {"/d/e": 8}
+    assert found[2] == {"/b/c/1": (4, 10), "/b/missing": (3, 1)} and found[4] == {"/d/e": (8, 5)}
 
 
 def _pointers(node: object, at: str = "") -> list[str]:
@@ -244,5 +247,6 @@ def test_lines_kept_by_the_loader_are_the_lines_locate_finds() -> None:
         pointers = _pointers(document.data)
         pointers += [p + "/missing" for p in pointers] + ["/nothing/here", "/spec/template/spec/containers/7"]
         expected = locate(LINES_STREAM, document.index, pointers)
-        assert locate_in_data(document.data, document.lines or {}, document.line, pointers) == expected
+        assert locate_in_data(document.data, document.lines or {}, document.line, pointers,
+                              document.column) == expected
     assert load(LINES_STREAM, "x.yaml").documents[0].lines is None

@@ -60,10 +60,11 @@ def test_wrong_type_names_file_line_document_pointer(tmp_path: Path) -> None:
         tmp_path, "kind: ConfigMap\napiVersion: v1\nmetadata: {name: a}\n---\n" + DEPLOYMENT.format(replicas='"two"')
     )
     [error] = report.errors
-    assert (error.file, error.document, error.line, error.pointer) == ("m.yaml", 2, 9, "/spec/replicas")
+    assert (error.file, error.document, error.line, error.column, error.pointer) == (
+        "m.yaml", 2, 9, 3, "/spec/replicas")
     assert error.message == 'expected integer (or null), got string "two"'
     assert error.resource == "Deployment/shop/web"
-    assert str(error).startswith("error: m.yaml:9, document 2, Deployment/shop/web, field /spec/replicas:")
+    assert str(error).startswith("error: m.yaml:9:3, document 2, Deployment/shop/web, field /spec/replicas:")
 
 
 def test_every_problem_is_reported(tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ One concept a module; callers import from here (``from gitops.render.yaml import
 * :mod:`.documents`: loading, :func:`load` builds a stream's documents with an explicit stack,
   bounded by :class:`Limits` (aliases, depth), with duplicate keys, merge keys and syntax errors
   as diagnostics;
-* :mod:`.lines`: locating, :func:`locate` re-reads one document to find the line of each JSON
-  pointer a diagnostic names (:func:`escape_pointer` builds them).
+* :mod:`.lines`: locating, :func:`locate` re-reads one document to find the line and column
+  (a :data:`Position`) of each JSON pointer a diagnostic names (:func:`escape_pointer` builds them).
 """
 
 from __future__ import annotations
 
 from gitops.render.yaml.documents import Document, Limits, Lines, LoadResult, gc_paused, load
-from gitops.render.yaml.lines import escape_pointer, locate, locate_documents, locate_in_data
+from gitops.render.yaml.lines import Position, escape_pointer, locate, locate_documents, locate_in_data
 from gitops.render.yaml.scalars import Dialect, stringify_key
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Limits",
     "Lines",
     "LoadResult",
+    "Position",
     "escape_pointer",
     "gc_paused",
     "load",

@@ -42,7 +42,8 @@ from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar
 
 __all__ = ["Document", "Limits", "Lines", "LoadResult", "load"]
 
-#: The lines of one container's entries (unsigned ints: 4 bytes each, not an object each).
+#: The positions of one container's entries, line and column (1-based) of each in turn: entry ``i``
+#: at ``lines[2 * i]``, ``lines[2 * i + 1]`` (unsigned ints: 4 bytes each, not an object each).
 Lines: TypeAlias = "array[int]"
 
 
@@ -58,15 +59,17 @@ class Limits:
 
 @dataclass
 class Document:
-    """One YAML document: its 1-based index in the stream, first line, and plain data."""
+    """One YAML document: its 1-based index in the stream, first line (and column), and plain data."""
 
     index: int
     line: int
     data: Any
-    # with ``track_lines``: id of each mapping / list in ``data`` -> the line of each of its entries
-    # (a key's line, an item's first line), in order; None when the document has aliases or merge
-    # keys (one object at several places) or was not tracked. ``lines.locate_in_data`` reads it.
+    # with ``track_lines``: id of each mapping / list in ``data`` -> the position of each of its
+    # entries (a key's line and column, an item's first), in order; None when the document has
+    # aliases or merge keys (one object at several places) or was not tracked.
+    # ``lines.locate_in_data`` reads it.
     lines: dict[int, Lines] | None = None
+    column: int = 1
 
 
 @dataclass
@@ -98,11 +101,12 @@ def _library_limit(problem: str) -> tuple[str, str] | None:
 class _Abort(Exception):
     """Stop building the current document (a limit was hit); the message says which."""
 
-    def __init__(self, message: str, code: str, line: int | None) -> None:
+    def __init__(self, message: str, code: str, mark: Any) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.line = line
+        self.line: int | None = mark.line + 1
+        self.column: int | None = mark.column + 1
 
 
 @contextmanager
@@ -118,13 +122,14 @@ def gc_paused() -> Iterator[None]:
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "has_key", "is_map", "key", "key_line", "line", "lines", "merges",
-                 "start_nodes")
+    __slots__ = ("anchor", "column", "container", "has_key", "is_map", "key", "key_column", "key_line", "line",
+                 "lines", "merges", "start_nodes")
 
-    def __init__(self, container: Any, is_map: bool, anchor: str | None, start_nodes: int, line: int,
+    def __init__(self, container: Any, is_map: bool, anchor: str | None, start_nodes: int, line: int, column: int,
                  lines: Lines | None) -> None:
         self.container = container
         self.line = line
+        self.column = column
         self.lines = lines
         self.is_map = is_map
         self.anchor = anchor
@@ -132,6 +137,7 @@ class _Frame:
         self.has_key = False
         self.key: Any = None
         self.key_line = 0
+        self.key_column = 0
         self.merges: list[Any] | None = None
 
 
@@ -164,9 +170,11 @@ class _Loader:
         self.result = result
         self.doc_index = 0
 
-    def problem(self, message: str, code: str, line: int | None, document: int | None) -> None:
+    def problem(self, message: str, code: str, line: int | None, document: int | None,
+                column: int | None = None) -> None:
         self.result.diagnostics.append(
-            Diagnostic(Severity.ERROR, message, file=self.file, document=document, line=line, code=code)
+            Diagnostic(Severity.ERROR, message, file=self.file, document=document, line=line, code=code,
+                       column=column)
         )
 
     def run(self) -> None:
@@ -177,16 +185,17 @@ class _Loader:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
+            column = mark.column + 1 if mark is not None else None
             what = exc.problem or "syntax error"
             limit = _library_limit(what)
             if limit is not None:
                 # The parser enforced a bound of its own before ours was reached: the same
                 # problem as when our own check finds it, so the same diagnostic.
                 code, message = limit
-                self.problem(message + "; the rest of the file was not read", code, line, self.doc_index or 1)
+                self.problem(message + "; the rest of the file was not read", code, line, self.doc_index or 1, column)
                 return
             context = f" ({exc.context})" if exc.context else ""
-            self.problem(f"YAML syntax error: {what}{context}", "yaml-syntax", line, self.doc_index or None)
+            self.problem(f"YAML syntax error: {what}{context}", "yaml-syntax", line, self.doc_index or None, column)
         except yaml.reader.ReaderError as exc:
             self.problem(
                 f"the file is not valid text: {exc.reason} at character {exc.position}",
@@ -214,6 +223,7 @@ class _Loader:
         nodes = 0
         expanded = 0
         doc_line = 0
+        doc_column = 1
         root: Any = None
         track = self.track_lines
         table: dict[int, Lines] | None = {} if track else None
@@ -225,17 +235,21 @@ class _Loader:
                 if cls is ScalarEvent:
                     nodes += 1
                     value = resolve_scalar(event, constants)
-                    value_line = event.start_mark.line + 1
+                    mark = event.start_mark
+                    value_line = mark.line + 1
+                    value_column = mark.column + 1
                     if event.anchor is not None:
                         anchors[event.anchor] = (value, 1)
                 elif cls is MappingStart or cls is SequenceStart:
+                    mark = event.start_mark
                     if len(stack) >= max_depth:
-                        raise _Abort(_too_deep(f"{max_depth} levels"), "too-deep", event.start_mark.line + 1)
+                        raise _Abort(_too_deep(f"{max_depth} levels"), "too-deep", mark)
                     if not stack:
-                        doc_line = event.start_mark.line + 1
+                        doc_line = mark.line + 1
+                        doc_column = mark.column + 1
                     is_map = cls is MappingStart
-                    stack.append(_Frame({} if is_map else [], is_map, event.anchor, nodes, event.start_mark.line + 1,
-                                        array("I") if table is not None else None))
+                    stack.append(_Frame({} if is_map else [], is_map, event.anchor, nodes, mark.line + 1,
+                                        mark.column + 1, array("I") if table is not None else None))
                     nodes += 1
                     if event.anchor is not None:
                         open_anchors.add(event.anchor)
@@ -244,6 +258,7 @@ class _Loader:
                     frame = stack.pop()
                     value = frame.container
                     value_line = frame.line
+                    value_column = frame.column
                     if frame.merges:
                         value = _apply_merges(value, frame.merges)
                         table = None  # merged keys have no line of their own here
@@ -254,13 +269,14 @@ class _Loader:
                         anchors[frame.anchor] = (value, nodes - frame.start_nodes)
                 elif cls is Alias:
                     name = event.anchor
-                    line = event.start_mark.line + 1
+                    mark = event.start_mark
                     if name in open_anchors:
-                        raise _Abort(f"alias *{name} refers to itself (recursive anchor)", "alias", line)
+                        raise _Abort(f"alias *{name} refers to itself (recursive anchor)", "alias", mark)
                     if name not in anchors:
-                        raise _Abort(f"alias *{name} has no anchor", "alias", line)
+                        raise _Abort(f"alias *{name} has no anchor", "alias", mark)
                     value, size = anchors[name]
-                    value_line = line
+                    value_line = mark.line + 1
+                    value_column = mark.column + 1
                     table = None  # one object at several places: lines by object do not work
                     expanded += size
                     nodes += size
@@ -269,18 +285,19 @@ class _Loader:
                             f"aliases expand to more than {limits.max_alias_nodes} nodes "
                             "(a billion-laughs document?); refusing to expand",
                             "alias-limit",
-                            line,
+                            mark,
                         )
                 elif cls is DocumentStart:
                     self.doc_index += 1
                     doc_line = event.start_mark.line + 1
+                    doc_column = event.start_mark.column + 1
                     root = None
                     table = {} if track else None
                     anchors.clear()
                     open_anchors.clear()
                     continue
                 elif cls is DocumentEnd:
-                    self.result.documents.append(Document(self.doc_index, doc_line, root, table))
+                    self.result.documents.append(Document(self.doc_index, doc_line, root, table, doc_column))
                     root = None
                     continue
                 elif cls is StreamEnd:
@@ -289,7 +306,8 @@ class _Loader:
                     continue
                 if not stack:
                     if cls is ScalarEvent:
-                        doc_line = event.start_mark.line + 1
+                        doc_line = value_line
+                        doc_column = value_column
                     root = value
                     continue
                 frame = stack[-1]
@@ -297,10 +315,12 @@ class _Loader:
                     frame.container.append(value)
                     if frame.lines is not None:
                         frame.lines.append(value_line)
+                        frame.lines.append(value_column)
                 elif not frame.has_key:
                     frame.key = value
                     frame.has_key = True
-                    frame.key_line = event.start_mark.line + 1
+                    frame.key_line = value_line
+                    frame.key_column = value_column
                 else:
                     frame.has_key = False
                     self._set(frame, value)
@@ -308,7 +328,8 @@ class _Loader:
                 # Stop reading the file: skipping the rest of a hostile document would still
                 # make the scanner do its (sometimes quadratic) work.
                 self.problem(
-                    abort.message + "; the rest of the file was not read", abort.code, abort.line, self.doc_index
+                    abort.message + "; the rest of the file was not read", abort.code, abort.line, self.doc_index,
+                    abort.column,
                 )
                 return
 
@@ -322,7 +343,8 @@ class _Loader:
                 frame.merges.extend(value if isinstance(value, list) else [value])
                 return
             self.problem(
-                "merge key << needs a mapping or a list of mappings", "yaml-merge", frame.key_line, self.doc_index
+                "merge key << needs a mapping or a list of mappings", "yaml-merge", frame.key_line, self.doc_index,
+                frame.key_column,
             )
             return
         if key.__class__ is not str:
@@ -334,6 +356,7 @@ class _Loader:
                     "yaml-key",
                     frame.key_line,
                     self.doc_index,
+                    frame.key_column,
                 )
                 return
             key = text
@@ -343,9 +366,11 @@ class _Loader:
                 "duplicate-key",
                 frame.key_line,
                 self.doc_index,
+                frame.key_column,
             )
         elif frame.lines is not None:
             frame.lines.append(frame.key_line)
+            frame.lines.append(frame.key_column)
         container[key] = value
 
 

@@ -1,16 +1,18 @@
-"""Locating: the line where a field of a loaded document stands in its file.
+"""Locating: the line and column where a field of a loaded document stands in its file.
 
-:mod:`.documents` keeps no line for every node (that costs time and memory on large inputs),
-only each document's first line and the lines of its problems. :func:`locate` re-reads one
-document of the stream and answers the line of each JSON pointer a diagnostic points at (tokens
-escaped with :func:`escape_pointer`), so that validation names file, document, line and field.
+:mod:`.documents` keeps no position for every node unless asked (``track_lines``: that costs time
+and memory on large inputs), only each document's first line and the positions of its problems.
+:func:`locate` re-reads one document of the stream and answers the :data:`Position` (line and
+column, 1-based, of the key of a mapping entry, of the first character of a list item) of each
+JSON pointer a diagnostic points at (tokens escaped with :func:`escape_pointer`), so that
+validation names file, document, line, column and field.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -18,7 +20,10 @@ from gitops.render.yaml import events
 from gitops.render.yaml.documents import Lines
 from gitops.render.yaml.scalars import CONSTANTS, MERGE, Dialect, resolve_scalar, stringify_key
 
-__all__ = ["escape_pointer", "locate", "locate_documents", "locate_in_data"]
+__all__ = ["Position", "escape_pointer", "locate", "locate_documents", "locate_in_data"]
+
+#: (line, column), both 1-based; the column counts characters (Unicode code points).
+Position: TypeAlias = tuple[int, int]
 
 
 def escape_pointer(token: str) -> str:
@@ -28,21 +33,21 @@ def escape_pointer(token: str) -> str:
 
 def locate(
     data: bytes | str, document: int, pointers: Iterable[str], dialect: Dialect = Dialect.KUBERNETES
-) -> dict[str, int]:
-    """The line of each JSON pointer in the given (1-based) document of a stream.
+) -> dict[str, Position]:
+    """The position of each JSON pointer in the given (1-based) document of a stream.
 
     A pointer that does not exist (a missing required field, a key brought in by a merge) gets the
-    line of its nearest existing parent. Unknown documents give an empty answer.
+    position of its nearest existing parent. Unknown documents give an empty answer.
     """
     return locate_documents(data, {document: pointers}, dialect).get(document, {})
 
 
 def locate_documents(
     data: bytes | str, wanted: Mapping[int, Iterable[str]], dialect: Dialect = Dialect.KUBERNETES
-) -> dict[int, dict[str, int]]:
+) -> dict[int, dict[str, Position]]:
     """:func:`locate` for several documents of one stream, in one pass over it (a file of many
     documents with findings in each is read once, not once per document)."""
-    answers: dict[int, dict[str, int]] = {}
+    answers: dict[int, dict[str, Position]] = {}
     last = max(wanted, default=0)
     # only the nodes on the way to a wanted pointer are followed; other subtrees are skipped
     prefixes: dict[int, set[str]] = {}
@@ -53,11 +58,11 @@ def locate_documents(
                 on_the_way.add(wanted_pointer)
                 wanted_pointer = wanted_pointer.rsplit("/", 1)[0]
     skip = 0
-    lines: dict[str, int] = {}
+    lines: dict[str, Position] = {}
     constants = CONSTANTS[dialect]
     parser: Any = events.open_parser(data)
     index = 0
-    # stack entries: [pointer, is_map, has_key, key, key_line, next_index]
+    # stack entries: [pointer, is_map, has_key, key, key_position, next_index]
     stack: list[list[Any]] = []
     try:
         while True:
@@ -86,7 +91,8 @@ def locate_documents(
                 continue
             is_node = cls in (events.ScalarEvent, events.MappingStart, events.SequenceStart, events.Alias)
             if is_node:
-                line = event.start_mark.line + 1
+                mark = event.start_mark
+                position = (mark.line + 1, mark.column + 1)
                 pointer: str
                 if not stack:
                     pointer = ""
@@ -101,7 +107,7 @@ def locate_documents(
                             else:
                                 parent[3] = None
                             parent[2] = True
-                            parent[4] = line
+                            parent[4] = position
                             if cls in (events.MappingStart, events.SequenceStart):
                                 skip = 1
                             continue
@@ -112,7 +118,7 @@ def locate_documents(
                                 skip = 1
                             continue
                         pointer = f"{parent[0]}/{escape_pointer(key)}"
-                        line = parent[4]
+                        position = parent[4]
                     else:
                         pointer = f"{parent[0]}/{parent[5]}"
                         parent[5] += 1
@@ -121,9 +127,9 @@ def locate_documents(
                         skip = 1
                     continue
                 if pointer not in lines:
-                    lines[pointer] = line
+                    lines[pointer] = position
                 if cls in (events.MappingStart, events.SequenceStart):
-                    stack.append([pointer, cls is events.MappingStart, False, None, 0, 0])
+                    stack.append([pointer, cls is events.MappingStart, False, None, (0, 0), 0])
             elif cls in (events.MappingEnd, events.SequenceEnd):
                 stack.pop()
     except yaml.YAMLError:
@@ -136,8 +142,8 @@ def locate_documents(
     return answers
 
 
-def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]:
-    answer: dict[str, int] = {}
+def _answer(lines: Mapping[str, Position], pointers: Iterable[str]) -> dict[str, Position]:
+    answer: dict[str, Position] = {}
     for pointer in set(pointers):
         probe = pointer
         while probe not in lines and probe:
@@ -147,19 +153,21 @@ def _answer(lines: Mapping[str, int], pointers: Iterable[str]) -> dict[str, int]
     return answer
 
 
-def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: Iterable[str]) -> dict[str, int]:
-    """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines`` and
-    first line), without reading the stream again: the same answers, nearest parent included."""
-    # pointer -> (node, line), or (None, line) where the path stops existing; prefixes are shared
-    walked: dict[str, tuple[Any, int]] = {"": (data, line)}
+def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: Iterable[str],
+                   column: int = 1) -> dict[str, Position]:
+    """:func:`locate` from a document loaded with ``track_lines`` (its data, ``Document.lines``,
+    first line and column), without reading the stream again: the same answers, nearest parent
+    included."""
+    # pointer -> (node, position), or (None, position) where the path stops existing; prefixes are shared
+    walked: dict[str, tuple[Any, Position]] = {"": (data, (line, column))}
 
-    def walk(pointer: str) -> tuple[Any, int]:
+    def walk(pointer: str) -> tuple[Any, Position]:
         known = walked.get(pointer)
         if known is not None:
             return known
         parent_pointer, _, raw = pointer.rpartition("/")
         node, found = walk(parent_pointer)
-        result: tuple[Any, int] = (None, found)
+        result: tuple[Any, Position] = (None, found)
         lines = table.get(id(node)) if node is not None else None
         if lines is not None:
             token = raw.replace("~1", "/").replace("~0", "~")
@@ -169,8 +177,9 @@ def locate_in_data(data: Any, table: Mapping[int, Lines], line: int, pointers: I
                     position = list(node).index(token)
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
                 position = int(token)
-            if 0 <= position < len(lines):
-                result = (node[token] if isinstance(node, dict) else node[position], lines[position])
+            if position >= 0 and 2 * position + 1 < len(lines):
+                result = (node[token] if isinstance(node, dict) else node[position],
+                          (lines[2 * position], lines[2 * position + 1]))
         walked[pointer] = result
         return result
 
