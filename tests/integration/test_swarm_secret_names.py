@@ -216,7 +216,7 @@ def test_the_key_is_never_in_the_cli_output_and_a_plan_is_saved_only_once_the_ke
         assert stored_key(client, app) == key
 
         shown = [first.stdout, first.stderr, applied.stdout, applied.stderr, saved.stdout, saved.stderr,
-                 done.stdout, done.stderr, *((repo.root / f).read_text() for f in ("first.json", "plan.json"))]
+                 done.stdout, done.stderr, *((repo.root / f).read_text() for f in ("plan.json",))]
         for command in (["status", app], ["status", app, "--output", "json"], ["history", app],
                         ["history", app, "--output", "json"], ["plan", app, "--output", "json"]):
             run = repo.gitops(*command)
