@@ -21,7 +21,7 @@ from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError, SignatureError, StalePlanError, StoppedError
+from gitops.errors import DecryptionError, GitopsError, SignatureError, StalePlanError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
@@ -32,6 +32,7 @@ from gitops.model.releases import AppState, Outcome, Release
 from gitops.model.reports import ValidationReport
 from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
+from gitops.render import sops as sops_files
 from gitops.render.compose import SECTION_KINDS, parse_env_file
 from gitops.render.yaml import Dialect, Limits, escape_pointer, locate
 from gitops.validate import policy as policy_stage
@@ -50,6 +51,46 @@ def _local_root(cwd: Path, paths: Sequence[Path]) -> Path:
 def helm_binary(env: Mapping[str, str]) -> str | None:
     """The helm binary: ``GITOPS_HELM`` when set, else ``helm`` on the PATH of ``env``."""
     return env.get("GITOPS_HELM") or shutil.which("helm", path=env.get("PATH"))
+
+
+def sops_tool(settings: config.Settings | None, environ: Mapping[str, str] | None = None) -> sops_files.Sops:
+    """What decrypts SOPS files: ``GITOPS_SOPS``, else ``sops`` on PATH, with the keys of the
+    process environment (``SOPS_AGE_KEY_FILE``, ``SOPS_AGE_KEY``, gpg's) and, when no key file is
+    set there, ``sops.age_key_file`` of gitops.yaml. ``environ``: the process environment (the
+    caller's; the interpolation env of the daemon is a filtered one and holds no keys)."""
+    return sops_files.Sops.from_environ(os.environ if environ is None else environ,
+                                        age_key_file=settings.sops_age_key_file if settings else None)
+
+
+def _env_files(root: Path, app: config.App, sops: sops_files.Sops,
+               diagnostics: list[Diagnostic]) -> tuple[dict[str, str], dict[str, str]]:
+    """The values of the app's env files, and which of them came from a SOPS dotenv file (name ->
+    that file). An encrypted env file is decrypted in memory; its problems are diagnostics."""
+    values: dict[str, str] = {}
+    decrypted: dict[str, str] = {}
+    for env_file in app.env_files:
+        try:
+            raw = source.resolve_inside(root, env_file).read_bytes()
+            fmt = sops_files.format_of(raw)
+            if fmt is None:
+                values.update(parse_env_file(raw.decode("utf-8")))
+                continue
+            if fmt != "dotenv":
+                diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file} is a SOPS {fmt} "
+                                              "file; env files are dotenv (sops --input-type dotenv)",
+                                              file=env_file, code="sops-format"))  # fmt: skip
+                continue
+            try:
+                plain = parse_env_file(sops.decrypt(raw, fmt, env_file).decode("utf-8"))
+            except DecryptionError as exc:
+                diagnostics.append(Diagnostic(Severity.ERROR, str(exc), file=env_file, code=exc.code))
+                continue
+            values.update(plain)
+            decrypted.update(dict.fromkeys(plain, env_file))
+        except (source.SourceError, OSError, UnicodeError) as exc:
+            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
+                                          file=config.CONFIG_FILE, code="config"))
+    return values, {name: file for name, file in decrypted.items() if name in values}
 
 
 def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None) -> None:
@@ -118,6 +159,8 @@ def validate(
         raise GitopsError(str(exc)) from None
     report.kubernetes_version = store.version
 
+    sops = sops_tool(settings, environment)
+
     def run(renderer: render_stage.Renderer, options: validate_stage.Options) -> None:
         rendered = renderer.result
         # An app's compose files are one stack (`docker stack deploy -c a -c b`); loose files are not.
@@ -129,7 +172,7 @@ def validate(
         report.services += counts.services
 
     if settings is None:
-        renderer = render_stage.Renderer(root, limits, environment, helm=helm_binary(environment))
+        renderer = render_stage.Renderer(root, limits, environment, helm=helm_binary(environment), sops=sops)
         for target in targets:
             renderer.add_path(target)
         run(renderer, validate_stage.Options(strict=strict, policy=PolicySettings() if policy else None))
@@ -137,14 +180,10 @@ def validate(
         for app in settings.apps:
             report.apps.append(app.name)
             app_env = dict(environment)
-            for env_file in app.env_files:
-                try:
-                    app_env.update(parse_env_file(source.resolve_inside(root, env_file).read_text("utf-8")))
-                except (source.SourceError, OSError, UnicodeError) as exc:
-                    diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
-                                                  file=config.CONFIG_FILE, code="config"))  # fmt: skip
+            values, decrypted = _env_files(root, app, sops, diagnostics)
+            app_env.update(values)
             renderer = render_stage.Renderer(root, limits, app_env, stack=app.target.stack,
-                                             helm=helm_binary(environment))
+                                             helm=helm_binary(environment), sops=sops, sensitive_env=decrypted)
             _add_helm(renderer, app, store.version)
             for path in app.paths:
                 try:
@@ -287,23 +326,22 @@ def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
 
 
 def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None,
-               limits: Limits | None = None) -> tuple[list[Resource], list[Diagnostic]]:
+               limits: Limits | None = None, *,
+               sops: sops_files.Sops | None = None) -> tuple[list[Resource], list[Diagnostic]]:
     """The app's desired objects, validated (the policy rules included, with the app's settings);
-    raises ValidationFailed when any error is found, before anything is written."""
+    raises ValidationFailed when any error is found, before anything is written. SOPS files are
+    decrypted in memory with ``sops`` (default: :func:`sops_tool` of the process environment)."""
     environment = dict(env if env is not None else os.environ)
+    sops = sops or sops_tool(ws.settings)
     diagnostics: list[Diagnostic] = []
-    for env_file in app.env_files:
-        try:
-            environment.update(parse_env_file(source.resolve_inside(ws.root, env_file).read_text("utf-8")))
-        except (source.SourceError, OSError, UnicodeError) as exc:
-            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
-                                          file=config.CONFIG_FILE, code="config"))
+    values, decrypted = _env_files(ws.root, app, sops, diagnostics)
+    environment.update(values)
     try:
         store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
     except validate_stage.UnsupportedVersion as exc:
         raise GitopsError(str(exc)) from None
     renderer = render_stage.Renderer(ws.root, limits, environment, stack=app.target.stack, keep_sources=True,
-                                     helm=helm_binary(environment))
+                                     helm=helm_binary(environment), sops=sops, sensitive_env=decrypted)
     _add_helm(renderer, app, store.version)
     for path in app.paths:
         try:
@@ -381,6 +419,10 @@ def _new_client(app: config.App, environ: Mapping[str, str] | None = None) -> An
     return SwarmClient(app.target.host)
 
 
+def _sops_of(ws: Workspace, session: Session | None) -> sops_files.Sops:
+    return sops_tool(ws.settings, session.environ if session is not None else None)
+
+
 def backend_for(ws: Workspace, app: config.App, session: Session | None = None) -> Backend:
     client = session.client(app) if session is not None else _new_client(app)
     if app.backend == "kubernetes":
@@ -393,7 +435,8 @@ def backend_for(ws: Workspace, app: config.App, session: Session | None = None) 
         resolved = source.resolve_inside(ws.root, os.path.relpath(path, ws.root) if os.path.isabs(path) else path)
         return resolved.read_bytes()
 
-    return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file)
+    return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file,
+                        decrypt=_sops_of(ws, session).decrypt)
 
 
 def coordination_backend(ws: Workspace, name: str, session: Session | None = None, *,
@@ -454,7 +497,7 @@ def plan(ws: Workspace, names: Sequence[str] = (), *, exact: bool = False,
             warnings.append(Diagnostic(Severity.WARNING, f"app {app.name}: {promoted.waiting}: nothing of it is "
                                        "planned or applied until then", file=config.CONFIG_FILE, code="promote-from"))
             continue
-        resources, found = render_app(app_ws, app, env)
+        resources, found = render_app(app_ws, app, env, sops=_sops_of(app_ws, session))
         warnings.extend(found)
         backend = backend_for(app_ws, app, session)
         app_plan, _ = deploy.plan_app(backend, resources, revision_of(app_ws, app, resources), exact=exact,
@@ -616,7 +659,7 @@ def promoted_workspace(ws: Workspace, app: config.App, *, session: Session | Non
 def _apply_one(ws: Workspace, app: config.App, saved_plan: AppPlan | None, options: deploy.Options | None,
                on_event: deploy.Event | None, env: Mapping[str, str] | None, allow: Collection[Guard],
                session: Session | None) -> deploy.Result:
-    resources, _ = render_app(ws, app, env)
+    resources, _ = render_app(ws, app, env, sops=_sops_of(ws, session))
     backend = backend_for(ws, app, session)
     app_options = replace(
         options or deploy.Options(),
@@ -718,7 +761,7 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
         try:
             if waits and not waiting and selected.depends_on:
                 waiting = dependency_wait(ws, selected, env=env, session=session)
-            resources, _ = render_app(app_ws, app, env)
+            resources, _ = render_app(app_ws, app, env, sops=_sops_of(app_ws, session))
             revision = revision_of(app_ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
                                           policy=policy_for(app))
@@ -756,7 +799,7 @@ def offline_objects(ws: Workspace, app: config.App, env: Mapping[str, str] | Non
     def read_file(path: str) -> bytes:
         return source.resolve_inside(ws.root, path).read_bytes()
 
-    return swarm_objects(resources, app.name, app.target.stack or app.name, read_file)
+    return swarm_objects(resources, app.name, app.target.stack or app.name, read_file, sops_tool(ws.settings).decrypt)
 
 
 def diff(base: Workspace, head: Workspace, names: Sequence[str] = (), *, base_label: str = "",

@@ -376,7 +376,8 @@ class Daemon:
             return
         self.log("reconcile", app=name, revision=revision)
         try:
-            resources, _ = engine.render_app(ws, app, self.options.env)
+            resources, _ = engine.render_app(ws, app, self.options.env,
+                                              sops=engine.sops_tool(ws.settings, self.session.environ))
         except engine.ValidationFailed as exc:
             self._hold(name, revision, f"revision {revision[:12]} does not validate; waiting for a newer commit: "
                        f"{exc}")

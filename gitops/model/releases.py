@@ -12,6 +12,11 @@ from typing import Any
 from gitops.model.resources import Origin, Resource, ResourceKey
 
 HISTORY_LIMIT = 10
+#: The annotation of a Kubernetes Secret whose values were decrypted from a SOPS file in git: a
+#: release records it without them (``data``/``stringData`` withheld), and a rollback to that
+#: release takes them from the live Secret (``deploy._restore_withheld``).
+SOPS_KEY = "gitops.dev/sops"
+WITHHELD_FIELDS = ("data", "stringData")
 
 
 class Outcome(enum.StrEnum):
@@ -29,10 +34,25 @@ def key_from_json(data: list[str]) -> ResourceKey:
     return ResourceKey(*data)
 
 
+def withheld(body: dict[str, Any]) -> bool:
+    """A body whose values came from a SOPS file (see :data:`SOPS_KEY`)."""
+    metadata = body.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    return isinstance(annotations, dict) and SOPS_KEY in annotations
+
+
+def recordable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as a release records it: a SOPS-decrypted Secret without its values."""
+    if not withheld(body):
+        return body
+    return {name: value for name, value in body.items() if name not in WITHHELD_FIELDS}
+
+
 def pack_resources(resources: list[Resource]) -> str:
-    """Manifests of a release, compressed; stored only inside the target's own secret store."""
+    """Manifests of a release, compressed; stored only inside the target's own secret store.
+    The values of a Secret decrypted from a SOPS file are withheld (:func:`recordable`)."""
     data = [
-        {"key": key_to_json(r.key), "apiVersion": r.api_version, "body": r.body,
+        {"key": key_to_json(r.key), "apiVersion": r.api_version, "body": recordable(r.body),
          "origin": [r.origin.file, r.origin.document, r.origin.line]}
         for r in resources
     ]

@@ -55,6 +55,7 @@ from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
+from .compose import Decrypt
 from .health import exists_health, service_health, template_key
 from .objects import SecretData, SecretObject, Translation
 from .store import SwarmStore
@@ -85,10 +86,11 @@ def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Orig
 
 
 def offline_objects(resources: list[Resource], app: str, stack: str,
-                    read_file: ReadFile | None) -> list[Resource]:
+                    read_file: ReadFile | None, decrypt: Decrypt | None = None) -> list[Resource]:
     """The Swarm objects compose files translate to, without an engine to talk to (``gitops
     diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
-    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file).prepare(resources)
+    return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file,
+                        decrypt=decrypt).prepare(resources)
 
 
 def pruned_secret_message(name: str) -> str:
@@ -123,13 +125,16 @@ class SwarmBackend(StoreBacked):
     name = "swarm"
 
     def __init__(self, client: SwarmClient, app: str, *, stack: str | None = None,
-                 read_file: ReadFile | None = None, delete_wait: float = 60.0) -> None:
+                 read_file: ReadFile | None = None, delete_wait: float = 60.0,
+                 decrypt: Decrypt | None = None) -> None:
         """``read_file(path)`` reads a file named by a compose file, ``path`` already joined to
-        the compose file's directory (keeping it inside the repository is the caller's job)."""
+        the compose file's directory (keeping it inside the repository is the caller's job);
+        ``decrypt`` decrypts a SOPS-encrypted secret file in memory."""
         self.client = client
         self.app = app
         self.stack = stack or app
         self.read_file = read_file
+        self.decrypt = decrypt
         self.delete_wait = delete_wait
         self.store = SwarmStore(client, app)
         self.warnings: list[Diagnostic] = []
@@ -170,7 +175,8 @@ class SwarmBackend(StoreBacked):
             raise GitopsError(f"{resource.origin.file}: compose file is for stack {stack}, "
                               f"but this backend deploys stack {self.stack}")
         path = resource.key.name or resource.origin.file
-        result = translate(resource.body, self.stack, read_file=self._reader(path), file=resource.origin.file)
+        result = translate(resource.body, self.stack, read_file=self._reader(path), file=resource.origin.file,
+                           decrypt=self.decrypt)
         self.warnings.extend(d for d in result.diagnostics if d.severity is Severity.WARNING)
         errors = result.diagnostics.errors
         if errors:
