@@ -191,7 +191,7 @@ class Renderer:
         loaded = load(data, display, Dialect.KUBERNETES, self.limits, track_lines=track)
         documents = [d for d in loaded.documents if d.data is not None]
         if any(sops_files.is_encrypted_document(d.data) for d in documents):
-            self._add_encrypted(data, display, [d.data for d in documents])
+            self._add_encrypted(data, display)
             return
         if len(documents) == 1 and compose_render.is_compose(documents[0].data):
             self._add_compose(data, display, directory)
@@ -215,16 +215,10 @@ class Renderer:
             self.error(str(exc), display, exc.code)
             return None
 
-    def _add_encrypted(self, data: bytes, display: str, encrypted: list[Any]) -> None:
+    def _add_encrypted(self, data: bytes, display: str) -> None:
         """Kubernetes manifests that sops encrypted: decrypted in memory; only Secrets may be."""
         if self.keep_sources:
             self.result.sources[display] = (data, Dialect.KUBERNETES)  # the encrypted text, for line lookups
-        for index, document in enumerate(encrypted, 1):
-            if isinstance(document, dict) and document.get("kind") != "Secret":
-                self.error(f"a {document.get('kind') or 'document without a kind'} may not be SOPS-encrypted: its "
-                           "values would be shown in plans and kept in release records; put secret values in a "
-                           "Secret", display, "sops-not-secret", document=index, pointer="/kind")
-                return
         plain = self.decrypt(data, "json" if data.lstrip()[:1] == b"{" else "yaml", display)
         if plain is None:
             return
@@ -232,6 +226,14 @@ class Renderer:
         if loaded.diagnostics:  # their messages may quote the plain text: say only where
             self.error("the decrypted content of this SOPS file does not load as YAML", display, "sops-failed")
             return
+        for document in loaded.documents:
+            kind = document.data.get("kind") if isinstance(document.data, dict) else None
+            if kind != "Secret":
+                shown = kind if isinstance(kind, str) and kind.isidentifier() else "document that is not a Secret"
+                self.error(f"a {shown} may not be SOPS-encrypted: its values would be shown in plans and kept in "
+                           "release records; put secret values in a Secret", display, "sops-not-secret",
+                           document=document.index, pointer="/kind")
+                return
         for document in loaded.documents:
             if isinstance(document.data, dict):
                 metadata = document.data.setdefault("metadata", {})
