@@ -40,7 +40,7 @@ from gitops.clock import SYSTEM, Clock
 from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
 from gitops.model.plans import Action, AppPlan, Block, ChangeSet, user_wave
-from gitops.model.releases import WITHHELD_FIELDS, AppState, Outcome, Release, pack_resources, withheld
+from gitops.model.releases import AppState, Outcome, Release, pack_resources, restore, withheld
 
 Event = Callable[[dict[str, Any]], None]
 
@@ -317,9 +317,10 @@ def _gather(total: ChangeSet, step: ChangeSet) -> None:
 
 
 def _restore_withheld(backend: Backend, resources: list[Resource], revision: str) -> list[Resource]:
-    """A release holds a SOPS-decrypted Secret without its values: a rollback applies it with the
-    values the live Secret holds now (those of the revision rolled back from), since they are
-    in no record. A Secret that is gone cannot be restored: re-apply its revision from git."""
+    """A release holds a SOPS-decrypted Secret without its values (a Swarm service without the
+    environment values of a SOPS env file): a rollback applies it with the values the live object
+    holds now (those of the revision rolled back from), since they are in no record. An object
+    that is gone (or lacks them) cannot be restored: re-apply its revision from git."""
     wanted = [r for r in resources if withheld(r.body)]
     if not wanted:
         return resources
@@ -327,12 +328,12 @@ def _restore_withheld(backend: Backend, resources: list[Resource], revision: str
     restored: dict[ResourceKey, Resource] = {}
     for resource in wanted:
         found = live.get(resource.key)
-        if found is None:
+        body = restore(resource.body, found) if found is not None else None
+        if body is None:
             raise GitopsError(f"{resource.key}: cannot roll back to revision {revision[:12]}: its values came from a "
-                              "SOPS file and are never recorded, and the live Secret is gone; apply that revision "
-                              "from git again (gitops apply at that commit); nothing was changed")
-        values = {name: found[name] for name in WITHHELD_FIELDS if name in found}
-        restored[resource.key] = replace(resource, body={**resource.body, **values})
+                              "SOPS file and are never recorded, and the live object no longer holds them; apply "
+                              "that revision from git again (gitops apply at that commit); nothing was changed")
+        restored[resource.key] = replace(resource, body=body)
     return [restored.get(r.key, r) for r in resources]
 
 

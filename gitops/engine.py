@@ -83,7 +83,8 @@ def _env_files(root: Path, app: config.App, sops: sops_files.Sops,
             try:
                 plain = parse_env_file(sops.decrypt(raw, fmt, env_file).decode("utf-8"))
             except DecryptionError as exc:
-                diagnostics.append(Diagnostic(Severity.ERROR, str(exc), file=env_file, code=exc.code))
+                diagnostics.append(Diagnostic(Severity.ERROR, str(exc).removeprefix(f"{env_file}: "), file=env_file,
+                                              code=exc.code))
                 continue
             values.update(plain)
             decrypted.update(dict.fromkeys(plain, env_file))

@@ -38,6 +38,9 @@ __all__ = ["ComposeFile", "Limits", "Manifest", "Rendered", "Renderer"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 SENSITIVE_COMPOSE_KEY = "x-gitops-sensitive"  # as gitops.validate.compose_rules names it (a unit test keeps them equal)
+#: The environment variables of a service whose values came from a SOPS env file (written here;
+#: the Swarm translator makes it the service's gitops.dev/sops label: withheld from records).
+SOPS_COMPOSE_KEY = "x-gitops-sops"
 
 
 @dataclass
@@ -212,7 +215,7 @@ class Renderer:
                                                    f"{sops_files.INSTALL_HINT}")
             return self.sops.decrypt(data, fmt, display)
         except DecryptionError as exc:
-            self.error(str(exc), display, exc.code)
+            self.error(str(exc).removeprefix(f"{display}: "), display, exc.code)
             return None
 
     def _add_encrypted(self, data: bytes, display: str) -> None:
@@ -294,6 +297,7 @@ class Renderer:
             marked = service.get(SENSITIVE_COMPOSE_KEY)
             if marked is None or isinstance(marked, list):
                 service[SENSITIVE_COMPOSE_KEY] = sorted({*(str(v) for v in marked or []), *variables})
+            service[SOPS_COMPOSE_KEY] = sorted(variables)
 
     def add_helm(self, source: helm_render.HelmSource, namespace: str, kube_version: str | None,
                  display: str) -> None:
