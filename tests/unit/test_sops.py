@@ -265,3 +265,28 @@ def _yaml(data: bytes) -> Any:
     from gitops.render.yaml import Dialect, load
 
     return load(data, "x", Dialect.KUBERNETES).documents[0].data
+
+
+def test_a_swarm_service_record_withholds_env_values_from_a_sops_env_file() -> None:
+    body = {"Name": "s_app", "Labels": {SOPS_KEY: "CONN"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "app:1", "Env": [f"CONN=pg://{CANARY}", "LEVEL=info"]}}}
+    service = Resource(ResourceKey("swarm", "Service", "s", "s_app"), "swarm/v1", body, Origin("compose.yaml"))
+    [recorded] = unpack_resources(pack_resources([service]))
+    assert recorded.body["TaskTemplate"]["ContainerSpec"]["Env"] == ["CONN", "LEVEL=info"]
+    assert CANARY not in json.dumps(recorded.body)
+    live = {"Spec": {"TaskTemplate": {"ContainerSpec": {"Env": ["CONN=pg://live", "LEVEL=debug"]}}}}
+    [restored] = deploy._restore_withheld(_Live({service.key: live}), [recorded], "b" * 40)  # type: ignore[arg-type]
+    assert restored.body["TaskTemplate"]["ContainerSpec"]["Env"] == ["CONN=pg://live", "LEVEL=info"]
+    assert restored.body["TaskTemplate"]["ContainerSpec"]["Image"] == "app:1"
+    gone = {"Spec": {"TaskTemplate": {"ContainerSpec": {"Env": ["LEVEL=debug"]}}}}
+    with pytest.raises(Exception, match="cannot roll back"):
+        deploy._restore_withheld(_Live({service.key: gone}), [recorded], "b" * 40)  # type: ignore[arg-type]
+
+
+def test_the_translator_labels_the_variables_from_sops() -> None:
+    compose = {"services": {"app": {"image": "app:1", "environment": {"CONN": "x"}, SENSITIVE_COMPOSE_KEY: ["CONN"],
+                                    render_stage.SOPS_COMPOSE_KEY: ["CONN"]}}}
+    result = tr.translate(compose, "shop", file="compose.yaml")
+    assert not result.diagnostics.errors
+    [service] = result.services.values()
+    assert service.spec["Labels"][SOPS_KEY] == "CONN"
