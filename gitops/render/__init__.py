@@ -299,6 +299,15 @@ class Renderer:
                 service[SENSITIVE_COMPOSE_KEY] = sorted({*(str(v) for v in marked or []), *variables})
             service[SOPS_COMPOSE_KEY] = sorted(variables)
 
+    def _encrypted_inside(self, documents: list[Any], display: str, where: str) -> bool:
+        """A SOPS-encrypted document that kustomize or helm passed through is not decrypted (it
+        would be applied encrypted): an error that says where encrypted files may be."""
+        if not any(sops_files.is_encrypted_document(d.data) for d in documents):
+            return False
+        self.error(f"{where} renders a SOPS-encrypted document, which gitops does not decrypt there; list the "
+                   "encrypted file in the app's paths instead", display, "sops-not-here")
+        return True
+
     def add_helm(self, source: helm_render.HelmSource, namespace: str, kube_version: str | None,
                  display: str) -> None:
         """``helm template`` of a chart; each object's origin names its chart template."""
@@ -317,6 +326,8 @@ class Renderer:
                 label = f"{display} ({template or 'helm template'})"
             loaded = load(chunk, label, Dialect.KUBERNETES, self.limits)
             self.result.diagnostics.extend(loaded.diagnostics)
+            if self._encrypted_inside(loaded.documents, label, "a Helm chart"):
+                continue
             manifests = k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics)
             self.result.manifests.extend(m for m in manifests if not helm_render.skipped_hook(m.body))
 
@@ -331,5 +342,7 @@ class Renderer:
         label = f"{display} (kustomize build)"
         loaded = load(output, label, Dialect.KUBERNETES, self.limits)
         self.result.diagnostics.extend(loaded.diagnostics)
+        if self._encrypted_inside(loaded.documents, display, "a kustomization"):
+            return
         manifests = k8s.manifests_from_documents(label, loaded.documents, self.result.diagnostics)
         self.result.manifests.extend(m for m in manifests if not helm_render.skipped_hook(m.body))  # helmCharts:

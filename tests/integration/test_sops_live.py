@@ -272,6 +272,23 @@ secrets:
     assert docker_api.inspect_service(service)["Version"]["Index"] == version
     assert len(SwarmBackend(client, app, stack=stack).load_state().releases) == 1
 
+    # A failing revision (with the rotated value) is rolled back to release 1, whose record holds
+    # CONN without its value: the rollback takes it from the live service.
+    repo.env = env
+    repo.edit("swarm/compose.yaml", "image: gitops-test/app:1", "image: gitops-test/fail:1")
+    repo.commit("failing")
+    failed = repo.gitops("apply", app, "--auto-approve")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    _assert_clean("the rolled-back apply", failed.stdout + failed.stderr, [*canaries, *_forms(rotated)])
+    spec = docker_api.inspect_service(service)["Spec"]
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    assert container["Image"].startswith("gitops-test/app:1")
+    assert f"CONN=postgres://app:{rotated}@db/app" in container["Env"]
+    state = SwarmBackend(client, app, stack=stack).load_state()
+    assert [r.outcome.value for r in state.releases] == ["succeeded", "failed", "rolled-back"]
+    recorded = json.dumps(state.to_json()) + json.dumps([r.body for rel in state.releases for r in rel.resources()])
+    _assert_clean("the release records after the rollback", recorded, [*canaries, *_forms(rotated)])
+
 
 def _load(text: str) -> Any:
     from gitops.render.yaml import Dialect, load

@@ -290,3 +290,14 @@ def test_the_translator_labels_the_variables_from_sops() -> None:
     assert not result.diagnostics.errors
     [service] = result.services.values()
     assert service.spec["Labels"][SOPS_KEY] == "CONN"
+
+
+def test_an_encrypted_document_out_of_kustomize_or_helm_is_an_error(tools: Tools, key: AgeKey, tmp_path: Path) -> None:
+    from gitops.render.yaml import Dialect, load
+
+    path = sopstools.encrypt_to(tools, tmp_path / "secret.yaml", SECRET, key.recipient, "yaml", regex=REGEX)
+    renderer = render_stage.Renderer(tmp_path, env={}, sops=_sops(tools, key))
+    documents = load(path.read_bytes(), "k", Dialect.KUBERNETES).documents
+    assert renderer._encrypted_inside(documents, "k/kustomization.yaml", "a kustomization")
+    assert [d.code for d in renderer.result.diagnostics] == ["sops-not-here"]
+    assert not renderer._encrypted_inside(load(SECRET, "k", Dialect.KUBERNETES).documents, "k", "a kustomization")
