@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.errors import DecryptionError, SopsNotFoundError
+from gitops.errors import DecryptionError
 from gitops.model import Diagnostic, Severity
 from gitops.model.releases import SOPS_KEY
 from gitops.render import compose as compose_render
@@ -211,8 +211,7 @@ class Renderer:
         """The plain text of a SOPS file, or None after an error diagnostic (of the error's code)."""
         try:
             if self.sops is None:
-                raise SopsNotFoundError(f"{display} is encrypted with SOPS, but no sops binary was found: "
-                                                   f"{sops_files.INSTALL_HINT}")
+                raise sops_files.not_found(display)
             return self.sops.decrypt(data, fmt, display)
         except DecryptionError as exc:
             self.error(str(exc).removeprefix(f"{display}: "), display, exc.code)

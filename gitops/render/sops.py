@@ -25,7 +25,7 @@ from typing import Any
 
 from gitops.errors import DecryptionError, DecryptionKeyError, SopsNotFoundError, TamperedError
 
-__all__ = ["FORMATS", "Sops", "format_of", "is_metadata", "recipients"]
+__all__ = ["FORMATS", "Sops", "format_of", "is_metadata", "not_found", "recipients"]
 
 FORMATS = ("yaml", "json", "dotenv", "binary")
 SOPS_VERSION = "v3.13.3"  # what the tests build and the install hint names
@@ -110,6 +110,12 @@ def recipients(data: bytes, fmt: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def not_found(display: str, binary: str | None = None) -> SopsNotFoundError:
+    """The error for an encrypted file met without a sops binary (``binary``: one given that does not exist)."""
+    missing = f"the sops binary {binary} does not exist" if binary else "no sops binary was found"
+    return SopsNotFoundError(f"{display}: encrypted with SOPS, but {missing}: {INSTALL_HINT}")
+
+
 def _label(source: str, value: str) -> str:
     return value if source == "age" else f"{source.replace('_', ' ')} {value}"
 
@@ -138,15 +144,14 @@ class Sops:
     def decrypt(self, data: bytes, fmt: str, display: str) -> bytes:
         """The plain text of an encrypted file's content (``fmt`` from :func:`format_of`)."""
         if not self.binary:
-            raise SopsNotFoundError(f"{display} is encrypted with SOPS, but no sops binary was found: {INSTALL_HINT}")
+            raise not_found(display)
         try:
             result = subprocess.run(
                 [self.binary, "decrypt", "--input-type", fmt, "--output-type", fmt],
                 input=data, capture_output=True, env=dict(self.environ), timeout=self.timeout, cwd="/", check=False,
             )
         except FileNotFoundError:
-            raise SopsNotFoundError(f"{display} is encrypted with SOPS, but the sops binary {self.binary} does not "
-                                    f"exist: {INSTALL_HINT}") from None
+            raise not_found(display, self.binary) from None
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DecryptionError(f"{display}: sops decrypt failed: {exc}") from None
         if result.returncode == 0:

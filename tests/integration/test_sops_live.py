@@ -275,14 +275,14 @@ secrets:
     # A failing revision (with the rotated value) is rolled back to release 1, whose record holds
     # CONN without its value: the rollback takes it from the live service.
     repo.env = env
-    repo.edit("swarm/compose.yaml", "image: gitops-test/app:1", "image: gitops-test/fail:1")
+    repo.edit("swarm/compose.yaml", "sleep 3600", "exit 1")
     repo.commit("failing")
     failed = repo.gitops("apply", app, "--auto-approve")
     assert failed.returncode == 3, failed.stdout + failed.stderr
     _assert_clean("the rolled-back apply", failed.stdout + failed.stderr, [*canaries, *_forms(rotated)])
     spec = docker_api.inspect_service(service)["Spec"]
     container = spec["TaskTemplate"]["ContainerSpec"]
-    assert container["Image"].startswith("gitops-test/app:1")
+    assert "sleep 3600" in " ".join(container.get("Args") or container.get("Command") or [])
     assert f"CONN=postgres://app:{rotated}@db/app" in container["Env"]
     state = SwarmBackend(client, app, stack=stack).load_state()
     assert [r.outcome.value for r in state.releases] == ["succeeded", "failed", "rolled-back"]

@@ -31,7 +31,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gitops.errors import GitopsError, SopsNotFoundError
+from gitops.errors import GitopsError
 from gitops.render import sops as sops_files
 from gitops.validate import compose_rules
 from gitops.validate.compose_rules import DEFAULT_NETWORK, SENSITIVE_COMPOSE_KEY
@@ -146,8 +146,7 @@ def _decrypted(ctx: Context, section: str, path: str, data: bytes | None, *where
         return None
     shown = posixpath.normpath(posixpath.join(posixpath.dirname(ctx.file or ""), path))
     if ctx.decrypt is None:
-        raise SopsNotFoundError(f"{shown} is encrypted with SOPS, but no sops binary was found: "
-                                f"{sops_files.INSTALL_HINT}")
+        raise sops_files.not_found(shown)
     return ctx.decrypt(data, fmt, shown)
 
 
