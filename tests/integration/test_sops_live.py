@@ -94,6 +94,21 @@ def test_sops_secrets_on_kubernetes(kube_cluster: Any, namespace: str, tools: To
                    f"stringData:\n  key: {whole}\n"
     config_map = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {namespace}\n" \
                  "data:\n  LEVEL: info\n"
+    deployment = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {namespace}}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 30
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: app
+          image: gitops-test/app:1
+          envFrom: [{{secretRef: {{name: db}}}}]
+"""
     env = _env(tools, KUBECONFIG=str(kube_cluster.kubeconfig), SOPS_AGE_KEY_FILE=str(key.file))
     repo = _repo(tmp_path / "repo", {
         "gitops.yaml": f"version: 1\napps:\n  - name: {app}\n    backend: kubernetes\n    paths: [k8s]\n"
@@ -101,6 +116,7 @@ def test_sops_secrets_on_kubernetes(kube_cluster: Any, namespace: str, tools: To
         "k8s/secret.yaml": _encrypted(tools, key, tmp_path, secret, "yaml", REGEX),
         "k8s/api.json": _encrypted(tools, key, tmp_path, json.dumps(_load(whole_secret)), "json"),
         "k8s/settings.yaml": config_map,
+        "k8s/web.yaml": deployment,
     }, env)
     assert password.encode() not in (repo.root / "k8s/secret.yaml").read_bytes()
 
@@ -168,6 +184,26 @@ def test_sops_secrets_on_kubernetes(kube_cluster: Any, namespace: str, tools: To
     assert repo.gitops("apply", app, "--auto-approve").returncode == 0
     live = client.get(secret_type, namespace, "db")
     assert live is not None and base64.b64decode(live["data"]["password"]).decode() == rotated
+
+    # A crashing revision is rolled back to the release before, whose record holds the Secret
+    # without its values: the rollback applies it with the live values, which stay.
+    repo.edit("k8s/web.yaml", "gitops-test/app:1", "gitops-test/crash:1")
+    repo.commit("crashing")
+    failed = repo.gitops("apply", app, "--auto-approve")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    every = [*canaries, *_forms(rotated)]
+    _assert_clean("the rolled-back apply", failed.stdout + failed.stderr, every)
+    deployment_type = client.resource_type("apps/v1", "Deployment")
+    assert deployment_type is not None
+    web = client.get(deployment_type, namespace, "web")
+    assert web is not None and web["spec"]["template"]["spec"]["containers"][0]["image"] == "gitops-test/app:1"
+    live = client.get(secret_type, namespace, "db")
+    assert live is not None and base64.b64decode(live["data"]["password"]).decode() == rotated
+    assert base64.b64decode(live["data"]["token"]).decode() == token
+    state = KubernetesBackend(client, app, namespace=namespace).load_state()
+    assert [r.outcome.value for r in state.releases][-2:] == ["failed", "rolled-back"]
+    recorded = json.dumps(state.to_json()) + json.dumps([r.body for rel in state.releases for r in rel.resources()])
+    _assert_clean("the release records after the rollback", recorded, every)
 
 
 def _service_log(docker_api: Any, service: str, wanted: str, timeout: float = 90) -> str:
