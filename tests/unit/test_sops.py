@@ -301,3 +301,54 @@ def test_an_encrypted_document_out_of_kustomize_or_helm_is_an_error(tools: Tools
     assert renderer._encrypted_inside(documents, "k/kustomization.yaml", "a kustomization")
     assert [d.code for d in renderer.result.diagnostics] == ["sops-not-here"]
     assert not renderer._encrypted_inside(load(SECRET, "k", Dialect.KUBERNETES).documents, "k", "a kustomization")
+
+
+@pytest.fixture
+def gnupg() -> Iterator[dict[str, str]]:
+    """A GNUPGHOME of the test's own (a short path: gpg-agent's sockets live in it) with a key that
+    can encrypt (gpg's default algorithms: an ed25519 primary key and a cv25519 subkey)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("gpg") is None or shutil.which("gpgconf") is None:
+        pytest.skip("gpg is not installed: PGP is used only where it is")
+    home = Path(tempfile.mkdtemp(prefix="sg-"))
+    home.chmod(0o700)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "GNUPGHOME": str(home)}
+    try:
+        subprocess.run(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+                        "--quick-gen-key", "Sops Test <sops@example.com>", "default", "default", "never"],
+                       env=env, check=True, capture_output=True, timeout=60)
+        colons = subprocess.run(["gpg", "--batch", "--with-colons", "--list-keys", "sops@example.com"], env=env,
+                                check=True, capture_output=True, text=True).stdout
+        env["FINGERPRINT"] = next(line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr:"))
+        yield env
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], env=env, check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_pgp_encrypted_secret_decrypts_with_gpg_and_names_the_fingerprint_without_it(
+        tools: Tools, gnupg: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+
+    plain = tmp_path / "secret.yaml"
+    plain.write_bytes(SECRET)
+    result = subprocess.run([str(tools.sops), "encrypt", "--pgp", gnupg["FINGERPRINT"], "--encrypted-regex", REGEX,
+                             str(plain)], env={k: v for k, v in gnupg.items() if k != "FINGERPRINT"},
+                            capture_output=True, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    encrypted = result.stdout
+    with_gpg = sops_files.Sops.from_environ({**gnupg, "GITOPS_SOPS": str(tools.sops)})
+    assert b"password: " + CANARY.encode() in with_gpg.decrypt(encrypted, "yaml", "secret.yaml")
+    assert sops_files.recipients(encrypted, "yaml") == [f"pgp {gnupg['FINGERPRINT']}"]
+    elsewhere = tmp_path / "empty-gnupg"
+    elsewhere.mkdir(mode=0o700)
+    without = sops_files.Sops.from_environ({"PATH": "/usr/bin:/bin", "HOME": str(elsewhere),
+                                            "GNUPGHOME": str(elsewhere), "GITOPS_SOPS": str(tools.sops)})
+    try:
+        with pytest.raises(DecryptionKeyError, match=gnupg["FINGERPRINT"]):
+            without.decrypt(encrypted, "yaml", "secret.yaml")
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(elsewhere), "--kill", "all"], check=False, capture_output=True)
