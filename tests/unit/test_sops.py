@@ -352,3 +352,20 @@ def test_a_pgp_encrypted_secret_decrypts_with_gpg_and_names_the_fingerprint_with
             without.decrypt(encrypted, "yaml", "secret.yaml")
     finally:
         subprocess.run(["gpgconf", "--homedir", str(elsewhere), "--kill", "all"], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize(("fmt", "plain", "expected"), [
+    ("yaml", f"password: {CANARY}\n", f"password: {CANARY}\n"),
+    ("dotenv", f"PASSWORD={CANARY}\n", f"PASSWORD={CANARY}\n"),
+    ("json", json.dumps({"password": CANARY}), json.dumps({"password": CANARY}, indent="\t")),
+])
+def test_a_secret_file_in_each_format_sops_writes_decrypts(tools: Tools, key: AgeKey, tmp_path: Path, fmt: str,
+                                                            plain: str, expected: str) -> None:
+    path = sopstools.encrypt_to(tools, tmp_path / "db.secret", plain.encode(), key.recipient, fmt)
+    assert sops_files.format_of(path.read_bytes()) == fmt
+    compose = {"services": {"app": {"image": "app:1", "secrets": ["db"]}}, "secrets": {"db": {"file": "db.secret"}}}
+    result = tr.translate(compose, "shop", read_file=lambda p: path.read_bytes(), file="compose.yaml",
+                          decrypt=_sops(tools, key).decrypt)
+    [secret] = result.secrets.values()
+    assert secret.data is not None
+    assert secret.data.reveal().decode().strip() == expected.strip()  # what `sops decrypt` prints
