@@ -369,3 +369,14 @@ def test_a_secret_file_in_each_format_sops_writes_decrypts(tools: Tools, key: Ag
     [secret] = result.secrets.values()
     assert secret.data is not None
     assert secret.data.reveal().decode().strip() == expected.strip()  # what `sops decrypt` prints
+
+
+def test_a_schema_error_in_a_decrypted_secret_does_not_quote_the_value(tools: Tools, key: AgeKey,
+                                                                       tmp_path: Path) -> None:
+    plain = b"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: x}\nstringData:\n  pin: 480317\n"
+    sopstools.encrypt_to(tools, tmp_path / "s.yaml", plain, key.recipient, "yaml", regex=REGEX)
+    report = engine.validate(["s.yaml"], cwd=tmp_path, env={"GITOPS_SOPS": str(tools.sops),
+                                                            "SOPS_AGE_KEY_FILE": str(key.file)})
+    [problem] = report.diagnostics
+    assert problem.pointer == "/stringData/pin" and problem.line == 7  # its line in the encrypted file (sops writes metadata as a block)
+    assert "480317" not in problem.message and "got integer (the value is not shown" in problem.message
