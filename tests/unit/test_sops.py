@@ -378,5 +378,5 @@ def test_a_schema_error_in_a_decrypted_secret_does_not_quote_the_value(tools: To
     report = engine.validate(["s.yaml"], cwd=tmp_path, env={"GITOPS_SOPS": str(tools.sops),
                                                             "SOPS_AGE_KEY_FILE": str(key.file)})
     [problem] = report.diagnostics
-    assert problem.pointer == "/stringData/pin" and problem.line == 7  # its line in the encrypted file (sops writes metadata as a block)
+    assert problem.pointer == "/stringData/pin" and problem.line == 7  # its line in the encrypted file
     assert "480317" not in problem.message and "got integer (the value is not shown" in problem.message
