@@ -5,6 +5,7 @@ Example::
     version: 1
     kubernetes_version: "1.35"
     verify: {required: true}   # refuse to run without allowed signers (given to gitops, never read from here)
+    sops: {age_key_file: /etc/gitops/age.key}   # the age key SOPS files are decrypted with (unless SOPS_AGE_KEY_FILE)
     defaults:
       sync: {prune: true, self_heal: true}   # also allow_cascade, prune_data, max_delete_ratio, mass_delete_min
       rollout: {timeout: 5m, auto_rollback: true}
@@ -201,6 +202,9 @@ class Settings:
     # verify.required: plan, apply and the daemon refuse to run without allowed signers. The
     # signers themselves never come from here (the revision they verify could change them).
     verify_required: bool = False
+    # sops.age_key_file: where the age key for SOPS files is on the machine that runs gitops
+    # (absolute or ~); SOPS_AGE_KEY_FILE in the environment wins.
+    sops_age_key_file: str | None = None
 
     def app(self, name: str) -> App:
         for app in self.apps:
@@ -453,6 +457,11 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
         problems.append(("/verify/signers", "verify.signers: the allowed signers cannot come from the repository they "
                          "verify (a commit could change them): give them to gitops with --verify-ssh FILE or "
                          "--verify-gpg FILE (or GITOPS_VERIFY_SSH, GITOPS_VERIFY_GPG)"))
+    sops = raw.get("sops") or {}
+    age_key_file = sops.get("age_key_file")
+    if age_key_file is not None and not (str(age_key_file).startswith(("/", "~"))):
+        problems.append(("/sops/age_key_file", "sops.age_key_file must be an absolute path (or start with ~): the key "
+                         "lives on the machine that runs gitops, never in the repository"))
     if problems:
         lines = yaml_loader.locate(data, document, [p for p, _ in problems])
         raise ConfigError(
@@ -460,7 +469,8 @@ def _build(raw: dict[str, Any], file: str, data: bytes | str, document: int) -> 
                         column=lines.get(p, (None, None))[1]) for p, m in problems]
         )
     return Settings(tuple(apps), raw.get("kubernetes_version"), file, notifications, base_policy,
-                    verify_required=bool(verify.get("required", False)))
+                    verify_required=bool(verify.get("required", False)),
+                    sops_age_key_file=str(age_key_file) if age_key_file else None)
 
 
 def _helm(item: dict[str, Any], index: int, problems: list[tuple[str, str]]) -> HelmSource | None:

@@ -40,7 +40,7 @@ from gitops.clock import SYSTEM, Clock
 from gitops.errors import GitopsError, StalePlanError, StoppedError
 from gitops.model import HealthStatus, Resource, ResourceKey
 from gitops.model.plans import Action, AppPlan, Block, ChangeSet, user_wave
-from gitops.model.releases import AppState, Outcome, Release, pack_resources
+from gitops.model.releases import AppState, Outcome, Release, pack_resources, restore, withheld
 
 Event = Callable[[dict[str, Any]], None]
 
@@ -352,10 +352,32 @@ def _gather(total: ChangeSet, step: ChangeSet) -> None:
         total.failed, total.error = step.failed, step.error
 
 
+def _restore_withheld(backend: Backend, resources: list[Resource], revision: str) -> list[Resource]:
+    """A release holds a SOPS-decrypted Secret without its values (a Swarm service without the
+    environment values of a SOPS env file): a rollback applies it with the values the live object
+    holds now (those of the revision rolled back from), since they are in no record. An object
+    that is gone (or lacks them) cannot be restored: re-apply its revision from git."""
+    wanted = [r for r in resources if withheld(r.body)]
+    if not wanted:
+        return resources
+    live = backend.observe([r.key for r in wanted])
+    restored: dict[ResourceKey, Resource] = {}
+    for resource in wanted:
+        found = live.get(resource.key)
+        body = restore(resource.body, found) if found is not None else None
+        if body is None:
+            raise GitopsError(f"{resource.key}: cannot roll back to revision {revision[:12]}: its values came from a "
+                              "SOPS file and are never recorded, and the live object no longer holds them; apply "
+                              "that revision from git again (gitops apply at that commit); nothing was changed")
+        restored[resource.key] = replace(resource, body=body)
+    return [restored.get(r.key, r) for r in resources]
+
+
 def _roll_back(backend: Backend, lease: Lease, state: AppState, options: Options, on_event: Event,
                to: Release | None = None) -> Result:
     good = to or state.last_good
     resources = good.resources() if good else []  # no good release yet: back to nothing (atomic install)
+    resources = _restore_withheld(backend, resources, good.revision if good else "")
     revision = good.revision if good else "(none)"
     on_event({"event": "rollback", "app": backend.app, "to": revision})
     prepared = backend.prepare(resources) if resources else []

@@ -25,7 +25,7 @@ from gitops import prune as prune_stage
 from gitops import render as render_stage
 from gitops import validate as validate_stage
 from gitops.backends.base import Backend
-from gitops.errors import GitopsError, SignatureError, StalePlanError, StoppedError
+from gitops.errors import DecryptionError, GitopsError, SignatureError, StalePlanError, StoppedError
 from gitops.model import Diagnostic, HealthStatus, Origin, Resource, Severity
 from gitops.model.diffs import AppDiff, Bodies, RevisionDiff
 from gitops.model.diffs import AppStatus as DiffStatus
@@ -36,6 +36,7 @@ from gitops.model.releases import AppState, Outcome, Release
 from gitops.model.reports import ValidationReport
 from gitops.model.resources import ResourceKey
 from gitops.render import kubernetes as k8s_render
+from gitops.render import sops as sops_files
 from gitops.render.compose import SECTION_KINDS, parse_env_file
 from gitops.render.yaml import Dialect, Limits, escape_pointer, load, locate
 from gitops.validate import policy as policy_stage
@@ -77,13 +78,56 @@ class Tools:
         return cls(helm_binary(env, helm), source.default_cache_dir(env) / "charts")
 
     def renderer(self, root: Path, limits: Limits | None, env: Mapping[str, str], *, stack: str | None = None,
-                 helm_env: Mapping[str, str] | None = None) -> render_stage.Renderer:
+                 helm_env: Mapping[str, str] | None = None, sops: sops_files.Sops | None = None,
+                 sensitive_env: Mapping[str, str] | None = None) -> render_stage.Renderer:
         """A Renderer of ``root`` with these tools (helm looked up in ``helm_env``, default ``env``,
-        when none was found at the edge)."""
+        when none was found at the edge), decrypting SOPS files with ``sops``; ``sensitive_env``:
+        the variables of ``env`` decrypted from a SOPS env file (name -> that file)."""
         charts = render_stage.ChartCache(self.charts) if self.charts is not None else None
         return render_stage.Renderer(root, limits, env, stack=stack,
                                      helm=self.helm or helm_binary(env if helm_env is None else helm_env),
-                                     charts=charts)
+                                     charts=charts, sops=sops, sensitive_env=sensitive_env)
+
+
+def sops_tool(settings: config.Settings | None, environ: Mapping[str, str] | None = None) -> sops_files.Sops:
+    """What decrypts SOPS files: ``GITOPS_SOPS``, else ``sops`` on PATH, with the keys of the
+    process environment (``SOPS_AGE_KEY_FILE``, ``SOPS_AGE_KEY``, gpg's) and, when no key file is
+    set there, ``sops.age_key_file`` of gitops.yaml. ``environ``: the process environment (the
+    caller's; the interpolation env of the daemon is a filtered one and holds no keys)."""
+    return sops_files.Sops.from_environ(os.environ if environ is None else environ,
+                                        age_key_file=settings.sops_age_key_file if settings else None)
+
+
+def _env_files(root: Path, app: config.App, sops: sops_files.Sops,
+               diagnostics: list[Diagnostic]) -> tuple[dict[str, str], dict[str, str]]:
+    """The values of the app's env files, and which of them came from a SOPS dotenv file (name ->
+    that file). An encrypted env file is decrypted in memory; its problems are diagnostics."""
+    values: dict[str, str] = {}
+    decrypted: dict[str, str] = {}
+    for env_file in app.env_files:
+        try:
+            raw = source.resolve_inside(root, env_file).read_bytes()
+            fmt = sops_files.format_of(raw)
+            if fmt is None:
+                values.update(parse_env_file(raw.decode("utf-8")))
+                continue
+            if fmt != "dotenv":
+                diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file} is a SOPS {fmt} "
+                                              "file; env files are dotenv (sops --input-type dotenv)",
+                                              file=env_file, code="sops-format"))  # fmt: skip
+                continue
+            try:
+                plain = parse_env_file(sops.decrypt(raw, fmt, env_file).decode("utf-8"))
+            except DecryptionError as exc:
+                diagnostics.append(Diagnostic(Severity.ERROR, str(exc).removeprefix(f"{env_file}: "), file=env_file,
+                                              code=exc.code))
+                continue
+            values.update(plain)
+            decrypted.update(dict.fromkeys(plain, env_file))
+        except (source.SourceError, OSError, UnicodeError) as exc:
+            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
+                                          file=config.CONFIG_FILE, code="config"))
+    return values, {name: file for name, file in decrypted.items() if name in values}
 
 
 def _add_helm(renderer: render_stage.Renderer, app: config.App, kube_version: str | None,
@@ -104,11 +148,12 @@ def _render_for_target(ws: Workspace, app: config.App, env: Mapping[str, str] | 
     """The app rendered for its target, and the target's backend. An app without a chart is
     validated before its target is reached (a bad revision never needs a cluster to be refused);
     a Helm chart is rendered with the API versions its target serves, so its target comes first."""
+    sops = _sops_of(ws, session)
     if app.helm is None:
-        resources, found = render_app(ws, app, env)
+        resources, found = render_app(ws, app, env, sops=sops)
         return resources, found, backend_for(ws, app, session)
     backend = backend_for(ws, app, session)
-    resources, found = render_app(ws, app, env, api_versions=api_versions_for(app, backend))
+    resources, found = render_app(ws, app, env, api_versions=api_versions_for(app, backend), sops=sops)
     return resources, found, backend
 
 
@@ -176,6 +221,8 @@ def validate(
         raise GitopsError(str(exc)) from None
     report.kubernetes_version = store.version
 
+    sops = sops_tool(settings, environment)
+
     def run(renderer: render_stage.Renderer, options: validate_stage.Options) -> None:
         rendered = renderer.result
         # An app's compose files are one stack (`docker stack deploy -c a -c b`); loose files are not.
@@ -187,7 +234,7 @@ def validate(
         report.services += counts.services
 
     if settings is None:
-        renderer = run_tools.renderer(root, limits, environment)
+        renderer = run_tools.renderer(root, limits, environment, sops=sops)
         for target in targets:
             renderer.add_path(target)
         run(renderer, validate_stage.Options(strict=strict, policy=PolicySettings() if policy else None))
@@ -195,13 +242,10 @@ def validate(
         for app in settings.apps:
             report.apps.append(app.name)
             app_env = dict(environment)
-            for env_file in app.env_files:
-                try:
-                    app_env.update(parse_env_file(source.resolve_inside(root, env_file).read_text("utf-8")))
-                except (source.SourceError, OSError, UnicodeError) as exc:
-                    diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
-                                                  file=config.CONFIG_FILE, code="config"))  # fmt: skip
-            renderer = run_tools.renderer(root, limits, app_env, stack=app.target.stack, helm_env=environment)
+            values, decrypted = _env_files(root, app, sops, diagnostics)
+            app_env.update(values)
+            renderer = run_tools.renderer(root, limits, app_env, stack=app.target.stack, helm_env=environment,
+                                          sops=sops, sensitive_env=decrypted)
             _add_helm(renderer, app, store.version)
             for path in app.paths:
                 try:
@@ -348,23 +392,23 @@ def select_apps(ws: Workspace, names: Sequence[str]) -> list[config.App]:
 
 def render_app(ws: Workspace, app: config.App, env: Mapping[str, str] | None = None,
                limits: Limits | None = None, *,
-               api_versions: Collection[str] = ()) -> tuple[list[Resource], list[Diagnostic]]:
+               api_versions: Collection[str] = (), sops: sops_files.Sops | None = None
+               ) -> tuple[list[Resource], list[Diagnostic]]:
     """The app's desired objects, validated (the policy rules included, with the app's settings);
     raises ValidationFailed when any error is found, before anything is written. ``api_versions``:
-    what the target serves (:func:`api_versions_for`), when it is known."""
+    what the target serves (:func:`api_versions_for`), when it is known. SOPS files are decrypted in
+    memory with ``sops`` (default: :func:`sops_tool` of the process environment)."""
     environment = dict(env if env is not None else os.environ)
+    sops = sops or sops_tool(ws.settings)
     diagnostics: list[Diagnostic] = []
-    for env_file in app.env_files:
-        try:
-            environment.update(parse_env_file(source.resolve_inside(ws.root, env_file).read_text("utf-8")))
-        except (source.SourceError, OSError, UnicodeError) as exc:
-            diagnostics.append(Diagnostic(Severity.ERROR, f"app {app.name}: env file {env_file}: {exc}",
-                                          file=config.CONFIG_FILE, code="config"))
+    values, decrypted = _env_files(ws.root, app, sops, diagnostics)
+    environment.update(values)
     try:
         store = validate_stage.SchemaStore(ws.settings.kubernetes_version, False)
     except validate_stage.UnsupportedVersion as exc:
         raise GitopsError(str(exc)) from None
-    renderer = ws.tools.renderer(ws.root, limits, environment, stack=app.target.stack)
+    renderer = ws.tools.renderer(ws.root, limits, environment, stack=app.target.stack, sops=sops,
+                                 sensitive_env=decrypted)
     _add_helm(renderer, app, store.version, api_versions)
     for path in app.paths:
         try:
@@ -442,6 +486,10 @@ def _new_client(app: config.App, environ: Mapping[str, str] | None = None) -> An
     return SwarmClient(app.target.host)
 
 
+def _sops_of(ws: Workspace, session: Session | None) -> sops_files.Sops:
+    return sops_tool(ws.settings, session.environ if session is not None else None)
+
+
 def backend_for(ws: Workspace, app: config.App, session: Session | None = None) -> Backend:
     client = session.client(app) if session is not None else _new_client(app)
     if app.backend == "kubernetes":
@@ -454,7 +502,8 @@ def backend_for(ws: Workspace, app: config.App, session: Session | None = None) 
         resolved = source.resolve_inside(ws.root, os.path.relpath(path, ws.root) if os.path.isabs(path) else path)
         return resolved.read_bytes()
 
-    return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file)
+    return SwarmBackend(client, app.name, stack=app.target.stack or app.name, read_file=read_file,
+                        decrypt=_sops_of(ws, session).decrypt)
 
 
 def coordination_backend(ws: Workspace, name: str, session: Session | None = None, *,
@@ -777,7 +826,8 @@ def status(ws: Workspace, names: Sequence[str] = (), env: Mapping[str, str] | No
         try:
             if waits and not waiting and selected.depends_on:
                 waiting = dependency_wait(ws, selected, env=env, session=session)
-            resources, _ = render_app(app_ws, app, env, api_versions=api_versions_for(app, backend))
+            resources, _ = render_app(app_ws, app, env, api_versions=api_versions_for(app, backend),
+                                      sops=_sops_of(app_ws, session))
             revision = revision_of(app_ws, app, resources)
             app_plan, _ = deploy.plan_app(backend, resources, revision, prune=app.sync.prune,
                                           policy=policy_for(app))
@@ -815,7 +865,7 @@ def offline_objects(ws: Workspace, app: config.App, env: Mapping[str, str] | Non
     def read_file(path: str) -> bytes:
         return source.resolve_inside(ws.root, path).read_bytes()
 
-    return swarm_objects(resources, app.name, app.target.stack or app.name, read_file)
+    return swarm_objects(resources, app.name, app.target.stack or app.name, read_file, sops_tool(ws.settings).decrypt)
 
 
 def diff(base: Workspace, head: Workspace, names: Sequence[str] = (), *, base_label: str = "",

@@ -11,6 +11,10 @@ place (``gitops.cli.exit_code``).
     ├── LockedError             another runner holds the app's lock
     ├── LockLostError           our lock was taken over (or expired) while we held it
     ├── SignatureError          the revision's commit is unsigned or not signed by an allowed signer (exit code 4)
+    ├── DecryptionError         a SOPS-encrypted file could not be decrypted (sops failed otherwise)
+    │   ├── SopsNotFoundError   no sops binary (the message says how to install one)
+    │   ├── DecryptionKeyError  no key for the file's recipients is held (the message names them)
+    │   └── TamperedError       the file does not match its MAC: changed after encryption, refused
     └── BackendError            a request to a target failed
         ├── UnreachableError    connection refused, timeout, DNS: the target did not answer
         ├── NotFoundError       the object does not exist
@@ -48,6 +52,30 @@ class SignatureError(GitopsError):
     """The revision's commit is not signed, or not by an allowed signer (or, with verification
     on, what would be applied is not that commit: uncommitted changes): nothing is planned,
     applied or written. The message names the commit, and the key when another one signed it."""
+
+
+class DecryptionError(GitopsError):
+    """A SOPS-encrypted file could not be decrypted. The message names the file, never a value."""
+
+    code = "sops-failed"
+
+
+class SopsNotFoundError(DecryptionError):
+    """An encrypted file was met and no sops binary is at hand; the message says how to install it."""
+
+    code = "sops-not-found"
+
+
+class DecryptionKeyError(DecryptionError):
+    """No key for any recipient of the file is held; the message names the file's recipients."""
+
+    code = "sops-no-key"
+
+
+class TamperedError(DecryptionError):
+    """The file does not match its MAC (changed after it was encrypted): refused."""
+
+    code = "sops-mac-mismatch"
 
 
 class BackendError(GitopsError):

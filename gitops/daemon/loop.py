@@ -379,7 +379,8 @@ class Daemon:
         try:
             api_versions = (engine.api_versions_for(app, engine.backend_for(ws, app, self.session))
                             if app.helm is not None else frozenset[str]())
-            resources, _ = engine.render_app(ws, app, self.options.env, api_versions=api_versions)
+            resources, _ = engine.render_app(ws, app, self.options.env, api_versions=api_versions,
+                                              sops=engine.sops_tool(ws.settings, self.session.environ))
         except engine.ValidationFailed as exc:
             self._hold(name, revision, f"revision {revision[:12]} does not validate; waiting for a newer commit: "
                        f"{exc}")

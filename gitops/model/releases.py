@@ -12,6 +12,68 @@ from typing import Any
 from gitops.model.resources import Origin, Resource, ResourceKey
 
 HISTORY_LIMIT = 10
+#: Values decrypted from SOPS files are never recorded. The annotation of a Kubernetes Secret whose
+#: values came from a SOPS file in git ("decrypted"), and the label of a Swarm service naming the
+#: environment variables whose values did (from a SOPS env file; "CONN,LEVEL"): a release records
+#: the object without those values, and a rollback to it takes them from the live object
+#: (:func:`restore`, called by ``deploy._restore_withheld``).
+SOPS_KEY = "gitops.dev/sops"
+WITHHELD_FIELDS = ("data", "stringData")
+
+
+def _swarm_env(body: dict[str, Any]) -> list[Any] | None:
+    task = body.get("TaskTemplate")
+    spec = task.get("ContainerSpec") if isinstance(task, dict) else None
+    env = spec.get("Env") if isinstance(spec, dict) else None
+    return env if isinstance(env, list) else None
+
+
+def _sops_names(body: dict[str, Any]) -> set[str]:
+    labels = body.get("Labels")
+    value = labels.get(SOPS_KEY) if isinstance(labels, dict) else None
+    return {n.strip() for n in str(value).split(",") if n.strip()} if value else set()
+
+
+def _with_env(body: dict[str, Any], env: list[Any]) -> dict[str, Any]:
+    task = dict(body["TaskTemplate"])
+    task["ContainerSpec"] = {**task["ContainerSpec"], "Env": env}
+    return {**body, "TaskTemplate": task}
+
+
+def withheld(body: dict[str, Any]) -> bool:
+    """A body holding values that came from a SOPS file (see :data:`SOPS_KEY`)."""
+    metadata = body.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    return (isinstance(annotations, dict) and SOPS_KEY in annotations) or bool(_sops_names(body))
+
+
+def recordable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as a release records it: a SOPS-decrypted Secret without its values, a Swarm
+    service's environment items from a SOPS env file as bare names (``CONN``)."""
+    if not withheld(body):
+        return body
+    names = _sops_names(body)
+    env = _swarm_env(body)
+    if names and env is not None:
+        return _with_env(body, [str(item).split("=", 1)[0] if str(item).split("=", 1)[0] in names else item
+                                for item in env])
+    return {name: value for name, value in body.items() if name not in WITHHELD_FIELDS}
+
+
+def restore(body: dict[str, Any], live: dict[str, Any]) -> dict[str, Any] | None:
+    """A recorded body with its withheld values taken from the live object (None: it lacks them)."""
+    names = _sops_names(body)
+    env = _swarm_env(body)
+    if names and env is not None:
+        spec = live.get("Spec")
+        live_env = _swarm_env(spec) if isinstance(spec, dict) else None
+        values = {str(item).split("=", 1)[0]: str(item) for item in live_env or [] if "=" in str(item)}
+        if any(str(item) in names and str(item) not in values for item in env):
+            return None
+        return _with_env(body, [values[str(item)] if str(item) in names else item for item in env])
+    if not any(name in live for name in WITHHELD_FIELDS):
+        return None
+    return {**body, **{name: live[name] for name in WITHHELD_FIELDS if name in live}}
 
 
 class Outcome(enum.StrEnum):
@@ -30,9 +92,10 @@ def key_from_json(data: list[str]) -> ResourceKey:
 
 
 def pack_resources(resources: list[Resource]) -> str:
-    """Manifests of a release, compressed; stored only inside the target's own secret store."""
+    """Manifests of a release, compressed; stored only inside the target's own secret store.
+    Values decrypted from SOPS files are withheld (:func:`recordable`)."""
     data = [
-        {"key": key_to_json(r.key), "apiVersion": r.api_version, "body": r.body,
+        {"key": key_to_json(r.key), "apiVersion": r.api_version, "body": recordable(r.body),
          "origin": [r.origin.file, r.origin.document, r.origin.line]}
         for r in resources
     ]

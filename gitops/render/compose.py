@@ -64,11 +64,17 @@ class _Interpolation(Exception):
         self.message = message
 
 
-def _substitute(text: str, env: Mapping[str, str], unset: set[str]) -> str:
+def _substitute(text: str, env: Mapping[str, str], unset: set[str], seen: set[str] | None = None) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group("escaped") is not None:
             return "$"
         named = match.group("named")
+        if seen is not None:
+            referred = named or _BRACED.match(match.group("braced") or "")
+            if isinstance(referred, str):
+                seen.add(referred)
+            elif referred is not None:
+                seen.add(referred.group("name"))
         if named is not None:
             if named not in env:
                 unset.add(named)
@@ -90,10 +96,10 @@ def _substitute(text: str, env: Mapping[str, str], unset: set[str]) -> str:
             return value or ""
         if op in (":-", "-"):
             use_default = not non_empty if op == ":-" else not present
-            return _substitute(arg, env, unset) if use_default else str(value)
+            return _substitute(arg, env, unset, seen) if use_default else str(value)
         if op in (":+", "+"):
             use_alt = non_empty if op == ":+" else present
-            return _substitute(arg, env, unset) if use_alt else ""
+            return _substitute(arg, env, unset, seen) if use_alt else ""
         # ":?" and "?": required
         missing = not non_empty if op == ":?" else not present
         if missing:
@@ -104,15 +110,18 @@ def _substitute(text: str, env: Mapping[str, str], unset: set[str]) -> str:
     return _PATTERN.sub(replace, text)
 
 
-def interpolate(data: Any, env: Mapping[str, str], file: str, diagnostics: list[Diagnostic], unset: set[str]) -> Any:
-    """A copy of the compose data with every string value of the Swarm sections interpolated."""
+def interpolate(data: Any, env: Mapping[str, str], file: str, diagnostics: list[Diagnostic], unset: set[str],
+                used: dict[str, set[str]] | None = None) -> Any:
+    """A copy of the compose data with every string value of the Swarm sections interpolated.
+    ``used`` (when given) gets, for each value that refers to variables, its pointer and their names."""
 
     def walk(value: Any, pointer: str) -> Any:
         if isinstance(value, str):
             if "$" not in value:
                 return value
+            seen: set[str] | None = set() if used is not None else None
             try:
-                return _substitute(value, env, unset)
+                return _substitute(value, env, unset, seen)
             except _Interpolation as exc:
                 message = exc.message
                 if message.startswith("invalid interpolation format"):
@@ -124,6 +133,9 @@ def interpolate(data: Any, env: Mapping[str, str], file: str, diagnostics: list[
                     Diagnostic(Severity.ERROR, message, file=file, pointer=pointer, document=1, code="interpolation")
                 )
                 return value
+            finally:
+                if used is not None and seen:
+                    used[pointer] = seen
         if isinstance(value, dict):
             return {key: walk(item, f"{pointer}/{escape_pointer(str(key))}") for key, item in value.items()}
         if isinstance(value, list):

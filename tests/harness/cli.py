@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import sys
 
 from . import kube, swarm
@@ -16,7 +17,7 @@ def _selected(args: argparse.Namespace) -> tuple[bool, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tests/clusters", description=__doc__)
-    parser.add_argument("command", choices=["up", "env", "status", "down", "build", "build-helm"])
+    parser.add_argument("command", choices=["up", "env", "status", "down", "build", "build-helm", "build-sops"])
     parser.add_argument("--only", choices=["kube", "swarm"], help="act on one cluster only")
     parser.add_argument("--keep-data", action="store_true", help="down: keep the etcd data")
     args = parser.parse_args(argv)
@@ -31,7 +32,18 @@ def main(argv: list[str] | None = None) -> int:
             from . import build
 
             print(build.helm())
+        elif args.command == "build-sops":
+            from . import build
+
+            for name, path in build.sops_tools().items():
+                print(f"{name}\t{path}")
         elif args.command == "up":
+            from . import build
+
+            try:
+                build.sops_tools()  # the SOPS tests encrypt with them and gitops decrypts with sops
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+                build.log(f"sops and age could not be built ({err}); the SOPS tests skip (fail with CI=true)")
             if want_swarm:
                 print(swarm.up().describe())
             if want_kube:
@@ -40,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 build.helm()  # Helm apps render with it; built once per pinned version
         elif args.command == "env":
+            from . import build
+
+            tools = build.sops_tools_if_built()
+            if tools is not None:
+                print(f"export GITOPS_SOPS={shlex.quote(str(tools['sops']))}")
             if want_kube:
                 from . import build
 

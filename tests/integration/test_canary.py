@@ -8,15 +8,15 @@ a Kubernetes Secret's ``stringData`` and ``data``; an env value named like a sec
 ``gitops.dev/sensitive-env`` annotation; a Swarm secret file; a value from the app's ``env_files``
 put into a service's ``DB_PASSWORD``; values marked by compose's ``x-gitops-sensitive`` at the top
 and on a service; the password of the git URL the repository is read from (a loopback git
-http-backend behind Basic auth); the daemon's webhook secret and API token.
+http-backend behind Basic auth); the daemon's webhook secret and API token; and SOPS-encrypted
+files (encrypted by the real sops for an age key of the test): a Kubernetes Secret, a compose
+secret file and a dotenv env file whose value a service's environment uses.
 
 What is searched: stdout and stderr of validate (text, json, markdown, github, sarif), plan (text,
 json, markdown, -v, the plan file), apply (text, json events), diff (text, -v, json, markdown, the
 HTML report), status, history (text, json); the daemon's debug log, its pages (signed in and not),
 its API and its metrics; and, for the URL's password only, the source cache on disk (which holds
 the repository's own files, canaries included, as any clone would).
-
-SOPS-encrypted files are not covered yet: SOPS decryption is not built (issue 12).
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sopstools
 from git_http import GitServer
 from repos import Repo, both_apps, free_port, git, make_repo
 from testsupport import wait_for
 
 #: Where each canary goes; each gets its own unique value per commit.
 PLACES = ("k8s-stringdata", "k8s-data", "k8s-env-pattern", "k8s-env-marked", "swarm-secret-file",
-          "swarm-env-file", "swarm-marked-top", "swarm-marked-service")
+          "swarm-env-file", "swarm-marked-top", "swarm-marked-service", "sops-k8s-secret", "sops-swarm-secret-file",
+          "sops-env-file")
 
 
 def forms(canary: str) -> list[str]:
@@ -61,8 +63,21 @@ def new_canaries() -> dict[str, str]:
     return {place: f"cnry{secrets.token_hex(10)}" for place in PLACES}
 
 
-def put(repo: Repo, canaries: dict[str, str], namespace: str) -> None:
+def put(repo: Repo, canaries: dict[str, str], namespace: str, sops: tuple[sopstools.Tools, sopstools.AgeKey]) -> None:
     """Write this set of canaries into the repository's files (the layout is set up by :func:`prepare`)."""
+    tools, key = sops
+    sopstools.encrypt_to(tools, repo.root / "k8s" / "16-sops.yaml", f"""apiVersion: v1
+kind: Secret
+metadata:
+  name: sops-canary
+  namespace: {namespace}
+stringData:
+  KEY: {canaries["sops-k8s-secret"]}
+""".encode(), key.recipient, "yaml", regex="^(data|stringData)$")
+    sopstools.encrypt_to(tools, repo.root / "swarm" / "sops-secret.bin", canaries["sops-swarm-secret-file"].encode(),
+                         key.recipient, "binary")
+    sopstools.encrypt_to(tools, repo.root / "swarm" / "sops.env", f"SOPS_VALUE={canaries['sops-env-file']}\n".encode(),
+                         key.recipient, "dotenv")
     (repo.root / "k8s" / "15-canary.yaml").write_text(f"""apiVersion: v1
 kind: Secret
 metadata:
@@ -98,7 +113,8 @@ data:
     compose.write_text(text)
 
 
-def prepare(repo: Repo, namespace: str, canaries: dict[str, str]) -> None:
+def prepare(repo: Repo, namespace: str, canaries: dict[str, str],
+            sops: tuple[sopstools.Tools, sopstools.AgeKey]) -> None:
     """Give the example's apps the environment variables that hold canaries."""
     repo.edit("k8s/20-deployment.yaml", "          env:\n", "          env:\n"
               "            - name: DB_PASSWORD\n              value: x\n"
@@ -110,9 +126,13 @@ def prepare(repo: Repo, namespace: str, canaries: dict[str, str]) -> None:
               "    gitops.dev/ignore: secret-env -- the canary test writes a literal secret on purpose\nspec:")
     repo.edit("swarm/compose.yaml", "services:\n  web:\n", "x-gitops-sensitive: [LICENSE]\nservices:\n  web:\n"
               "    x-gitops-sensitive: [SERIAL]\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n"
-              "      LICENSE: x\n      SERIAL: x\n      LOG_FORMAT: plain\n")
+              "      LICENSE: x\n      SERIAL: x\n      LOG_FORMAT: plain\n      SOPS_VALUE: ${SOPS_VALUE}\n")
+    repo.edit("swarm/compose.yaml", "    secrets: [api_token]\n", "    secrets: [api_token, sops_file]\n")
+    repo.edit("swarm/compose.yaml", "secrets:\n  api_token:\n", "secrets:\n  sops_file:\n    file: ./sops-secret.bin\n"
+              "  api_token:\n")
+    repo.edit("gitops.yaml", "env_files: [swarm/demo.env]", "env_files: [swarm/demo.env, swarm/sops.env]")
     (repo.root / "swarm" / "demo.env").write_text((repo.root / "swarm" / "demo.env").read_text() + "DB_PASSWORD=x\n")
-    put(repo, canaries, namespace)
+    put(repo, canaries, namespace, sops)
 
 
 @pytest.mark.kube
@@ -124,11 +144,14 @@ def test_no_output_of_any_command_holds_a_secret_value(
     password, webhook_secret, api_token = (f"cnry{secrets.token_hex(10)}" for _ in range(3))
     every: dict[str, str] = {"git-url-password": password, "webhook-secret": webhook_secret, "api-token": api_token}
     cache = tmp_path / "cache"
-    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "XDG_CACHE_HOME": str(cache)}
+    tools = sopstools.tools()
+    sops = (tools, sopstools.age_key(tools, tmp_path / "age.key"))
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "XDG_CACHE_HOME": str(cache),
+           "GITOPS_SOPS": str(tools.sops), "SOPS_AGE_KEY_FILE": str(sops[1].file)}
     repo = make_repo(tmp_path, both_apps(namespace, stack, web, demo, ""), env)
     first = new_canaries()
     every.update({f"{k}@1": v for k, v in first.items()})
-    prepare(repo, namespace, first)
+    prepare(repo, namespace, first, sops)
     repo.commit("canaries, first set")
     served = tmp_path / "served"
     served.mkdir()
@@ -176,6 +199,8 @@ def test_no_output_of_any_command_holds_a_secret_value(
         live = client.request("GET", secret_type.path(namespace, "canary"))
         assert base64.b64decode(live["data"]["API_TOKEN"]).decode() == first["k8s-stringdata"]
         assert base64.b64decode(live["data"]["DB_URL"]).decode() == first["k8s-data"]
+        decrypted = client.request("GET", secret_type.path(namespace, "sops-canary"))
+        assert base64.b64decode(decrypted["data"]["KEY"]).decode() == first["sops-k8s-secret"]
         deploy_type = client.resource_type("apps/v1", "Deployment")
         assert deploy_type is not None
         deployment = client.request("GET", deploy_type.path(namespace, "web"))
@@ -184,19 +209,23 @@ def test_no_output_of_any_command_holds_a_secret_value(
         service = docker_api.inspect_service(f"{stack}_web")
         live_env = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
         for name, place in (("DB_PASSWORD", "swarm-env-file"), ("LICENSE", "swarm-marked-top"),
-                            ("SERIAL", "swarm-marked-service")):
+                            ("SERIAL", "swarm-marked-service"), ("SOPS_VALUE", "sops-env-file")):
             assert f"{name}={first[place]}" in live_env
-        assert service["Spec"]["Labels"]["gitops.dev/sensitive-env"] == "LICENSE,SERIAL"
+        assert service["Spec"]["Labels"]["gitops.dev/sensitive-env"] == "LICENSE,SERIAL,SOPS_VALUE"
+        assert any(s["SecretName"].startswith(f"{stack}_sops_file-")
+                   for s in docker_api.inspect_service(f"{stack}_worker")["Spec"]["TaskTemplate"]["ContainerSpec"]
+                   ["Secrets"])
 
         # a second set: every value changes; the plans and diffs show the change, never the value
         second = new_canaries()
         every.update({f"{k}@2": v for k, v in second.items()})
-        put(repo, second, namespace)
+        put(repo, second, namespace, sops)
         repo.commit("canaries, second set")
         publish()
         text = run("plan text (changes)", "plan", *remote, "-v", in_repo=False)
         assert "(sensitive value)" in text and "/data/API_TOKEN" in text, text
         assert "env/[name=LICENSE]/value" in text and "Env/SERIAL" in text and "Env/DB_PASSWORD" in text, text
+        assert "Env/SOPS_VALUE" in text and f"~ Secret/{namespace}/sops-canary" in text, text
         for output in ("json", "markdown"):
             run(f"plan --output {output} (changes)", "plan", *remote, "--output", output, in_repo=False)
         run("plan --out (changes)", "plan", *remote, "--out", str(tmp_path / "second.plan"), in_repo=False)
@@ -220,7 +249,7 @@ def test_no_output_of_any_command_holds_a_secret_value(
         # the daemon, at debug level, follows a third set
         third = new_canaries()
         every.update({f"{k}@3": v for k, v in third.items()})
-        put(repo, third, namespace)
+        put(repo, third, namespace, sops)
         repo.commit("canaries, third set")
         publish()
         log = tmp_path / "daemon.log"

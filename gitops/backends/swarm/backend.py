@@ -60,7 +60,7 @@ from gitops.render.yaml import escape_pointer
 
 from . import normalize
 from .client import SwarmAPIError, SwarmClient, SwarmNotFound
-from .compose import PROCESS_KEY
+from .compose import PROCESS_KEY, Decrypt
 from .health import exists_health, service_health, template_key
 from .objects import SecretData, SecretObject, Translation
 from .store import SwarmStore
@@ -91,11 +91,11 @@ def compose_resource(stack: str, path: str, doc: Mapping[str, Any], origin: Orig
 
 
 def offline_objects(resources: list[Resource], app: str, stack: str,
-                    read_file: ReadFile | None) -> list[Resource]:
+                    read_file: ReadFile | None, decrypt: Decrypt | None = None) -> list[Resource]:
     """The Swarm objects compose files translate to, without an engine to talk to (``gitops
     diff``): what :meth:`SwarmBackend.prepare` makes, secret bodies without their data."""
     return SwarmBackend(cast(SwarmClient, None), app, stack=stack, read_file=read_file,
-                        naming_key=PROCESS_KEY).prepare(resources)
+                        naming_key=PROCESS_KEY, decrypt=decrypt).prepare(resources)
 
 
 PROVISIONAL_NAMES = ("app {app}: the secret names planned here are provisional: their suffix is keyed with the "
@@ -137,15 +137,16 @@ class SwarmBackend(StoreBacked):
 
     def __init__(self, client: SwarmClient, app: str, *, stack: str | None = None,
                  read_file: ReadFile | None = None, delete_wait: float = 60.0,
-                 naming_key: bytes | None = None) -> None:
+                 naming_key: bytes | None = None, decrypt: Decrypt | None = None) -> None:
         """``read_file(path)`` reads a file named by a compose file, ``path`` already joined to
         the compose file's directory (keeping it inside the repository is the caller's job).
         ``naming_key``: the secret naming key to use instead of the one in the app's state (a
-        view without a target)."""
+        view without a target). ``decrypt`` decrypts a SOPS-encrypted secret file in memory."""
         self.client = client
         self.app = app
         self.stack = stack or app
         self.read_file = read_file
+        self.decrypt = decrypt
         self.delete_wait = delete_wait
         self.store = SwarmStore(client, app)
         self.warnings: list[Diagnostic] = []
@@ -189,7 +190,7 @@ class SwarmBackend(StoreBacked):
         path = resource.key.name or resource.origin.file
         key = self._naming_key or self.store.naming_key()
         result = translate(resource.body, self.stack, secret_key=key, read_file=self._reader(path),
-                           file=resource.origin.file)
+                           file=resource.origin.file, decrypt=self.decrypt)
         self.warnings.extend(d for d in result.diagnostics if d.severity is Severity.WARNING)
         provisional = Diagnostic(Severity.WARNING, PROVISIONAL_NAMES.format(app=self.app), file=resource.origin.file,
                                  code=PROVISIONAL_SECRET_NAMES)

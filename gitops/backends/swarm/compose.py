@@ -28,6 +28,8 @@ MAX_OBJECT_NAME = 64  # Swarm refuses longer config and secret names
 
 ReadFile = Callable[[str], bytes]
 """Reads a file named by the compose file (relative to the compose file's directory)."""
+Decrypt = Callable[[bytes, str, str], bytes]
+"""The plain text of a SOPS-encrypted file's content: (content, SOPS format, file shown in errors)."""
 
 USER_DEFINED_EXCLUDED = frozenset({"default", "bridge", "host", "none"})
 
@@ -109,6 +111,7 @@ class Context:
         self.config_names: dict[str, str] = {}
         self.secret_names: dict[str, str] = {}
         self.sensitive: frozenset[str] = frozenset()  # x-gitops-sensitive at the top: every service's
+        self.decrypt: Decrypt | None = None  # SOPS-encrypted secret files (None: such a file is an error)
 
     def error(self, message: str, *where: object) -> None:
         self.diagnostics.add(Diagnostic(Severity.ERROR, message, file=self.file, pointer=pointer(*where)))

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops.model.plans import SENSITIVE_KEY, WAVE_KEY
+from gitops.model.releases import SOPS_KEY
+from gitops.render import SOPS_COMPOSE_KEY
 from gitops.validate.compose_rules import DEFAULT_NETWORK, SENSITIVE_COMPOSE_KEY, WAVE_COMPOSE_KEY
 
 from . import deploy_settings
@@ -246,11 +248,13 @@ def service_object(ctx: Context, key: str, raw: object, networks: Mapping[str, A
 
     wave = read_int(ctx, service.get(WAVE_COMPOSE_KEY), *where, WAVE_COMPOSE_KEY)
     marked = ctx.sensitive | read_names(ctx, service.get(SENSITIVE_COMPOSE_KEY), *where, SENSITIVE_COMPOSE_KEY)
+    from_sops = read_names(ctx, service.get(SOPS_COMPOSE_KEY), *where, SOPS_COMPOSE_KEY)
     spec: t.ServiceSpec = {
         "Name": name,
         "Labels": {**read_labels(ctx, deploy.get("labels"), *where, "deploy", "labels"),
                    **({WAVE_KEY: str(wave)} if wave is not None else {}),
                    **({SENSITIVE_KEY: ",".join(sorted(marked))} if marked else {}),
+                   **({SOPS_KEY: ",".join(sorted(from_sops))} if from_sops else {}),
                    STACK_LABEL: ctx.stack, IMAGE_LABEL: image},
         "TaskTemplate": task,
         "Mode": deploy_settings.mode(ctx, deploy, *where, "deploy"),

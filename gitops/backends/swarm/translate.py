@@ -33,10 +33,12 @@ names (recorded fixtures, the migration test). ``hash_names=False`` gives exactl
 from __future__ import annotations
 
 import base64
+import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitops.errors import GitopsError
+from gitops.render import sops as sops_files
 from gitops.validate import compose_rules
 from gitops.validate.compose_rules import DEFAULT_NETWORK, SENSITIVE_COMPOSE_KEY
 
@@ -48,6 +50,7 @@ from .compose import (
     MAX_OBJECT_NAME,
     STACK_LABEL,
     Context,
+    Decrypt,
     ReadFile,
     SecretKey,
     content_hash,
@@ -141,6 +144,21 @@ def _read(ctx: Context, path: str, *where: object) -> bytes | None:
         return None
 
 
+def _decrypted(ctx: Context, section: str, path: str, data: bytes | None, *where: object) -> bytes | None:
+    """A secret file that sops encrypted, decrypted in memory (a DecryptionError goes up as it is:
+    no key, tampered, no sops); a config may not be one, since a config's content is shown in plans."""
+    fmt = sops_files.format_of(data) if data is not None else None
+    if fmt is None or data is None:
+        return data
+    if section != "secrets":
+        ctx.error(f"{path} is SOPS-encrypted: only a secret may be (a config's content is shown in plans)", *where)
+        return None
+    shown = posixpath.normpath(posixpath.join(posixpath.dirname(ctx.file or ""), path))
+    if ctx.decrypt is None:
+        raise sops_files.not_found(shown)
+    return ctx.decrypt(data, fmt, shown)
+
+
 def _object_name(ctx: Context, section: str, base: str, data: bytes | None, *where: object) -> str:
     name = f"{base}-{object_suffix(section, data, ctx.secret_key)}" if ctx.hash_names and data is not None else base
     if len(name) > MAX_OBJECT_NAME:
@@ -162,6 +180,7 @@ def _file_objects(ctx: Context, section: str) -> list[tuple[str, dict[str, Any],
         data: bytes | None = None
         if config.get("file") is not None:
             data = _read(ctx, str(config["file"]), *where, "file")
+            data = _decrypted(ctx, section, str(config["file"]), data, *where, "file")
         elif section == "secrets" and config.get("driver"):
             data = None
         elif "content" not in config and "environment" not in config:  # those: refused by the table
@@ -245,7 +264,8 @@ def _volume_objects(ctx: Context, volumes: Mapping[str, Any], used: set[str]) ->
 
 def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | None = None,
               project_dir: str | None = None, hash_names: bool = True,
-              file: str | None = None, home_dir: str | None = None, secret_key: SecretKey = None) -> Translation:
+              file: str | None = None, home_dir: str | None = None, secret_key: SecretKey = None,
+              decrypt: Decrypt | None = None) -> Translation:
     """Translate one loaded compose document into the Swarm objects of stack ``stack``.
 
     ``secret_key`` says how secrets are named (:data:`compose.SecretKey`: the app's key, by default
@@ -253,10 +273,12 @@ def translate(compose: Mapping[str, Any], stack: str, *, read_file: ReadFile | N
     / ``secrets.*.file`` (paths as written in the compose file). ``project_dir`` resolves relative
     bind sources the way ``docker stack deploy`` does (by default they are an error: they would
     name a path on the deploying machine). ``file`` is used in diagnostics. ``home_dir`` expands
-    ``~`` in bind sources (an error by default, for the same reason). Content problems become
-    diagnostics; the translation goes on as far as it can.
+    ``~`` in bind sources (an error by default, for the same reason). ``decrypt`` decrypts a
+    SOPS-encrypted ``secrets.*.file`` in memory. Content problems become diagnostics; the
+    translation goes on as far as it can.
     """
     ctx = Context(stack, compose, read_file, project_dir, hash_names, file, home_dir, naming_key(secret_key))
+    ctx.decrypt = decrypt
     # What Swarm ignores or refuses, key by key, as validate reports it.
     ctx.diagnostics.extend(compose_rules.check(compose, file=file, relative_binds=project_dir is not None,
                                                home_binds=home_dir is not None))
