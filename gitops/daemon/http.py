@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,7 +91,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"
-    _refused_status = 0
+    _count: Callable[[int], None] | None = None  # the request's metric, counted as it is answered
     timeout = READ_TIMEOUT_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -100,6 +101,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None) -> None:
+        if self._count is not None:
+            self._count(status)
+            self._count = None
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -123,7 +127,6 @@ class Handler(BaseHTTPRequestHandler):
             "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin", **(headers or {})})
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._refused_status = status  # what the webhook metric counts when the body was refused
         self._json(status, {"error": message, "status": status}, headers)
 
     def _body(self) -> bytes | None:
@@ -395,35 +398,34 @@ class Handler(BaseHTTPRequestHandler):
             self._send(503, b"not every app has been reconciled yet\n", "text/plain; charset=utf-8")
 
     def _webhook(self) -> None:
-        provider = "unknown"
-        status = 500
+        provider = ["unknown"]
+        # Counted as it is answered, before its client can read the answer (and then /metrics).
+        self._count = lambda status: self.server.metrics.webhooks.labels(provider[0], str(int(status))).inc()
         try:
             body = self._body()
             if body is None:
-                status = self._refused_status
                 return
             try:
                 event = webhook.parse(dict(self.headers.items()), body, self.server.webhook_secret)
             except webhook.WebhookRejected as rejected:
-                status, provider = rejected.status, rejected.provider
+                provider[0] = rejected.provider
                 self._error(rejected.status, rejected.reason)
                 return
-            provider = event.provider
+            provider[0] = event.provider
             if event.kind == "ping":
-                status = 200
                 self._json(200, {"ok": True, "event": "ping"})
                 return
             wanted = self.server.branch_ref
             if event.kind != "push" or not event.ref.startswith("refs/heads/") or (wanted and event.ref != wanted):
-                status = 202
                 self._json(202, {"ok": True, "triggered": False, "reason": "not a push to the watched branch"})
                 return
             self.server.gitops.trigger()
-            status = 200
-            self.server.log("webhook", provider=provider, ref=event.ref, revision=event.revision or None)
+            self.server.log("webhook", provider=provider[0], ref=event.ref, revision=event.revision or None)
             self._json(200, {"ok": True, "triggered": True})
         finally:
-            self.server.metrics.webhooks.labels(provider, str(status)).inc()
+            if self._count is not None:  # failed before it answered: the server answers 500
+                self._count(500)
+                self._count = None
 
     def _sync(self, name: str) -> None:
         token = self.server.api_token

@@ -89,6 +89,7 @@ class AppRuntime:
     failures: int = 0
     heals: int = 0  # self-heals in a row (drift that keeps coming back)
     not_before: float = 0.0  # monotonic: a change seen brings the next reconcile no earlier than this
+    healing: bool = False  # next_due was brought forward by a change seen: heal, do not check git for it
     held_revision: str = ""  # waiting for a commit newer than this one
     deploying: str = ""  # a revision this daemon applies or applied, not yet announced deployed
     problems: list[str] = field(default_factory=list)
@@ -225,7 +226,11 @@ class Daemon:
     def _tick(self, submit: Callable[..., Any]) -> None:
         now = self.clock.monotonic()
         with self._lock:
-            due_apps = [a.name for a in self.apps.values() if a.next_due <= now or a.name in self._forced]
+            # An app due by its interval (or a manual sync) looks at the repository first; one due
+            # because its objects changed heals at the revision it has: a drift never brings in a
+            # commit that neither the poll nor a webhook asked for.
+            due_apps = [a.name for a in self.apps.values()
+                        if (a.next_due <= now and not a.healing) or a.name in self._forced]
             check = not self.apps or bool(due_apps) or self._fetch_due <= now
         if check:
             self._check_repository(now)
@@ -236,6 +241,7 @@ class Daemon:
             due = [(a.name, a.name in self._forced) for a in self.apps.values()
                    if (a.next_due <= now or a.name in self._forced) and a.name not in self._running]
             for name, _ in due:
+                self.apps[name].healing = False
                 self._running.add(name)
                 self._forced.discard(name)
                 self._cancel[name] = threading.Event()
@@ -626,7 +632,7 @@ class Daemon:
             due = max(now + DRIFT_DELAY, runtime.not_before)
             if due >= runtime.next_due:
                 return
-            runtime.next_due = due
+            runtime.next_due, runtime.healing = due, True
         self.log("change-seen", app=name, object=str(key) if key else "(while reconciling)",
                  reconcile_in=round(due - now, 1))
         self.wake.set()

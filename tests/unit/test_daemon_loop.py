@@ -201,6 +201,40 @@ def test_a_change_seen_while_the_app_reconciles_is_looked_at_when_it_ends_not_at
     assert daemon.apps["web"].next_due == clock.t + 30
 
 
+def test_a_drift_heals_at_the_revision_the_app_has_and_only_its_interval_looks_at_git(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change seen on the target brings the app's reconcile forward, not a repository check: a
+    commit pushed meanwhile is applied at the next poll or webhook, never because of a drift."""
+    from types import SimpleNamespace
+
+    from gitops import engine
+    from gitops.daemon.loop import DRIFT_DELAY, AppRuntime, Daemon
+    from gitops.model import ResourceKey
+
+    clock = _Clock()
+    daemon = Daemon(Options(repo="unused"), log=Log(stream=io.StringIO()), clock=clock)
+    checks: list[str] = []
+    monkeypatch.setattr(engine, "remote_revision", lambda repo, ref: checks.append(repo) or "a" * 40)
+    daemon.workspace = SimpleNamespace(revision="a" * 40, settings=SimpleNamespace(apps=[]))  # type: ignore[assignment]
+    daemon.leading.set()
+    daemon._fetch_due = clock.t + 3600
+    daemon.apps["web"] = AppRuntime("web", next_due=clock.t + 3600)
+    submitted: list[str] = []
+
+    def submit(fn: Any, name: str, *args: Any) -> None:
+        submitted.append(name)
+
+    daemon._changed("web", ResourceKey("", "Service", "", "web"))
+    clock.t += DRIFT_DELAY
+    daemon._tick(submit)
+    assert submitted == ["web"] and checks == []
+    # Its interval (the reconcile ended and set it) does look at the repository first.
+    daemon._running.discard("web")
+    daemon.apps["web"].next_due = clock.t
+    daemon._tick(submit)
+    assert submitted == ["web", "web"] and checks == ["unused"]
+
+
 def test_debug_events_are_written_only_at_the_debug_level() -> None:
     quiet, loud = io.StringIO(), io.StringIO()
     for stream, level in ((quiet, "info"), (loud, "debug")):
