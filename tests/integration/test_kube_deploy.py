@@ -244,7 +244,8 @@ def test_rollback_on_demand_to_an_earlier_revision(kube: tuple[KubernetesBackend
 def test_an_apply_killed_midway_is_completed_by_the_next_run(kube_cluster: Any, namespace: str) -> None:
     """SIGKILL an apply of 60 objects half-way; the lock expires and a re-run completes it."""
     app = f"killed-{namespace}"[:50]
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    # The child imports gitops from this checkout (not an installed copy), as the test itself does.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1])])}
     args = [sys.executable, str(HERE / "kube_apply_many.py"), str(kube_cluster.kubeconfig), app, namespace, "60"]
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
