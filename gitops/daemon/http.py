@@ -397,10 +397,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(503, b"not every app has been reconciled yet\n", "text/plain; charset=utf-8")
 
+    def _count_as_webhook(self, provider: str) -> None:
+        """This request's answer is counted as a webhook of ``provider``, when it is sent and before
+        its client can read it (a client that reads /metrics after the answer sees the count)."""
+        self._count = lambda status: self.server.metrics.webhooks.labels(provider, str(int(status))).inc()
+
     def _webhook(self) -> None:
-        provider = ["unknown"]
-        # Counted as it is answered, before its client can read the answer (and then /metrics).
-        self._count = lambda status: self.server.metrics.webhooks.labels(provider[0], str(int(status))).inc()
+        self._count_as_webhook("unknown")
         try:
             body = self._body()
             if body is None:
@@ -408,10 +411,10 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 event = webhook.parse(dict(self.headers.items()), body, self.server.webhook_secret)
             except webhook.WebhookRejected as rejected:
-                provider[0] = rejected.provider
+                self._count_as_webhook(rejected.provider)
                 self._error(rejected.status, rejected.reason)
                 return
-            provider[0] = event.provider
+            self._count_as_webhook(event.provider)
             if event.kind == "ping":
                 self._json(200, {"ok": True, "event": "ping"})
                 return
@@ -420,10 +423,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(202, {"ok": True, "triggered": False, "reason": "not a push to the watched branch"})
                 return
             self.server.gitops.trigger()
-            self.server.log("webhook", provider=provider[0], ref=event.ref, revision=event.revision or None)
+            self.server.log("webhook", provider=event.provider, ref=event.ref, revision=event.revision or None)
             self._json(200, {"ok": True, "triggered": True})
         finally:
-            if self._count is not None:  # failed before it answered: the server answers 500
+            if self._count is not None:  # it raised before answering (the connection is dropped): a 500
                 self._count(500)
                 self._count = None
 
